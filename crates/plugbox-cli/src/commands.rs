@@ -1,0 +1,32 @@
+//! One file per subcommand; this enum only dispatches.
+
+use anyhow::Result;
+use clap::Subcommand;
+
+mod call;
+mod compile;
+mod inspect;
+mod run;
+mod validate;
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    Run(run::RunCommand),
+    Call(call::CallCommand),
+    Compile(compile::CompileCommand),
+    Inspect(inspect::InspectCommand),
+    Validate(validate::ValidateCommand),
+}
+
+impl Command {
+    /// Runs the subcommand; returns the process exit code on success.
+    pub fn execute(self) -> Result<u8> {
+        match self {
+            Self::Run(c) => c.execute(),
+            Self::Call(c) => c.execute().map(|()| 0),
+            Self::Compile(c) => c.execute().map(|()| 0),
+            Self::Inspect(c) => c.execute().map(|()| 0),
+            Self::Validate(c) => c.execute().map(|()| 0),
+        }
+    }
+}

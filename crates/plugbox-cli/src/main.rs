@@ -1,0 +1,62 @@
+//! The `plugbox` command-line interface: run, call, compile, inspect and
+//! validate WebAssembly plugins under plugbox's limits and sandbox.
+
+use clap::Parser;
+use std::process::ExitCode;
+
+mod commands;
+mod exit;
+mod flags;
+
+/// A sandboxed WebAssembly plugin host.
+#[derive(Parser, Debug)]
+#[command(name = "plugbox", version, about, long_about = None, propagate_version = true)]
+#[command(after_help = exit::EXIT_CODES_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: commands::Command,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            // Printing help or a usage error can only fail on a closed pipe.
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_tracing();
+    match cli.command.execute() {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("error: {}", exit::one_line(&err));
+            ExitCode::from(exit::code_for(&err))
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("PLUGBOX_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,4 @@
+//! The `plugbox` binary, driven as a user would: output, errors, exit codes.
+
+mod basics;
+mod support;

@@ -1,0 +1,431 @@
+//! An instance of a plugin: one Wasmtime store with its limits, deadline,
+//! cancel flag and WASI context, and the call paths into it.
+
+use crate::error::{Error, ErrorKind, Limit, Result, classify_call_error};
+use crate::limits::{CallStats, CancelHandle, Interrupt, Limiter};
+use crate::plugin::{Plugin, export_not_found};
+use crate::sandbox::Captured;
+use std::time::Instant;
+use wasmtime::{Store, Val, WasmParams, WasmResults};
+use wasmtime_wasi::p1::WasiP1Ctx;
+
+/// The data of every plugbox store.
+pub struct StoreState {
+    pub(crate) limiter: Limiter,
+    pub(crate) interrupt: Interrupt,
+    pub(crate) wasi: Option<WasiP1Ctx>,
+}
+
+impl StoreState {
+    /// A state with no limits and no WASI, for link-time type checks.
+    pub(crate) fn bare() -> Self {
+        Self {
+            limiter: Limiter::new(&crate::Limits::unlimited()),
+            interrupt: Interrupt::default(),
+            wasi: None,
+        }
+    }
+
+    pub(crate) fn wasi_ctx(&mut self) -> &mut WasiP1Ctx {
+        // Only modules that import WASI get the WASI functions linked, and
+        // their stores always get a context (see `Instance::new_with_fuel`).
+        self.wasi
+            .as_mut()
+            .expect("a store of a WASI module has a WASI context")
+    }
+}
+
+/// What a WASI command run produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOutput {
+    /// The guest's exit status: 0 when `_start` returned, `n` after
+    /// `proc_exit(n)`.
+    pub exit_code: i32,
+    /// Captured stdout (empty when inherited or discarded).
+    pub stdout: Vec<u8>,
+    /// Captured stderr (empty when inherited or discarded).
+    pub stderr: Vec<u8>,
+    /// What the run used.
+    pub stats: CallStats,
+}
+
+/// A live instance of a plugin whose state (memory, globals) persists
+/// across calls. Calls are serialised by `&mut self`.
+pub struct Instance {
+    plugin: Plugin,
+    store: Store<StoreState>,
+    instance: wasmtime::Instance,
+    captured: Captured,
+    fuel_budget: Option<u64>,
+    stats: CallStats,
+}
+
+impl Instance {
+    pub(crate) fn new(plugin: Plugin, args: &[String]) -> Result<Self> {
+        let fuel = plugin.limits().get_fuel();
+        Self::new_with_fuel(plugin, args, fuel)
+    }
+
+    pub(crate) fn new_with_fuel(
+        plugin: Plugin,
+        args: &[String],
+        fuel: Option<u64>,
+    ) -> Result<Self> {
+        let inner = plugin.inner();
+        let engine = &inner.engine;
+        let limits = &inner.limits;
+        let (wasi, captured) = if inner.uses_wasi {
+            let mut argv = vec![inner.name.clone()];
+            argv.extend_from_slice(args);
+            let (mut builder, captured) = inner.sandbox.build(&argv, limits.get_max_output())?;
+            (Some(builder.build_p1()), captured)
+        } else {
+            (None, Captured::default())
+        };
+        let state = StoreState {
+            limiter: Limiter::new(limits),
+            interrupt: Interrupt::default(),
+            wasi,
+        };
+        let mut store = Store::new(engine.wasmtime(), state);
+        store.limiter(|s| &mut s.limiter);
+        if engine.config().get_epoch_interruption() {
+            store.epoch_deadline_callback(|mut ctx| Ok(ctx.data_mut().interrupt.on_tick()));
+        }
+        let mut this_stats = CallStats::default();
+        arm(&mut store, &plugin, fuel);
+        let start = Instant::now();
+        let instance = inner.pre.instantiate(&mut store);
+        this_stats.duration = start.elapsed();
+        let instance = match instance {
+            Ok(i) => i,
+            Err(e) => return Err(instantiate_error(&plugin, &mut store, e)),
+        };
+        Ok(Self {
+            plugin,
+            store,
+            instance,
+            captured,
+            fuel_budget: fuel,
+            stats: this_stats,
+        })
+    }
+
+    /// The plugin this is an instance of.
+    pub fn plugin(&self) -> &Plugin {
+        &self.plugin
+    }
+
+    /// A handle that cancels this instance's running or future calls from
+    /// any thread: they fail with [`TrapKind::Cancelled`].
+    pub fn cancel_handle(&mut self) -> CancelHandle {
+        let handle = self
+            .store
+            .data_mut()
+            .interrupt
+            .cancel
+            .get_or_insert_with(CancelHandle::new)
+            .clone();
+        self.plugin.engine().ensure_ticker();
+        handle
+    }
+
+    /// Usage of the last call (fuel, time, memory high-water mark).
+    pub fn stats(&self) -> CallStats {
+        self.stats
+    }
+
+    /// Captured stdout so far (up to the output cap).
+    pub fn stdout(&self) -> Vec<u8> {
+        self.captured.stdout()
+    }
+
+    /// Captured stderr so far (up to the output cap).
+    pub fn stderr(&self) -> Vec<u8> {
+        self.captured.stderr()
+    }
+
+    fn func(&mut self, name: &str) -> Result<wasmtime::Func> {
+        match self.instance.get_export(&mut self.store, name) {
+            Some(wasmtime::Extern::Func(f)) => Ok(f),
+            Some(_) | None => Err(match self.plugin.func_type(name) {
+                Err(e) => e,
+                Ok(_) => export_not_found(&self.plugin, name),
+            }),
+        }
+    }
+
+    /// Calls `func` with typed parameters.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::ExportNotFound`], [`ErrorKind::SignatureMismatch`]
+    /// (expected vs found), [`ErrorKind::Trap`], [`ErrorKind::ResourceLimit`].
+    pub fn call<P: WasmParams, R: WasmResults>(&mut self, func: &str, params: P) -> Result<R> {
+        let f = self.func(func)?;
+        let typed = f.typed::<P, R>(&self.store).map_err(|_| {
+            let found = crate::values::format_func_type(&f.ty(&self.store));
+            Error::new(
+                ErrorKind::SignatureMismatch {
+                    expected: format!(
+                        "{} -> {}",
+                        std::any::type_name::<P>(),
+                        std::any::type_name::<R>()
+                    ),
+                    found: found.clone(),
+                },
+                format!(
+                    "signature mismatch for `{func}`: called as {} -> {} but it is {found}",
+                    std::any::type_name::<P>(),
+                    std::any::type_name::<R>()
+                ),
+            )
+        })?;
+        self.begin();
+        let start = Instant::now();
+        let result = typed.call(&mut self.store, params);
+        self.finish(start);
+        result.map_err(|e| self.call_error(e, func))
+    }
+
+    /// Calls `func` with dynamic values, checked against its signature.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call), plus [`ErrorKind::InvalidArgument`] for
+    /// wrong arity or types.
+    pub fn call_values(&mut self, func: &str, args: &[Val]) -> Result<Vec<Val>> {
+        let f = self.func(func)?;
+        let ty = f.ty(&self.store);
+        let params: Vec<_> = ty.params().collect();
+        if params.len() != args.len() {
+            return Err(Error::invalid_argument(format!(
+                "`{func}` takes {} arguments {} but {} were given",
+                params.len(),
+                crate::values::format_func_type(&ty),
+                args.len()
+            )));
+        }
+        for (i, (want, got)) in params.iter().zip(args).enumerate() {
+            if !got.matches_ty(&self.store, want).unwrap_or(false) {
+                return Err(Error::invalid_argument(format!(
+                    "argument {} of `{func}` must be {want} but a {} was given",
+                    i + 1,
+                    val_type_name(got)
+                )));
+            }
+        }
+        let mut results = vec![Val::I32(0); ty.results().len()];
+        self.begin();
+        let start = Instant::now();
+        let result = f.call(&mut self.store, args, &mut results);
+        self.finish(start);
+        result.map_err(|e| self.call_error(e, func))?;
+        Ok(results)
+    }
+
+    /// Calls `func` with command-line style arguments parsed by its
+    /// signature, returning the results as JSON values.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_values`](Self::call_values).
+    pub fn call_strs(&mut self, func: &str, args: &[impl AsRef<str>]) -> Result<Vec<Val>> {
+        let ty = self.plugin.func_type(func)?;
+        let vals = crate::values::parse_args(func, &ty, args)?;
+        self.call_values(func, &vals)
+    }
+
+    /// Calls `func` with JSON arguments, returning JSON results.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_values`](Self::call_values).
+    pub fn call_json(
+        &mut self,
+        func: &str,
+        args: &[serde_json::Value],
+    ) -> Result<Vec<serde_json::Value>> {
+        let ty = self.plugin.func_type(func)?;
+        let vals = crate::values::json_args(func, &ty, args)?;
+        let results = self.call_values(func, &vals)?;
+        Ok(results.iter().map(crate::values::value_to_json).collect())
+    }
+
+    /// Runs `_start` as a WASI command.
+    pub(crate) fn run_start(&mut self) -> Result<RunOutput> {
+        let f = self.func("_start").map_err(|e| {
+            e.context(format!(
+                "`{}` is not a WASI command (no `_start` export)",
+                self.plugin.name()
+            ))
+        })?;
+        let typed = f.typed::<(), ()>(&self.store).map_err(|_| {
+            Error::new(
+                ErrorKind::SignatureMismatch {
+                    expected: "() -> ()".into(),
+                    found: crate::values::format_func_type(&f.ty(&self.store)),
+                },
+                "`_start` must take no arguments and return nothing",
+            )
+        })?;
+        self.begin();
+        let start = Instant::now();
+        let result = typed.call(&mut self.store, ());
+        self.finish(start);
+        let exit_code = match result {
+            Ok(()) => 0,
+            Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                Some(exit) => exit.0,
+                None => return Err(self.call_error(e, "_start")),
+            },
+        };
+        if let Some((stream, allowed)) = self.captured.overflow() {
+            return Err(output_overflow(stream, allowed));
+        }
+        Ok(RunOutput {
+            exit_code,
+            stdout: self.stdout(),
+            stderr: self.stderr(),
+            stats: self.stats,
+        })
+    }
+
+    /// Arms fuel and the deadline for the next call.
+    fn begin(&mut self) {
+        arm(&mut self.store, &self.plugin, self.fuel_budget);
+    }
+
+    fn finish(&mut self, start: Instant) {
+        let duration = start.elapsed();
+        let fuel_consumed = match (
+            self.plugin.engine().config().get_consume_fuel(),
+            self.store.get_fuel(),
+        ) {
+            (true, Ok(left)) => Some(self.fuel_budget.unwrap_or(u64::MAX) - left),
+            _ => None,
+        };
+        let memory_peak = self.store.data().limiter.memory_peak;
+        self.stats = CallStats {
+            fuel_consumed,
+            duration,
+            memory_peak,
+            attempts: 1,
+        };
+    }
+
+    fn call_error(&mut self, err: wasmtime::Error, func: &str) -> Error {
+        let reason = self.store.data_mut().interrupt.reason.take();
+        let denied = self.store.data_mut().limiter.denied.take();
+        let err = classify_call_error(err, reason, func);
+        if let Some((stream, allowed)) = self.captured.overflow() {
+            return output_overflow(stream, allowed).with_source(err);
+        }
+        match (err.kind(), denied) {
+            // A guest that traps after being refused memory or table growth
+            // failed because of the limit: report the limit, keep the trap.
+            (ErrorKind::Trap(kind), Some(limit)) if !kind.is_limit() => Error::new(
+                ErrorKind::ResourceLimit(limit.clone()),
+                format!("call to `{func}` failed: {limit}"),
+            )
+            .with_source(err),
+            _ => err.context(format!("call to `{}::{func}` failed", self.plugin.name())),
+        }
+    }
+}
+
+fn output_overflow(stream: &'static str, allowed: u64) -> Error {
+    let limit = Limit::Output { stream, allowed };
+    Error::new(ErrorKind::ResourceLimit(limit.clone()), limit.to_string())
+}
+
+fn val_type_name(v: &Val) -> &'static str {
+    match v {
+        Val::I32(_) => "i32",
+        Val::I64(_) => "i64",
+        Val::F32(_) => "f32",
+        Val::F64(_) => "f64",
+        Val::V128(_) => "v128",
+        _ => "reference",
+    }
+}
+
+/// Sets fuel and the epoch deadline before guest code runs.
+fn arm(store: &mut Store<StoreState>, plugin: &Plugin, fuel: Option<u64>) {
+    let engine = plugin.engine();
+    let config = engine.config();
+    if config.get_consume_fuel() {
+        // Setting fuel cannot fail when fuel metering is on.
+        let _ = store.set_fuel(fuel.unwrap_or(u64::MAX));
+    }
+    if config.get_epoch_interruption() {
+        let timeout = plugin.limits().get_timeout();
+        let interrupt = &mut store.data_mut().interrupt;
+        interrupt.reason = None;
+        interrupt.deadline = timeout.map(|t| Instant::now() + t);
+        if interrupt.deadline.is_some() || interrupt.cancel.is_some() {
+            engine.ensure_ticker();
+            store.set_epoch_deadline(1);
+        } else {
+            store.set_epoch_deadline(u64::MAX / 2);
+        }
+    }
+}
+
+fn instantiate_error(
+    plugin: &Plugin,
+    store: &mut Store<StoreState>,
+    err: wasmtime::Error,
+) -> Error {
+    let name = plugin.name();
+    if let Some(limit) = store.data_mut().limiter.denied.take() {
+        return Error::new(
+            ErrorKind::ResourceLimit(limit.clone()),
+            format!("cannot instantiate `{name}`: {limit}"),
+        );
+    }
+    if err
+        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
+        return Error::new(
+            ErrorKind::Busy,
+            format!("cannot instantiate `{name}`: every pooled instance slot is in use"),
+        )
+        .with_source(err.into_boxed_dyn_error());
+    }
+    if err.downcast_ref::<wasmtime::Trap>().is_some()
+        || err.downcast_ref::<wasmtime_wasi::I32Exit>().is_some()
+    {
+        let reason = store.data_mut().interrupt.reason.take();
+        return classify_call_error(err, reason, "start function").context(format!(
+            "cannot instantiate `{name}`: its start function failed"
+        ));
+    }
+    let text = format!("{err:#}");
+    if text.contains("count too high") {
+        let what = ["memories", "tables"]
+            .into_iter()
+            .find(|w| text.contains(&w[..5]))
+            .unwrap_or("instances");
+        let allowed = plugin.limits().get_max_instances().unwrap_or(u64::MAX);
+        return Error::new(
+            ErrorKind::ResourceLimit(Limit::Count { what, allowed }),
+            format!("cannot instantiate `{name}`: too many {what} (at most {allowed})"),
+        )
+        .with_source(err.into_boxed_dyn_error());
+    }
+    Error::new(
+        ErrorKind::Instantiate,
+        format!("cannot instantiate `{name}`"),
+    )
+    .with_source(err.into_boxed_dyn_error())
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("plugin", &self.plugin.name())
+            .finish_non_exhaustive()
+    }
+}

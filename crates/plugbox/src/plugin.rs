@@ -1,0 +1,479 @@
+//! A loaded plugin: validated, compiled and pre-linked code, plus the limits
+//! and sandbox every call runs under.
+
+use crate::compile::{self, Code};
+use crate::engine::Engine;
+use crate::error::{Error, ErrorKind, Result, TrapKind};
+use crate::instance::{Instance, RunOutput, StoreState};
+use crate::limits::{CallStats, Limits};
+use crate::sandbox::Sandbox;
+use crate::source::Wasm;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+use wasmtime::{FuncType, Val, WasmParams, WasmResults};
+
+/// A compiled, linked plugin. Cheap to clone (an `Arc`) and `Send + Sync`:
+/// share one across threads and call it concurrently. Each call on a
+/// `Plugin` runs in a fresh instance (stateless); use
+/// [`instantiate`](Self::instantiate) for an instance whose state persists.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<PluginInner>,
+}
+
+pub(crate) struct PluginInner {
+    pub(crate) engine: Engine,
+    pub(crate) name: String,
+    pub(crate) module: wasmtime::Module,
+    pub(crate) pre: wasmtime::InstancePre<StoreState>,
+    pub(crate) limits: Limits,
+    pub(crate) sandbox: Sandbox,
+    pub(crate) uses_wasi: bool,
+}
+
+/// Configures how a plugin is loaded: limits, sandbox, trust in
+/// precompiled code, name.
+///
+/// ```
+/// # fn main() -> plugbox::Result<()> {
+/// use plugbox::{Engine, EngineConfig, Limits, Plugin};
+/// let engine = Engine::new(&EngineConfig::default())?;
+/// let plugin = Plugin::builder(&engine)
+///     .name("adder")
+///     .limits(Limits::new().max_memory(1 << 20))
+///     .from_bytes(r#"(module (func (export "add") (param i32 i32) (result i32)
+///                     local.get 0 local.get 1 i32.add))"#)?;
+/// assert_eq!(plugin.call::<(i32, i32), i32>("add", (5, 3))?, 8);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PluginBuilder {
+    engine: Engine,
+    name: Option<String>,
+    limits: Limits,
+    sandbox: Sandbox,
+    allow_precompiled: bool,
+}
+
+impl PluginBuilder {
+    /// The name used in messages and metrics. Default: the file path, or
+    /// `<bytes>` / `<stream>`.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Limits applied to every call. Default: [`Limits::default`].
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Capabilities granted to the guest. Default: nothing
+    /// ([`Sandbox::default`]).
+    pub fn sandbox(mut self, sandbox: Sandbox) -> Self {
+        self.sandbox = sandbox;
+        self
+    }
+
+    /// Accepts precompiled (`.cwasm`) artifacts from anywhere. They are
+    /// native code, so only enable this for artifacts you produced or trust.
+    /// Artifacts inside the engine's cache directory are always accepted.
+    /// Default: off.
+    pub fn allow_precompiled(mut self, allow: bool) -> Self {
+        self.allow_precompiled = allow;
+        self
+    }
+
+    /// Loads a plugin from a file (`.wasm`, `.wat` or `.cwasm`).
+    ///
+    /// # Errors
+    ///
+    /// See [`build`](Self::build), plus [`ErrorKind::Io`].
+    pub fn from_file(self, path: impl AsRef<Path>) -> Result<Plugin> {
+        let wasm = Wasm::from_file(&self.engine, path)?;
+        self.build(wasm)
+    }
+
+    /// Loads a plugin from bytes (binary or text).
+    ///
+    /// # Errors
+    ///
+    /// See [`build`](Self::build).
+    pub fn from_bytes(self, bytes: impl AsRef<[u8]>) -> Result<Plugin> {
+        let wasm = Wasm::from_bytes(&self.engine, bytes.as_ref())?;
+        self.build(wasm)
+    }
+
+    /// Loads a plugin from a stream, enforcing the size cap while reading.
+    ///
+    /// # Errors
+    ///
+    /// See [`build`](Self::build), plus [`ErrorKind::Io`].
+    pub fn from_reader(self, reader: impl Read) -> Result<Plugin> {
+        let wasm = Wasm::from_reader(&self.engine, reader)?;
+        self.build(wasm)
+    }
+
+    /// Compiles and links already-read bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidModule`], [`ErrorKind::Compile`],
+    /// [`ErrorKind::Precompiled`], [`ErrorKind::Link`] (naming the missing
+    /// import), or [`ErrorKind::Config`] for limits the engine cannot
+    /// enforce or a sandbox grant that does not exist.
+    pub fn build(self, wasm: Wasm) -> Result<Plugin> {
+        let name = self.name.clone().unwrap_or_else(|| wasm.name().to_string());
+        let _span = tracing::info_span!("load", plugin = %name).entered();
+        self.limits.check(self.engine.config())?;
+        self.sandbox.check()?;
+        let module = match compile::compile(&self.engine, &wasm, self.allow_precompiled)? {
+            Code::Module(m) => m,
+            Code::Component(_) => {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!(
+                        "`{name}` is a component; this plugbox loads core modules as plugins (components can be inspected and validated)"
+                    ),
+                ));
+            }
+        };
+        let uses_wasi = module.imports().any(|i| is_wasi_module(i.module()));
+        let pre = crate::link::link(&self.engine, &module, uses_wasi, &name)?;
+        Ok(Plugin {
+            inner: Arc::new(PluginInner {
+                engine: self.engine,
+                name,
+                module,
+                pre,
+                limits: self.limits,
+                sandbox: self.sandbox,
+                uses_wasi,
+            }),
+        })
+    }
+}
+
+pub(crate) fn is_wasi_module(module: &str) -> bool {
+    matches!(module, "wasi_snapshot_preview1" | "wasi_unstable")
+}
+
+impl Plugin {
+    /// Starts configuring a plugin for `engine`.
+    pub fn builder(engine: &Engine) -> PluginBuilder {
+        PluginBuilder {
+            engine: engine.clone(),
+            name: None,
+            limits: Limits::default(),
+            sandbox: Sandbox::default(),
+            allow_precompiled: false,
+        }
+    }
+
+    /// Loads a plugin from a file with default limits and an empty sandbox.
+    ///
+    /// # Errors
+    ///
+    /// See [`PluginBuilder::build`].
+    pub fn from_file(engine: &Engine, path: impl AsRef<Path>) -> Result<Self> {
+        Self::builder(engine).from_file(path)
+    }
+
+    /// Loads a plugin from bytes with default limits and an empty sandbox.
+    ///
+    /// # Errors
+    ///
+    /// See [`PluginBuilder::build`].
+    pub fn from_bytes(engine: &Engine, bytes: impl AsRef<[u8]>) -> Result<Self> {
+        Self::builder(engine).from_bytes(bytes)
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The engine it was compiled for.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The limits every call runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// The granted capabilities.
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.inner.sandbox
+    }
+
+    /// Whether the plugin imports WASI.
+    pub fn uses_wasi(&self) -> bool {
+        self.inner.uses_wasi
+    }
+
+    /// A copy of this plugin (sharing the compiled code) with other limits.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`] when the engine cannot enforce them.
+    pub fn with_limits(&self, limits: Limits) -> Result<Self> {
+        limits.check(self.inner.engine.config())?;
+        Ok(self.rebuild(|p| p.limits = limits))
+    }
+
+    /// A copy of this plugin (sharing the compiled code) with another
+    /// sandbox.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`] or [`ErrorKind::Io`] when a grant is invalid.
+    pub fn with_sandbox(&self, sandbox: Sandbox) -> Result<Self> {
+        sandbox.check()?;
+        Ok(self.rebuild(|p| p.sandbox = sandbox))
+    }
+
+    fn rebuild(&self, f: impl FnOnce(&mut PluginInner)) -> Self {
+        let i = &self.inner;
+        let mut inner = PluginInner {
+            engine: i.engine.clone(),
+            name: i.name.clone(),
+            module: i.module.clone(),
+            pre: i.pre.clone(),
+            limits: i.limits.clone(),
+            sandbox: i.sandbox.clone(),
+            uses_wasi: i.uses_wasi,
+        };
+        f(&mut inner);
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// The type of an exported function.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::ExportNotFound`] when there is no such function export.
+    pub fn func_type(&self, func: &str) -> Result<FuncType> {
+        match self.inner.module.get_export(func) {
+            Some(wasmtime::ExternType::Func(ty)) => Ok(ty),
+            Some(other) => Err(Error::new(
+                ErrorKind::ExportNotFound {
+                    name: func.to_string(),
+                },
+                format!(
+                    "export `{func}` of `{}` is a {}, not a function",
+                    self.name(),
+                    extern_kind(&other)
+                ),
+            )),
+            None => Err(export_not_found(self, func)),
+        }
+    }
+
+    /// Names of the exported functions, in export order.
+    pub fn functions(&self) -> Vec<String> {
+        self.inner
+            .module
+            .exports()
+            .filter(|e| matches!(e.ty(), wasmtime::ExternType::Func(_)))
+            .map(|e| e.name().to_string())
+            .collect()
+    }
+
+    /// A fresh instance whose state persists across its calls.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Trap`] if the start function traps, [`ErrorKind::ResourceLimit`]
+    /// if the initial memory or tables exceed the limits,
+    /// [`ErrorKind::Instantiate`] otherwise.
+    pub fn instantiate(&self) -> Result<Instance> {
+        Instance::new(self.clone(), &[])
+    }
+
+    pub(crate) fn inner(&self) -> &PluginInner {
+        &self.inner
+    }
+
+    /// Calls `func` with typed parameters in a fresh instance.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::SignatureMismatch`] if `P`/`R` do not match the export,
+    /// [`ErrorKind::Trap`] or [`ErrorKind::ResourceLimit`] when the guest
+    /// fails, and the errors of [`instantiate`](Self::instantiate).
+    pub fn call<P: WasmParams + Clone, R: WasmResults>(&self, func: &str, params: P) -> Result<R> {
+        self.with_retry(|inst| inst.call::<P, R>(func, params.clone()))
+            .map(|(r, _)| r)
+    }
+
+    /// Calls `func` with dynamic values in a fresh instance.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call), with [`ErrorKind::InvalidArgument`] for
+    /// values of the wrong type or number.
+    pub fn call_values(&self, func: &str, args: &[Val]) -> Result<Vec<Val>> {
+        self.invoke_values(func, args).map(|(r, _)| r)
+    }
+
+    /// Calls `func` with dynamic values and reports what the call used.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_values`](Self::call_values).
+    pub fn invoke_values(&self, func: &str, args: &[Val]) -> Result<(Vec<Val>, CallStats)> {
+        self.with_retry(|inst| inst.call_values(func, args))
+    }
+
+    /// Calls `func` with arguments given as JSON (numbers or numeric
+    /// strings) and returns the results as JSON.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_values`](Self::call_values).
+    pub fn call_json(
+        &self,
+        func: &str,
+        args: &[serde_json::Value],
+    ) -> Result<Vec<serde_json::Value>> {
+        let ty = self.func_type(func)?;
+        let args = crate::values::json_args(func, &ty, args)?;
+        let results = self.call_values(func, &args)?;
+        Ok(results.iter().map(crate::values::value_to_json).collect())
+    }
+
+    /// Runs the plugin as a WASI command (its `_start` export) with `args`
+    /// (argv\[1..\]; argv\[0\] is the plugin name).
+    ///
+    /// A `proc_exit(n)` is not an error: it is [`RunOutput::exit_code`].
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::ExportNotFound`] without `_start`, traps and limits as
+    /// for calls, and [`ErrorKind::ResourceLimit`] with
+    /// [`Limit::Output`](crate::Limit::Output) when captured output exceeds
+    /// its cap.
+    pub fn run(&self, args: &[impl AsRef<str>]) -> Result<RunOutput> {
+        let args: Vec<String> = args.iter().map(|a| a.as_ref().to_string()).collect();
+        let start = Instant::now();
+        let mut attempts = 0;
+        let mut fuel = self.inner.limits.get_fuel();
+        loop {
+            attempts += 1;
+            let mut inst = Instance::new_with_fuel(self.clone(), &args, fuel)?;
+            let result = inst.run_start();
+            match self.retry_fuel(&result, attempts, fuel) {
+                Some(more) => fuel = Some(more),
+                None => {
+                    let mut out = result.map_err(|e| attempts_context(e, attempts))?;
+                    out.stats.attempts = attempts;
+                    out.stats.duration = start.elapsed();
+                    return Ok(out);
+                }
+            }
+        }
+    }
+
+    /// Runs `f` on fresh instances, retrying with escalating fuel when the
+    /// limits carry a [`FuelRetry`](crate::FuelRetry) policy.
+    fn with_retry<T>(
+        &self,
+        mut f: impl FnMut(&mut Instance) -> Result<T>,
+    ) -> Result<(T, CallStats)> {
+        let start = Instant::now();
+        let mut attempts = 0;
+        let mut fuel = self.inner.limits.get_fuel();
+        loop {
+            attempts += 1;
+            let mut inst = Instance::new_with_fuel(self.clone(), &[], fuel)?;
+            let result = f(&mut inst);
+            match self.retry_fuel(&result, attempts, fuel) {
+                Some(more) => fuel = Some(more),
+                None => {
+                    let value = result.map_err(|e| attempts_context(e, attempts))?;
+                    let mut stats = inst.stats();
+                    stats.attempts = attempts;
+                    stats.duration = start.elapsed();
+                    return Ok((value, stats));
+                }
+            }
+        }
+    }
+
+    /// The fuel for the next attempt, if the policy says to retry.
+    fn retry_fuel<T>(&self, result: &Result<T>, attempts: u32, fuel: Option<u64>) -> Option<u64> {
+        let policy = self.inner.limits.get_retry()?;
+        let err = result.as_ref().err()?;
+        if err.trap_kind() != Some(TrapKind::OutOfFuel) || attempts >= policy.max_attempts {
+            return None;
+        }
+        let current = fuel?;
+        if current >= policy.max_fuel {
+            return None;
+        }
+        let next = current.saturating_mul(policy.factor).min(policy.max_fuel);
+        tracing::debug!(plugin = %self.name(), attempts, next, "out of fuel; retrying with more");
+        Some(next)
+    }
+}
+
+fn attempts_context(err: Error, attempts: u32) -> Error {
+    if attempts > 1 {
+        err.context(format!(
+            "failed after {attempts} attempts with escalating fuel"
+        ))
+    } else {
+        err
+    }
+}
+
+pub(crate) fn export_not_found(plugin: &Plugin, func: &str) -> Error {
+    let funcs = plugin.functions();
+    let hint = if funcs.is_empty() {
+        "it exports no functions".to_string()
+    } else {
+        format!(
+            "it exports: {}",
+            funcs
+                .iter()
+                .map(|f| format!("`{f}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    Error::new(
+        ErrorKind::ExportNotFound {
+            name: func.to_string(),
+        },
+        format!(
+            "no function `{func}` exported by `{}` ({hint})",
+            plugin.name()
+        ),
+    )
+}
+
+pub(crate) fn extern_kind(ty: &wasmtime::ExternType) -> &'static str {
+    match ty {
+        wasmtime::ExternType::Func(_) => "function",
+        wasmtime::ExternType::Global(_) => "global",
+        wasmtime::ExternType::Table(_) => "table",
+        wasmtime::ExternType::Memory(_) => "memory",
+        wasmtime::ExternType::Tag(_) => "tag",
+    }
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.inner.name)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,477 @@
+//! Loading and validation: files, bytes and streams, with the size cap
+//! enforced while reading; WAT text; magic/version sniffing with errors that
+//! say what the bytes look like; full validation against the engine.
+
+use crate::engine::Engine;
+use crate::error::{Error, ErrorKind, InvalidReason, Result};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// What a `.wasm` (or `.wat`, `.cwasm`) file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WasmKind {
+    /// A core WebAssembly module.
+    Module,
+    /// A component (component model).
+    Component,
+    /// A module precompiled to native code by `plugbox compile`.
+    PrecompiledModule,
+    /// A component precompiled to native code by `plugbox compile`.
+    PrecompiledComponent,
+}
+
+impl WasmKind {
+    /// `module`, `component`, `precompiled module`, `precompiled component`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Module => "module",
+            Self::Component => "component",
+            Self::PrecompiledModule => "precompiled module",
+            Self::PrecompiledComponent => "precompiled component",
+        }
+    }
+
+    /// Whether this is native code rather than WebAssembly.
+    pub fn is_precompiled(self) -> bool {
+        matches!(self, Self::PrecompiledModule | Self::PrecompiledComponent)
+    }
+
+    /// Whether this is a component (precompiled or not).
+    pub fn is_component(self) -> bool {
+        matches!(self, Self::Component | Self::PrecompiledComponent)
+    }
+}
+
+impl std::fmt::Display for WasmKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// WebAssembly bytes that have been read under the size cap, converted from
+/// text if needed, and classified — the input to validation, inspection and
+/// compilation.
+#[derive(Clone)]
+pub struct Wasm {
+    name: String,
+    path: Option<PathBuf>,
+    bytes: Vec<u8>,
+    kind: WasmKind,
+    from_text: bool,
+}
+
+impl std::fmt::Debug for Wasm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wasm")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("len", &self.bytes.len())
+            .finish()
+    }
+}
+
+const CHUNK: usize = 64 << 10;
+
+impl Wasm {
+    /// Reads a file (binary, text, or precompiled).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Io`] if the file cannot be read,
+    /// [`ErrorKind::InvalidModule`] if it is too large or not WebAssembly.
+    pub fn from_file(engine: &Engine, path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let file =
+            std::fs::File::open(path).map_err(|e| Error::io(format!("cannot read `{name}`"), e))?;
+        if let Ok(meta) = file.metadata() {
+            if meta.is_dir() {
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    format!("cannot read `{name}`: is a directory"),
+                ));
+            }
+            if let Some(cap) = engine.config().get_max_module_size()
+                && meta.len() > cap
+            {
+                return Err(too_large(&name, meta.len(), cap));
+            }
+        }
+        let mut wasm = Self::from_reader_named(engine, file, &name)?;
+        wasm.path = Some(path.to_path_buf());
+        Ok(wasm)
+    }
+
+    /// Takes bytes already in memory.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidModule`] if they are too large or not WebAssembly.
+    pub fn from_bytes(engine: &Engine, bytes: impl Into<Vec<u8>>) -> Result<Self> {
+        let bytes = bytes.into();
+        if let Some(cap) = engine.config().get_max_module_size()
+            && bytes.len() as u64 > cap
+        {
+            return Err(too_large("<bytes>", bytes.len() as u64, cap));
+        }
+        Self::decode("<bytes>".into(), bytes)
+    }
+
+    /// Reads any stream in 64 KiB chunks, refusing it as soon as it passes
+    /// the size cap (a 100 GB stream is not read to the end).
+    ///
+    /// # Errors
+    ///
+    /// As [`from_bytes`](Self::from_bytes), plus [`ErrorKind::Io`] when the
+    /// stream fails.
+    pub fn from_reader(engine: &Engine, reader: impl Read) -> Result<Self> {
+        Self::from_reader_named(engine, reader, "<stream>")
+    }
+
+    fn from_reader_named(engine: &Engine, reader: impl Read, name: &str) -> Result<Self> {
+        let bytes = read_capped(reader, engine.config().get_max_module_size(), name)?;
+        Self::decode(name.to_string(), bytes)
+    }
+
+    /// Sets the name used in error messages (default: the path, or
+    /// `<bytes>` / `<stream>`).
+    #[must_use]
+    pub fn named(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    fn decode(name: String, bytes: Vec<u8>) -> Result<Self> {
+        let (bytes, kind, from_text) = classify(&name, bytes)?;
+        Ok(Self {
+            name,
+            path: None,
+            bytes,
+            kind,
+            from_text,
+        })
+    }
+
+    /// The name used in messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file it came from, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Module, component, or precompiled.
+    pub fn kind(&self) -> WasmKind {
+        self.kind
+    }
+
+    /// The binary (text input is already converted).
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Whether the input was WebAssembly text.
+    pub fn is_text(&self) -> bool {
+        self.from_text
+    }
+
+    /// Fully validates the bytes against `engine`'s enabled features,
+    /// without compiling them.
+    ///
+    /// Precompiled artifacts are checked for integrity and compatibility
+    /// (but not trust: see [`PluginBuilder::allow_precompiled`](crate::PluginBuilder::allow_precompiled)).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidModule`] with the byte offset of the problem, or
+    /// [`InvalidReason::FeatureDisabled`] when the module needs a proposal
+    /// this engine has turned off; [`ErrorKind::Precompiled`] for a corrupt
+    /// or foreign artifact.
+    pub fn validate(&self, engine: &Engine) -> Result<()> {
+        match self.kind {
+            WasmKind::Module => wasmtime::Module::validate(engine.wasmtime(), &self.bytes)
+                .map_err(|e| validation_error(&self.name, &self.bytes, e)),
+            WasmKind::Component => {
+                // Wasmtime validates components while compiling them; for a
+                // compile-free check, validate with the engine's toggles.
+                let features = crate::compile::component_features(engine.config());
+                let mut v = wasmparser::Validator::new_with_features(features);
+                v.validate_all(&self.bytes)
+                    .map(|_| ())
+                    .map_err(|e| validation_error(&self.name, &self.bytes, wasmtime::Error::new(e)))
+            }
+            WasmKind::PrecompiledModule | WasmKind::PrecompiledComponent => {
+                crate::aot::check(engine, self).map(|_| ())
+            }
+        }
+    }
+}
+
+fn too_large(name: &str, size: u64, limit: u64) -> Error {
+    Error::new(
+        ErrorKind::InvalidModule(InvalidReason::TooLarge { size, limit }),
+        format!(
+            "invalid module `{name}`: larger than the size cap of {} ({}{} bytes)",
+            crate::units::format_bytes(limit),
+            if size > limit { "at least " } else { "" },
+            size
+        ),
+    )
+}
+
+/// Reads `reader` to the end in chunks, stopping with an error as soon as
+/// more than `cap` bytes have arrived.
+pub(crate) fn read_capped(mut reader: impl Read, cap: Option<u64>, name: &str) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let mut chunk = vec![0u8; CHUNK];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => return Ok(bytes),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io(format!("cannot read `{name}`"), e)),
+        };
+        if let Some(cap) = cap
+            && bytes.len() as u64 + n as u64 > cap
+        {
+            return Err(too_large(name, bytes.len() as u64 + n as u64, cap));
+        }
+        bytes.extend_from_slice(&chunk[..n]);
+    }
+}
+
+const WASM_MAGIC: &[u8; 4] = b"\0asm";
+
+fn invalid(name: &str, reason: InvalidReason, what: impl std::fmt::Display) -> Error {
+    Error::new(
+        ErrorKind::InvalidModule(reason),
+        format!("invalid module `{name}`: {what}"),
+    )
+}
+
+/// Converts text to binary and decides what the bytes are.
+fn classify(name: &str, bytes: Vec<u8>) -> Result<(Vec<u8>, WasmKind, bool)> {
+    if bytes.is_empty() {
+        return Err(invalid(name, InvalidReason::Empty, "empty file (0 bytes)"));
+    }
+    if let Some(kind) = crate::aot::detect(&bytes) {
+        return Ok((bytes, kind, false));
+    }
+    if bytes.starts_with(WASM_MAGIC) {
+        if bytes.len() < 8 {
+            return Err(invalid(
+                name,
+                InvalidReason::Truncated {
+                    offset: bytes.len(),
+                },
+                format!(
+                    "truncated: {} bytes, but the header alone is 8",
+                    bytes.len()
+                ),
+            ));
+        }
+        let version = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+        let kind = match version {
+            1 => WasmKind::Module,
+            // Component: version 0x0d, layer 1 (little-endian u16 pair).
+            0x0001_000d => WasmKind::Component,
+            v => {
+                return Err(invalid(
+                    name,
+                    InvalidReason::UnsupportedVersion(v),
+                    format!(
+                        "unsupported WebAssembly version {v:#010x} (expected 0x00000001 for a module or 0x0001000d for a component)"
+                    ),
+                ));
+            }
+        };
+        return Ok((bytes, kind, false));
+    }
+    if WASM_MAGIC.starts_with(&bytes) {
+        return Err(invalid(
+            name,
+            InvalidReason::Truncated {
+                offset: bytes.len(),
+            },
+            format!(
+                "truncated: {} bytes, but the header alone is 8",
+                bytes.len()
+            ),
+        ));
+    }
+    if looks_like_text(&bytes) {
+        let text = String::from_utf8(bytes).map_err(|_| {
+            invalid(
+                name,
+                InvalidReason::BadMagic,
+                "not a WebAssembly binary and not UTF-8 text",
+            )
+        })?;
+        let binary = parse_wat(name, &text)?;
+        let (binary, kind, _) = classify(name, binary)?;
+        return Ok((binary, kind, true));
+    }
+    let magic: String = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
+    let what = match describe_magic(&bytes) {
+        Some(what) => format!(" — this looks like {what}"),
+        None => String::new(),
+    };
+    Err(invalid(
+        name,
+        InvalidReason::BadMagic,
+        format!("not a WebAssembly binary (bad magic bytes {magic}{what})"),
+    ))
+}
+
+/// Heuristic: WAT starts (after whitespace and comments) with `(`.
+fn looks_like_text(bytes: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(&bytes[..bytes.len().min(4096)]).or_else(|e| {
+        // A multi-byte character cut by the 4 KiB window is still text.
+        std::str::from_utf8(&bytes[..e.valid_up_to()])
+    }) else {
+        return false;
+    };
+    let mut rest = text.trim_start_matches('\u{feff}');
+    loop {
+        rest = rest.trim_start();
+        if let Some(r) = rest.strip_prefix(";;") {
+            rest = r.split_once('\n').map_or("", |(_, after)| after);
+        } else if rest.starts_with("(;") {
+            match rest.find(";)") {
+                Some(i) => rest = &rest[i + 2..],
+                None => return true,
+            }
+        } else {
+            return rest.starts_with('(');
+        }
+    }
+}
+
+fn parse_wat(name: &str, text: &str) -> Result<Vec<u8>> {
+    let fail = |e: wast::Error| {
+        let offset = e.span().offset();
+        let (line, column) = line_col(text, offset);
+        invalid(
+            name,
+            InvalidReason::Text {
+                line: Some(line),
+                column: Some(column),
+            },
+            format!("text format error at {line}:{column}: {}", e.message()),
+        )
+    };
+    let buf = wast::parser::ParseBuffer::new(text).map_err(fail)?;
+    let mut wat: wast::Wat<'_> = wast::parser::parse(&buf).map_err(fail)?;
+    wat.encode().map_err(fail)
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Names common non-wasm formats from their first bytes.
+fn describe_magic(bytes: &[u8]) -> Option<&'static str> {
+    let starts = |m: &[u8]| bytes.starts_with(m);
+    if starts(b"\x7fELF") {
+        Some("an ELF executable")
+    } else if starts(b"MZ") {
+        Some("a Windows PE executable")
+    } else if starts(b"\xcf\xfa\xed\xfe")
+        || starts(b"\xce\xfa\xed\xfe")
+        || starts(b"\xca\xfe\xba\xbe")
+    {
+        Some("a Mach-O executable or a Java class file")
+    } else if starts(b"PK\x03\x04") || starts(b"PK\x05\x06") {
+        Some("a zip archive (or a jar)")
+    } else if starts(b"\x1f\x8b") {
+        Some("a gzip archive")
+    } else if starts(b"\x28\xb5\x2f\xfd") {
+        Some("a zstd archive")
+    } else if starts(b"BZh") {
+        Some("a bzip2 archive")
+    } else if starts(b"\xfd7zXZ") {
+        Some("an xz archive")
+    } else if starts(b"%PDF") {
+        Some("a PDF document")
+    } else if starts(b"\x89PNG") {
+        Some("a PNG image")
+    } else if starts(b"#!") {
+        Some("a script")
+    } else if starts(b"{") || starts(b"[") {
+        Some("JSON")
+    } else if bytes.len() >= 262 && &bytes[257..262] == b"ustar" {
+        Some("a tar archive")
+    } else if std::str::from_utf8(&bytes[..bytes.len().min(512)]).is_ok() {
+        Some("text, but not WebAssembly text (which starts with `(`)")
+    } else {
+        None
+    }
+}
+
+/// Turns a validation or compilation failure into an `InvalidModule` error
+/// with the byte offset, telling disabled features apart from malformed
+/// input by re-validating with every feature on.
+pub(crate) fn validation_error(name: &str, bytes: &[u8], err: wasmtime::Error) -> Error {
+    use wasmparser::{BinaryReaderError, Validator, WasmFeatures};
+    let Some(reader_err) = err.downcast_ref::<BinaryReaderError>() else {
+        return Error::new(ErrorKind::Compile, format!("failed to compile `{name}`"))
+            .with_source(err.into_boxed_dyn_error());
+    };
+    let offset = reader_err.offset();
+    let message = reader_err.message().to_string();
+    if message.contains("unexpected end") {
+        return invalid(
+            name,
+            InvalidReason::Truncated { offset },
+            format!(
+                "truncated: {message} (at offset {offset:#x}, file is {} bytes)",
+                bytes.len()
+            ),
+        );
+    }
+    if Validator::new_with_features(WasmFeatures::all())
+        .validate_all(bytes)
+        .is_ok()
+    {
+        return invalid(
+            name,
+            InvalidReason::FeatureDisabled {
+                offset: Some(offset),
+            },
+            format!(
+                "uses a WebAssembly feature disabled in this engine: {message} (at offset {offset:#x})"
+            ),
+        );
+    }
+    invalid(
+        name,
+        InvalidReason::Malformed {
+            offset: Some(offset),
+        },
+        format!("{message} (at offset {offset:#x})"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_detection() {
+        assert!(looks_like_text(b"  ;; hi\n(module)"));
+        assert!(looks_like_text(b"(; block ;) (module)"));
+        assert!(!looks_like_text(b"hello"));
+        assert!(!looks_like_text(b"\x7fELF"));
+    }
+
+    #[test]
+    fn line_columns() {
+        assert_eq!(line_col("ab\ncd", 4), (2, 2));
+        assert_eq!(line_col("x", 0), (1, 1));
+    }
+}

@@ -1,0 +1,261 @@
+//! Dynamic values for core-module calls: parsing arguments from strings or
+//! JSON by the export's signature, and printing results.
+
+use crate::error::{Error, Result};
+use serde_json::Value as Json;
+use wasmtime::{FuncType, Val, ValType};
+
+/// Formats a function type as `(i32, i32) -> i32`, `() -> ()` or
+/// `(f64) -> (i32, i64)`.
+pub fn format_func_type(ty: &FuncType) -> String {
+    let params: Vec<String> = ty.params().map(|t| t.to_string()).collect();
+    let results: Vec<String> = ty.results().map(|t| t.to_string()).collect();
+    let results = match results.len() {
+        1 => results[0].clone(),
+        _ => format!("({})", results.join(", ")),
+    };
+    format!("({}) -> {results}", params.join(", "))
+}
+
+fn describe_arg(func: &str, index: usize, ty: &ValType) -> String {
+    format!("argument {} of `{func}` ({ty})", index + 1)
+}
+
+fn check_arity(func: &str, ty: &FuncType, given: usize) -> Result<()> {
+    let expected = ty.params().len();
+    if expected != given {
+        return Err(Error::invalid_argument(format!(
+            "`{func}` takes {expected} argument{} {} but {given} {} given",
+            if expected == 1 { "" } else { "s" },
+            format_func_type(ty),
+            if given == 1 { "was" } else { "were" }
+        )));
+    }
+    Ok(())
+}
+
+/// Parses command-line words into values for `func`'s parameters.
+///
+/// Integers accept decimal, `0x` hex and a leading `-`; they must fit the
+/// signed range of the type (`2^40` is refused for `i32`). Floats accept
+/// decimal, exponent notation, `nan`, `inf` and `-inf`.
+///
+/// # Errors
+///
+/// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) naming
+/// the argument, its type and the text found.
+pub fn parse_args(func: &str, ty: &FuncType, args: &[impl AsRef<str>]) -> Result<Vec<Val>> {
+    check_arity(func, ty, args.len())?;
+    ty.params()
+        .zip(args)
+        .enumerate()
+        .map(|(i, (t, a))| {
+            parse_text(a.as_ref(), &t).map_err(|why| {
+                Error::invalid_argument(format!(
+                    "invalid {}: `{}` {why}",
+                    describe_arg(func, i, &t),
+                    a.as_ref()
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Converts JSON values into values for `func`'s parameters: numbers, or
+/// strings parsed as in [`parse_args`].
+///
+/// # Errors
+///
+/// As [`parse_args`].
+pub fn json_args(func: &str, ty: &FuncType, args: &[Json]) -> Result<Vec<Val>> {
+    check_arity(func, ty, args.len())?;
+    ty.params()
+        .zip(args)
+        .enumerate()
+        .map(|(i, (t, a))| {
+            let parsed = match a {
+                Json::String(s) => parse_text(s, &t),
+                Json::Number(n) => parse_text(&n.to_string(), &t),
+                other => Err(format!("is a JSON {}, expected a number", json_type(other))),
+            };
+            parsed.map_err(|why| {
+                Error::invalid_argument(format!(
+                    "invalid {}: `{a}` {why}",
+                    describe_arg(func, i, &t)
+                ))
+            })
+        })
+        .collect()
+}
+
+fn json_type(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "boolean",
+        Json::Number(_) => "number",
+        Json::String(_) => "string",
+        Json::Array(_) => "array",
+        Json::Object(_) => "object",
+    }
+}
+
+fn parse_int(text: &str, min: i128, max: i128) -> Result<i128, String> {
+    let t = text.trim().replace('_', "");
+    let (neg, digits) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, t.strip_prefix('+').unwrap_or(&t)),
+    };
+    let magnitude = if let Some(hex) = digits
+        .strip_prefix("0x")
+        .or_else(|| digits.strip_prefix("0X"))
+    {
+        i128::from_str_radix(hex, 16)
+    } else {
+        digits.parse::<i128>()
+    };
+    let magnitude = match magnitude {
+        Ok(m) if !digits.starts_with(['-', '+']) => m,
+        _ => {
+            return Err(if digits.contains('.') || digits.contains('e') {
+                "is not an integer".into()
+            } else {
+                "is not a number".into()
+            });
+        }
+    };
+    let v = if neg { -magnitude } else { magnitude };
+    if v < min || v > max {
+        return Err(format!("is out of range ({min} to {max})"));
+    }
+    Ok(v)
+}
+
+fn parse_float(text: &str) -> Result<f64, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "nan" => Ok(f64::NAN),
+        "inf" | "+inf" | "infinity" => Ok(f64::INFINITY),
+        "-inf" | "-infinity" => Ok(f64::NEG_INFINITY),
+        t => match t.parse::<f64>() {
+            Ok(v) if v.is_infinite() => Err("is out of range".into()),
+            Ok(v) => Ok(v),
+            Err(_) => Err("is not a number".into()),
+        },
+    }
+}
+
+fn parse_text(text: &str, ty: &ValType) -> Result<Val, String> {
+    Ok(match ty {
+        ValType::I32 => Val::I32(parse_int(text, i32::MIN.into(), i32::MAX.into())? as i32),
+        ValType::I64 => Val::I64(parse_int(text, i64::MIN.into(), i64::MAX.into())? as i64),
+        ValType::F32 => {
+            let v = parse_float(text)?;
+            let f = v as f32;
+            if v.is_finite() && f.is_infinite() {
+                return Err("is out of range for f32".into());
+            }
+            Val::F32(f.to_bits())
+        }
+        ValType::F64 => Val::F64(parse_float(text)?.to_bits()),
+        ValType::V128 => {
+            let v = parse_int(text, 0, i128::MAX)
+                .or_else(|_| {
+                    let hex = text.trim().trim_start_matches("0x");
+                    u128::from_str_radix(hex, 16)
+                        .map(|v| v as i128)
+                        .map_err(|_| "is not a 128-bit number")
+                })
+                .map_err(|e| e.to_string())?;
+            Val::V128((v as u128).into())
+        }
+        ValType::Ref(_) => {
+            return Err(
+                "cannot be given as text (reference types are not supported as arguments)".into(),
+            );
+        }
+    })
+}
+
+/// Renders a value for people: `8`, `-1.5`, `nan`, `0x...` for v128.
+pub fn format_value(v: &Val) -> String {
+    match v {
+        Val::I32(i) => i.to_string(),
+        Val::I64(i) => i.to_string(),
+        Val::F32(bits) => format_float(f32::from_bits(*bits).into()),
+        Val::F64(bits) => format_float(f64::from_bits(*bits)),
+        Val::V128(v) => format!("{:#034x}", v.as_u128()),
+        Val::FuncRef(None) | Val::ExternRef(None) | Val::AnyRef(None) | Val::ExnRef(None) => {
+            "null".into()
+        }
+        Val::FuncRef(Some(_)) => "<funcref>".into(),
+        Val::ExternRef(Some(_)) => "<externref>".into(),
+        Val::AnyRef(Some(_)) => "<anyref>".into(),
+        Val::ExnRef(Some(_)) => "<exnref>".into(),
+        Val::ContRef(_) => "<contref>".into(),
+    }
+}
+
+fn format_float(f: f64) -> String {
+    if f.is_nan() {
+        "nan".into()
+    } else if f.is_infinite() {
+        if f > 0.0 { "inf".into() } else { "-inf".into() }
+    } else {
+        f.to_string()
+    }
+}
+
+/// Renders a value as JSON: integers and finite floats as numbers; NaN and
+/// infinities as the strings `"nan"`, `"inf"`, `"-inf"`; v128 as a hex
+/// string; references as `null` or a descriptive string.
+pub fn value_to_json(v: &Val) -> Json {
+    match v {
+        Val::I32(i) => Json::from(*i),
+        Val::I64(i) => Json::from(*i),
+        Val::F32(bits) => float_json(f32::from_bits(*bits).into()),
+        Val::F64(bits) => float_json(f64::from_bits(*bits)),
+        other => match format_value(other).as_str() {
+            "null" => Json::Null,
+            s => Json::String(s.into()),
+        },
+    }
+}
+
+fn float_json(f: f64) -> Json {
+    serde_json::Number::from_f64(f).map_or_else(|| Json::String(format_float(f)), Json::Number)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ints() {
+        assert_eq!(parse_int("5", -10, 10), Ok(5));
+        assert_eq!(parse_int("-0x10", -100, 100), Ok(-16));
+        assert!(
+            parse_int("abc", 0, 10)
+                .unwrap_err()
+                .contains("not a number")
+        );
+        assert!(
+            parse_int("1.5", 0, 10)
+                .unwrap_err()
+                .contains("not an integer")
+        );
+        assert!(parse_int("--5", -10, 10).is_err());
+        assert!(
+            parse_int("1099511627776", i32::MIN.into(), i32::MAX.into())
+                .unwrap_err()
+                .contains("out of range")
+        );
+    }
+
+    #[test]
+    fn floats() {
+        assert!(parse_text("1e400", &ValType::F32).is_err());
+        assert!(
+            matches!(parse_text("nan", &ValType::F64), Ok(Val::F64(b)) if f64::from_bits(b).is_nan())
+        );
+        assert_eq!(format_value(&Val::F32(1.5f32.to_bits())), "1.5");
+    }
+}

@@ -1,0 +1,16 @@
+;; Arithmetic exports in every core value type, used by the README and tests.
+(module
+  (func (export "add") (param i32 i32) (result i32)
+    local.get 0 local.get 1 i32.add)
+  (func (export "add64") (param i64 i64) (result i64)
+    local.get 0 local.get 1 i64.add)
+  (func (export "mulf") (param f32 f32) (result f32)
+    local.get 0 local.get 1 f32.mul)
+  (func (export "divf") (param f64 f64) (result f64)
+    local.get 0 local.get 1 f64.div)
+  ;; multi-value: (a, b) -> (b, a)
+  (func (export "swap") (param i32 i64) (result i64 i32)
+    local.get 1 local.get 0)
+  (func (export "nothing"))
+  (memory (export "memory") 1 16)
+  (global (export "answer") i32 (i32.const 42)))

@@ -1,0 +1,25 @@
+;; Guests that attack the host's limits.
+(module
+  (memory (export "memory") 1)
+  (table $t 1 funcref)
+  (global $calls (mut i32) (i32.const 0))
+  ;; infinite loop: stopped by fuel or by the timeout
+  (func (export "spin") (loop $l br $l))
+  ;; grows memory one page at a time until refused; returns pages reached
+  (func (export "memory_bomb") (result i32)
+    (block $done
+      (loop $grow
+        (br_if $done (i32.eq (memory.grow (i32.const 1)) (i32.const -1)))
+        (br $grow)))
+    memory.size)
+  ;; asks for N pages at once; returns memory.grow's answer
+  (func (export "grow") (param i32) (result i32)
+    local.get 0 memory.grow)
+  ;; grows the table by N elements; returns table.grow's answer
+  (func (export "table_bomb") (param i32) (result i32)
+    ref.null func local.get 0 table.grow $t)
+  (func $deep (export "deep") (param i32) (result i32)
+    local.get 0 i32.const 1 i32.add call $deep)
+  (func (export "count") (result i32)
+    global.get $calls i32.const 1 i32.add global.set $calls global.get $calls)
+  (func (export "ok") (result i32) i32.const 7))
