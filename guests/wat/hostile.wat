@@ -22,4 +22,14 @@
     local.get 0 i32.const 1 i32.add call $deep)
   (func (export "count") (result i32)
     global.get $calls i32.const 1 i32.add global.set $calls global.get $calls)
+  ;; counts down from N: CPU-bound work that finishes
+  (func (export "work") (param i64) (result i64)
+    (local $n i64)
+    (local.set $n (local.get 0))
+    (block $done
+      (loop $l
+        (br_if $done (i64.eqz (local.get $n)))
+        (local.set $n (i64.sub (local.get $n) (i64.const 1)))
+        (br $l)))
+    local.get 0)
   (func (export "ok") (result i32) i32.const 7))

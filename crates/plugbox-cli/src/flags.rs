@@ -113,7 +113,7 @@ pub struct LimitFlags {
     #[arg(long, value_name = "N", requires = "fuel")]
     pub retry_fuel: Option<u32>,
 
-    /// Ceiling on fuel for retries [default: 64x --fuel]
+    /// Ceiling on one attempt's fuel when retrying [default: none; attempts bound it]
     #[arg(long, value_name = "N", requires = "retry_fuel")]
     pub max_fuel: Option<u64>,
 
@@ -146,8 +146,8 @@ impl LimitFlags {
             l = l.max_instances(n);
         }
         l = l.trap_on_grow_failure(self.trap_on_grow_failure);
-        if let (Some(attempts), Some(fuel)) = (self.retry_fuel, self.fuel) {
-            let ceiling = self.max_fuel.unwrap_or(fuel.saturating_mul(64));
+        if let (Some(attempts), Some(_)) = (self.retry_fuel, self.fuel) {
+            let ceiling = self.max_fuel.unwrap_or(u64::MAX);
             l = l.retry(FuelRetry::new(attempts, ceiling));
         }
         l

@@ -19,6 +19,7 @@ pub struct Engine {
 }
 
 struct EngineInner {
+    id: u64,
     wasmtime: wasmtime::Engine,
     config: EngineConfig,
     ticker: OnceLock<Ticker>,
@@ -60,6 +61,7 @@ impl Engine {
         })?;
         Ok(Self {
             inner: Arc::new(EngineInner {
+                id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 wasmtime,
                 config: config.clone(),
                 ticker: OnceLock::new(),
@@ -88,7 +90,7 @@ impl Engine {
             let weak = self.inner.wasmtime.weak();
             let tick = self.inner.config.get_epoch_tick();
             let thread = std::thread::Builder::new()
-                .name("plugbox-epoch".into())
+                .name(self.ticker_thread_name())
                 .spawn(move || tick_loop(&weak, &rx, tick))
                 .ok();
             Ticker {
@@ -98,11 +100,21 @@ impl Engine {
         });
     }
 
+    /// The name of this engine's epoch ticker thread (`pbx-tick-N`), for
+    /// tests and diagnostics. The thread exists only while the engine lives
+    /// and some store has needed a deadline or a cancel handle.
+    #[doc(hidden)]
+    pub fn ticker_thread_name(&self) -> String {
+        format!("pbx-tick-{}", self.inner.id)
+    }
+
     /// Whether two handles refer to the same engine.
     pub fn same(&self, other: &Engine) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 }
+
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 fn tick_loop(weak: &wasmtime::EngineWeak, stop: &mpsc::Receiver<()>, tick: Duration) {
     loop {

@@ -405,12 +405,9 @@ pub(crate) fn wasmtime_source(err: wasmtime::Error) -> BoxError {
 }
 
 /// Classifies an error from a call into a guest. `interrupt` says why the
-/// store's epoch callback stopped the guest, if it did.
-pub(crate) fn classify_call_error(
-    err: wasmtime::Error,
-    interrupt: Option<TrapKind>,
-    func: &str,
-) -> Error {
+/// store's epoch callback stopped the guest, if it did. The message says
+/// what happened; callers add which call it was as context.
+pub(crate) fn classify_call_error(err: wasmtime::Error, interrupt: Option<TrapKind>) -> Error {
     if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
         let code = exit.0;
         return Error::new(
@@ -419,12 +416,10 @@ pub(crate) fn classify_call_error(
         );
     }
     if let Some(limit) = err.downcast_ref::<crate::limits::LimitExceeded>() {
-        let limit = limit.0.clone();
         return Error::new(
-            ErrorKind::ResourceLimit(limit.clone()),
-            format!("call to `{func}` failed"),
-        )
-        .with_source(crate::limits::LimitExceeded(limit));
+            ErrorKind::ResourceLimit(limit.0.clone()),
+            limit.0.to_string(),
+        );
     }
     let backtrace = err
         .downcast_ref::<wasmtime::WasmBacktrace>()
@@ -434,10 +429,10 @@ pub(crate) fn classify_call_error(
         if kind == TrapKind::Interrupt {
             kind = interrupt.unwrap_or(TrapKind::Interrupt);
         }
-        return Error::new(ErrorKind::Trap(kind), format!("`{func}` trapped: {kind}"))
+        return Error::new(ErrorKind::Trap(kind), format!("wasm trap: {kind}"))
             .with_backtrace(backtrace);
     }
-    Error::new(ErrorKind::Other, format!("call to `{func}` failed"))
+    Error::new(ErrorKind::Other, "guest call failed")
         .with_source(wasmtime_source(err))
         .with_backtrace(backtrace)
 }

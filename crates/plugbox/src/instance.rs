@@ -317,20 +317,21 @@ impl Instance {
     fn call_error(&mut self, err: wasmtime::Error, func: &str) -> Error {
         let reason = self.store.data_mut().interrupt.reason.take();
         let denied = self.store.data_mut().limiter.denied.take();
-        let err = classify_call_error(err, reason, func);
+        let mut err = classify_call_error(err, reason);
         if let Some((stream, allowed)) = self.captured.overflow() {
-            return output_overflow(stream, allowed).with_source(err);
-        }
-        match (err.kind(), denied) {
+            err = output_overflow(stream, allowed).with_source(err);
+        } else if let (ErrorKind::Trap(kind), Some(limit)) = (err.kind(), denied)
+            && !kind.is_limit()
+        {
             // A guest that traps after being refused memory or table growth
             // failed because of the limit: report the limit, keep the trap.
-            (ErrorKind::Trap(kind), Some(limit)) if !kind.is_limit() => Error::new(
-                ErrorKind::ResourceLimit(limit.clone()),
-                format!("call to `{func}` failed: {limit}"),
-            )
-            .with_source(err),
-            _ => err.context(format!("call to `{}::{func}` failed", self.plugin.name())),
+            err = Error::new(ErrorKind::ResourceLimit(limit.clone()), limit.to_string())
+                .with_source(err);
         }
+        err.context(format!(
+            "call to `{func}` in `{}` failed",
+            self.plugin.name()
+        ))
     }
 }
 
@@ -398,7 +399,7 @@ fn instantiate_error(
         || err.downcast_ref::<wasmtime_wasi::I32Exit>().is_some()
     {
         let reason = store.data_mut().interrupt.reason.take();
-        return classify_call_error(err, reason, "start function").context(format!(
+        return classify_call_error(err, reason).context(format!(
             "cannot instantiate `{name}`: its start function failed"
         ));
     }

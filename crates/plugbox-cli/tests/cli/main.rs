@@ -1,4 +1,6 @@
 //! The `plugbox` binary, driven as a user would: output, errors, exit codes.
 
 mod basics;
+mod limits;
+mod sandbox;
 mod support;

@@ -29,7 +29,7 @@ fn precompiled_loads_only_when_trusted() {
         err.kind(),
         &ErrorKind::Precompiled(PrecompiledReason::NotTrusted)
     );
-    assert!(err.to_string().contains("native code"), "{err}");
+    assert!(format!("{err:#}").contains("native code"), "{err}");
 
     let p = Plugin::builder(&engine)
         .allow_precompiled(true)
@@ -96,7 +96,7 @@ fn artifact_from_other_engine_config_is_refused() {
         &ErrorKind::Precompiled(PrecompiledReason::Incompatible)
     );
     assert!(
-        err.to_string().contains("different engine configuration"),
+        format!("{err:#}").contains("different engine configuration"),
         "{err}"
     );
 }
@@ -114,7 +114,7 @@ fn artifact_from_other_wasmtime_version_is_refused() {
         err.kind(),
         &ErrorKind::Precompiled(PrecompiledReason::Incompatible)
     );
-    assert!(err.to_string().contains("`47.0.0`"), "{err}");
+    assert!(format!("{err:#}").contains("`47.0.0`"), "{err}");
 }
 
 #[test]
@@ -129,7 +129,7 @@ fn bare_wasmtime_artifact_without_checksum_is_refused() {
         err.kind(),
         &ErrorKind::Precompiled(PrecompiledReason::Corrupt)
     );
-    assert!(err.to_string().contains("no plugbox checksum"), "{err}");
+    assert!(format!("{err:#}").contains("no plugbox checksum"), "{err}");
 }
 
 #[test]

@@ -53,16 +53,14 @@ fn bad_arguments_are_clear_errors() {
     let err = p.call_json("add", &[json!(1)]).unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::InvalidArgument);
     assert!(
-        err.to_string()
-            .contains("takes 2 arguments (i32, i32) -> i32 but 1 was given"),
+        format!("{err:#}").contains("takes 2 arguments (i32, i32) -> i32 but 1 was given"),
         "{err}"
     );
 
     let err = p.call_json("add", &[json!("abc"), json!(1)]).unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::InvalidArgument);
     assert!(
-        err.to_string()
-            .contains("argument 1 of `add` (i32): `\"abc\"` is not a number"),
+        format!("{err:#}").contains("argument 1 of `add` (i32): `\"abc\"` is not a number"),
         "{err}"
     );
 
@@ -70,18 +68,21 @@ fn bad_arguments_are_clear_errors() {
         .call_json("add", &[json!(1u64 << 40), json!(1)])
         .unwrap_err();
     assert!(
-        err.to_string().contains("`1099511627776` is out of range"),
+        format!("{err:#}").contains("`1099511627776` is out of range"),
         "{err}"
     );
 
     let err = p.call_json("add", &[json!([1]), json!(1)]).unwrap_err();
-    assert!(err.to_string().contains("is a JSON array"), "{err}");
+    assert!(format!("{err:#}").contains("is a JSON array"), "{err}");
 
     let err = p
         .call_values("add", &[Val::I64(1), Val::I32(1)])
         .unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::InvalidArgument);
-    assert!(err.to_string().contains("must be i32 but a i64"), "{err}");
+    assert!(
+        format!("{err:#}").contains("must be i32 but a i64"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -15,7 +15,7 @@ fn invalid(bytes: &[u8]) -> plugbox::Error {
 fn empty_input() {
     let err = invalid(b"");
     assert_eq!(err.kind(), &ErrorKind::InvalidModule(InvalidReason::Empty));
-    assert!(err.to_string().contains("empty"), "{err}");
+    assert!(format!("{err:#}").contains("empty"), "{err}");
 }
 
 #[test]
@@ -47,7 +47,7 @@ fn truncated_header_and_body() {
         ),
         "{err:?}"
     );
-    assert!(err.to_string().contains("offset 0x"), "{err}");
+    assert!(format!("{err:#}").contains("offset 0x"), "{err}");
 }
 
 #[test]
@@ -74,7 +74,7 @@ fn wrong_magic_says_what_the_bytes_look_like() {
             &ErrorKind::InvalidModule(InvalidReason::BadMagic),
             "{err}"
         );
-        let msg = err.to_string();
+        let msg = format!("{err:#}");
         assert!(msg.contains(&format!("bad magic bytes {hex}")), "{msg}");
         assert!(msg.contains(what), "{msg}");
     }
@@ -91,7 +91,7 @@ fn wat_syntax_error_has_line_and_column() {
         }),
         "{err}"
     );
-    assert!(err.to_string().contains("3:5"), "{err}");
+    assert!(format!("{err:#}").contains("3:5"), "{err}");
 }
 
 #[test]
@@ -101,7 +101,7 @@ fn unsupported_version() {
         err.kind(),
         &ErrorKind::InvalidModule(InvalidReason::UnsupportedVersion(2))
     );
-    assert!(err.to_string().contains("0x00000002"), "{err}");
+    assert!(format!("{err:#}").contains("0x00000002"), "{err}");
 }
 
 #[test]
@@ -114,7 +114,7 @@ fn type_error_reports_byte_offset() {
         }
         other => panic!("unexpected {other:?}: {err}"),
     }
-    assert!(err.to_string().contains("type mismatch"), "{err}");
+    assert!(format!("{err:#}").contains("type mismatch"), "{err}");
 }
 
 #[test]
@@ -129,7 +129,7 @@ fn disabled_feature_is_named_as_such() {
         ),
         "{err:?}"
     );
-    assert!(err.to_string().contains("disabled"), "{err}");
+    assert!(format!("{err:#}").contains("disabled"), "{err}");
     // Loading fails the same way, and the default engine accepts it.
     let err = Plugin::from_file(&engine, wat("simd.wat")).unwrap_err();
     assert!(
@@ -160,7 +160,7 @@ fn every_trap_is_classified() {
         let args: Vec<_> = args.iter().map(|a| serde_json::json!(a)).collect();
         let err = p.call_json(func, &args).unwrap_err();
         assert_eq!(err.kind(), &ErrorKind::Trap(*kind), "{func}: {err:?}");
-        assert!(err.to_string().contains(func), "{err}");
+        assert!(format!("{err:#}").contains(func), "{err}");
         // The host keeps serving.
         assert_eq!(p.call::<(), i32>("ok", ()).unwrap(), 1);
     }
@@ -185,7 +185,7 @@ fn missing_import_is_named() {
             name: "host_log".into()
         }
     );
-    let msg = err.to_string();
+    let msg = format!("{err:#}");
     assert!(msg.contains("missing import `env::host_log`"), "{msg}");
     assert!(msg.contains("(i32, i32) -> ()"), "{msg}");
 }
@@ -200,7 +200,7 @@ fn mismatched_wasi_import_says_expected_and_found() {
             name: "proc_exit".into()
         }
     );
-    let msg = err.to_string();
+    let msg = format!("{err:#}");
     assert!(
         msg.contains("expects (i64) -> ()") && msg.contains("provides (i32) -> ()"),
         "{msg}"
@@ -216,7 +216,7 @@ fn export_not_found_lists_what_exists() {
             name: "nope".into()
         }
     );
-    assert!(err.to_string().contains("`add`"), "{err}");
+    assert!(format!("{err:#}").contains("`add`"), "{err}");
     let err = plugin("add.wat").call::<(), ()>("memory", ()).unwrap_err();
     assert_eq!(
         err.kind(),
@@ -224,7 +224,7 @@ fn export_not_found_lists_what_exists() {
             name: "memory".into()
         }
     );
-    assert!(err.to_string().contains("is a memory"), "{err}");
+    assert!(format!("{err:#}").contains("is a memory"), "{err}");
 }
 
 #[test]
@@ -246,7 +246,7 @@ fn trap_in_start_function_is_a_trap() {
     let p = plugin("start_trap.wat");
     let err = p.call::<(), i32>("ok", ()).unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Trap(TrapKind::Unreachable));
-    assert!(err.to_string().contains("start function"), "{err}");
+    assert!(format!("{err:#}").contains("start function"), "{err}");
 }
 
 #[test]

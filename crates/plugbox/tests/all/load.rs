@@ -39,7 +39,7 @@ fn tells_modules_and_components_apart() {
 fn components_are_not_loaded_as_core_plugins() {
     let err = Plugin::from_file(&engine(), wat("multi_instance.wat")).unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Config);
-    assert!(err.to_string().contains("is a component"), "{err}");
+    assert!(format!("{err:#}").contains("is a component"), "{err}");
 }
 
 /// A reader that yields zeros forever and counts how much was read.
@@ -69,7 +69,7 @@ fn endless_stream_is_refused_at_the_cap_without_reading_it_all() {
         "read {} bytes",
         reader.read
     );
-    assert!(err.to_string().contains("size cap of 1 MiB"), "{err}");
+    assert!(format!("{err:#}").contains("size cap of 1 MiB"), "{err}");
 }
 
 #[test]
@@ -100,16 +100,16 @@ fn missing_file_and_directory_are_io_errors() {
     let engine = engine();
     let err = Wasm::from_file(&engine, "/nonexistent/x.wasm").unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Io);
-    assert!(err.to_string().contains("`/nonexistent/x.wasm`"));
+    assert!(format!("{err:#}").contains("`/nonexistent/x.wasm`"));
     let err = Wasm::from_file(&engine, std::env::temp_dir()).unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Io);
-    assert!(err.to_string().contains("is a directory"), "{err}");
+    assert!(format!("{err:#}").contains("is a directory"), "{err}");
 }
 
 #[test]
 fn wasm_name_is_used_in_errors() {
     let err = Wasm::from_bytes(&engine(), Vec::new()).unwrap_err();
-    assert!(err.to_string().contains("`<bytes>`"), "{err}");
+    assert!(format!("{err:#}").contains("`<bytes>`"), "{err}");
     let wasm = Wasm::from_bytes(&engine(), ADD).unwrap().named("adder");
     assert_eq!(wasm.name(), "adder");
 }

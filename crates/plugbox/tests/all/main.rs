@@ -3,5 +3,8 @@
 mod aot;
 mod call;
 mod errors;
+mod hostile;
+mod limits;
 mod load;
+mod sandbox;
 mod support;

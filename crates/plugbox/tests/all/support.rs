@@ -17,3 +17,23 @@ pub fn engine() -> Engine {
 pub fn plugin(name: &str) -> Plugin {
     Plugin::from_file(&engine(), wat(name)).unwrap_or_else(|e| panic!("{name} loads: {e:#}"))
 }
+
+pub fn fuel_engine() -> Engine {
+    Engine::new(&EngineConfig::default().consume_fuel(true)).expect("fuel engine builds")
+}
+
+#[path = "../../../../guests/build_support.rs"]
+mod build_support;
+pub use build_support::rust_guest;
+
+/// Names of this process's threads.
+pub fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+                .map(|n| n.trim().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}

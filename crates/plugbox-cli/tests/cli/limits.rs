@@ -1,0 +1,141 @@
+//! Limit flags shared by `run` and `call`.
+
+use crate::support::{assert_error, plugbox, rust_guest, stderr, stdout, wat};
+
+#[test]
+fn timeout_flag_stops_a_spinning_guest() {
+    let o = plugbox(&["call", "--timeout", "100ms", &wat("hostile.wat"), "spin"]);
+    assert_error(&o, 6, "deadline exceeded");
+    let o = plugbox(&["run", "--timeout", "100ms", &rust_guest("probe"), "spin"]);
+    assert_error(&o, 6, "deadline exceeded");
+}
+
+#[test]
+fn fuel_flag_and_stats() {
+    let o = plugbox(&["call", "--fuel", "100000", &wat("hostile.wat"), "spin"]);
+    assert_error(&o, 6, "all fuel consumed");
+    let o = plugbox(&[
+        "call",
+        "--fuel",
+        "100000",
+        "--stats",
+        &wat("hostile.wat"),
+        "work",
+        "100",
+    ]);
+    assert_eq!(stdout(&o), "100\n", "{}", stderr(&o));
+    let err = stderr(&o);
+    let fuel: u64 = err
+        .lines()
+        .find_map(|l| l.strip_prefix("fuel consumed: "))
+        .expect("stats print fuel")
+        .parse()
+        .unwrap();
+    assert!(fuel > 100 && fuel < 100_000, "{fuel}");
+    assert!(err.contains("memory peak: 64 KiB"), "{err}");
+}
+
+#[test]
+fn retry_flag_escalates_fuel() {
+    let o = plugbox(&[
+        "call",
+        "--fuel",
+        "1000",
+        "--retry-fuel",
+        "8",
+        "--stats",
+        &wat("hostile.wat"),
+        "work",
+        "100000",
+    ]);
+    assert_eq!(stdout(&o), "100000\n", "{}", stderr(&o));
+    assert!(stderr(&o).contains("attempts: "), "{}", stderr(&o));
+    let o = plugbox(&[
+        "call",
+        "--fuel",
+        "1000",
+        "--retry-fuel",
+        "2",
+        &wat("hostile.wat"),
+        "spin",
+    ]);
+    assert_error(&o, 6, "after 2 attempts");
+}
+
+#[test]
+fn memory_flags() {
+    let o = plugbox(&[
+        "call",
+        "--max-memory",
+        "1MiB",
+        &wat("hostile.wat"),
+        "grow",
+        "100",
+    ]);
+    assert_eq!(stdout(&o), "-1\n", "{}", stderr(&o));
+    let o = plugbox(&[
+        "call",
+        "--max-memory",
+        "1MiB",
+        "--trap-on-grow-failure",
+        &wat("hostile.wat"),
+        "grow",
+        "100",
+    ]);
+    assert_error(&o, 6, "requested 6.3 MiB but at most 1 MiB is allowed");
+    let o = plugbox(&[
+        "run",
+        "--max-memory",
+        "16MiB",
+        &rust_guest("probe"),
+        "alloc-bomb",
+    ]);
+    assert_error(&o, 6, "memory limit exceeded");
+    let o = plugbox(&["call", &wat("huge_data.wat"), "ok"]);
+    assert_error(&o, 6, "requested 512 MiB but at most 256 MiB");
+    let o = plugbox(&["call", "--max-memory", "none", &wat("huge_data.wat"), "ok"]);
+    assert_eq!(stdout(&o), "1\n", "{}", stderr(&o));
+}
+
+#[test]
+fn table_instance_and_stack_flags() {
+    let o = plugbox(&[
+        "call",
+        "--max-table-elements",
+        "10",
+        &wat("hostile.wat"),
+        "table_bomb",
+        "100",
+    ]);
+    assert_eq!(stdout(&o), "-1\n");
+    let o = plugbox(&["call", "--max-instances", "0", &wat("hostile.wat"), "ok"]);
+    assert_error(&o, 6, "too many instances");
+    let o = plugbox(&[
+        "call",
+        "--max-stack",
+        "64KiB",
+        &wat("hostile.wat"),
+        "deep",
+        "0",
+    ]);
+    assert_error(&o, 6, "stack overflow");
+}
+
+#[test]
+fn bad_limit_values_are_usage_errors() {
+    for (flag, value, needle) in [
+        ("--timeout", "5", "missing unit"),
+        ("--timeout", "soon", "invalid duration `soon`"),
+        ("--max-memory", "5parsecs", "unknown unit `parsecs`"),
+        ("--fuel", "-1", "'-1'"),
+        ("--max-stack", "1TiB", "invalid wasm stack size"),
+    ] {
+        let o = plugbox(&["call", flag, value, &wat("hostile.wat"), "ok"]);
+        assert_eq!(o.status.code(), Some(2), "{flag} {value}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(needle),
+            "{flag} {value}: {}",
+            stderr(&o)
+        );
+    }
+}

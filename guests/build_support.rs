@@ -1,0 +1,51 @@
+//! Builds the Rust guests in `guests/rust` once per test binary and returns
+//! their paths. Included by both test suites with `#[path]`.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// `guests/` in the repository.
+pub fn guests_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../guests")
+}
+
+/// The `.wasm` of a Rust guest built for wasm32-wasip1 (built on first use).
+pub fn rust_guest(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let dir = BUILT
+        .get_or_init(build)
+        .as_ref()
+        .unwrap_or_else(|e| panic!("{e}"));
+    dir.join(format!("{name}.wasm"))
+}
+
+fn build() -> Result<PathBuf, String> {
+    let root = guests_dir().join("rust");
+    let target_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/guests");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "--target",
+            "wasm32-wasip1",
+            "--manifest-path",
+        ])
+        .arg(root.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .status()
+        .map_err(|e| format!("cannot run cargo to build the Rust guests: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "building the Rust guests failed ({status}); is the target installed? \
+             run `rustup target add wasm32-wasip1` (scripts/test.sh does)"
+        ));
+    }
+    Ok(target_dir.join("wasm32-wasip1/release"))
+}
