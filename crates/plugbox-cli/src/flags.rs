@@ -219,20 +219,34 @@ impl WasiFlags {
     }
 }
 
-/// Loads a plugin with the given flag groups.
-pub fn load_plugin(
-    file: &std::path::Path,
-    engine: &EngineFlags,
-    limits: &LimitFlags,
-    wasi: &WasiFlags,
-    allow_precompiled: bool,
-) -> Result<Plugin> {
-    let engine = engine.engine(limits.needs_fuel())?;
-    let builder: PluginBuilder = Plugin::builder(&engine)
-        .limits(limits.limits())
-        .sandbox(wasi.sandbox()?)
-        .allow_precompiled(allow_precompiled);
-    Ok(builder.from_file(file)?)
+/// Everything needed to load a plugin for `run` and `call`: trust, engine,
+/// limits and grants.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PluginFlags {
+    /// Accept a precompiled .cwasm (native code: only if you trust it)
+    #[arg(long)]
+    pub allow_precompiled: bool,
+
+    #[command(flatten)]
+    pub engine: EngineFlags,
+
+    #[command(flatten)]
+    pub limits: LimitFlags,
+
+    #[command(flatten)]
+    pub wasi: WasiFlags,
+}
+
+impl PluginFlags {
+    /// Builds the engine and loads the plugin at `file`.
+    pub fn load(&self, file: &std::path::Path) -> Result<Plugin> {
+        let engine = self.engine.engine(self.limits.needs_fuel())?;
+        let builder: PluginBuilder = Plugin::builder(&engine)
+            .limits(self.limits.limits())
+            .sandbox(self.wasi.sandbox()?)
+            .allow_precompiled(self.allow_precompiled);
+        Ok(builder.from_file(file)?)
+    }
 }
 
 fn parse_size(s: &str) -> Result<u64, String> {

@@ -1,6 +1,6 @@
 //! `plugbox call`: call one export with arguments parsed by its signature.
 
-use crate::flags::{EngineFlags, LimitFlags, WasiFlags, load_plugin};
+use crate::flags::PluginFlags;
 use anyhow::Result;
 use clap::Parser;
 use std::path::PathBuf;
@@ -28,29 +28,13 @@ pub struct CallCommand {
     #[arg(long)]
     json: bool,
 
-    /// Accept a precompiled .cwasm (native code: only if you trust it)
-    #[arg(long)]
-    allow_precompiled: bool,
-
     #[command(flatten)]
-    engine: EngineFlags,
-
-    #[command(flatten)]
-    limits: LimitFlags,
-
-    #[command(flatten)]
-    wasi: WasiFlags,
+    flags: PluginFlags,
 }
 
 impl CallCommand {
     pub fn execute(self) -> Result<()> {
-        let plugin = load_plugin(
-            &self.file,
-            &self.engine,
-            &self.limits,
-            &self.wasi,
-            self.allow_precompiled,
-        )?;
+        let plugin = self.flags.load(&self.file)?;
         let ty = plugin.func_type(&self.func)?;
         let args = plugbox::values::parse_args(&self.func, &ty, &self.args)?;
         let (results, stats) = plugin.invoke_values(&self.func, &args)?;
@@ -62,7 +46,7 @@ impl CallCommand {
                 println!("{}", plugbox::values::format_value(r));
             }
         }
-        self.limits.print_stats(&stats);
+        self.flags.limits.print_stats(&stats);
         Ok(())
     }
 }

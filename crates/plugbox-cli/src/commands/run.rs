@@ -1,6 +1,6 @@
 //! `plugbox run`: run a WASI command module.
 
-use crate::flags::{EngineFlags, LimitFlags, WasiFlags, load_plugin};
+use crate::flags::PluginFlags;
 use anyhow::Result;
 use clap::Parser;
 use std::path::PathBuf;
@@ -17,31 +17,15 @@ pub struct RunCommand {
     #[arg(value_name = "ARGS", allow_hyphen_values = true)]
     args: Vec<String>,
 
-    /// Accept a precompiled .cwasm (native code: only if you trust it)
-    #[arg(long)]
-    allow_precompiled: bool,
-
     #[command(flatten)]
-    engine: EngineFlags,
-
-    #[command(flatten)]
-    limits: LimitFlags,
-
-    #[command(flatten)]
-    wasi: WasiFlags,
+    flags: PluginFlags,
 }
 
 impl RunCommand {
     pub fn execute(self) -> Result<u8> {
-        let plugin = load_plugin(
-            &self.file,
-            &self.engine,
-            &self.limits,
-            &self.wasi,
-            self.allow_precompiled,
-        )?;
+        let plugin = self.flags.load(&self.file)?;
         let output = plugin.run(&self.args)?;
-        self.limits.print_stats(&output.stats);
+        self.flags.limits.print_stats(&output.stats);
         Ok((output.exit_code & 0xff) as u8)
     }
 }

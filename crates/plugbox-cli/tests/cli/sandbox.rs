@@ -1,14 +1,8 @@
 //! `plugbox run` and its WASI grants: deny by default.
 
-use crate::support::{assert_error, plugbox, plugbox_with_stdin, rust_guest, stderr, stdout};
-
-fn layout() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("data")).unwrap();
-    std::fs::write(dir.path().join("data/hello.txt"), "hi there").unwrap();
-    std::fs::write(dir.path().join("secret.txt"), "top secret").unwrap();
-    dir
-}
+use crate::support::{
+    assert_error, plugbox, plugbox_with_stdin, rust_guest, sandbox_layout as layout, stderr, stdout,
+};
 
 #[test]
 fn directories_are_granted_explicitly() {

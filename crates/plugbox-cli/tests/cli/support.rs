@@ -41,12 +41,13 @@ pub fn assert_error(o: &Output, code: i32, needle: &str) {
     assert!(last.contains(needle), "expected `{needle}` in: {err}");
 }
 
-#[path = "../../../../guests/build_support.rs"]
-mod build_support;
+#[path = "../../../../guests/test_support.rs"]
+mod test_support;
+pub use test_support::sandbox_layout;
 
 /// Path of a compiled Rust guest, as a string for the command line.
 pub fn rust_guest(name: &str) -> String {
-    build_support::rust_guest(name).display().to_string()
+    test_support::rust_guest(name).display().to_string()
 }
 
 /// Runs `plugbox` with `args`, feeding `input` on stdin.

@@ -1,7 +1,7 @@
 //! The WASI sandbox, proven with a real compiled guest (`guests/rust/probe`):
 //! nothing is reachable unless granted.
 
-use crate::support::{engine, rust_guest};
+use crate::support::{engine, rust_guest, sandbox_layout as layout};
 use plugbox::{ErrorKind, Limit, Limits, Plugin, RunOutput, Sandbox};
 use std::path::Path;
 
@@ -18,15 +18,6 @@ fn run(sandbox: Sandbox, args: &[&str]) -> RunOutput {
 
 fn stderr(out: &RunOutput) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A granted directory `data/` with a file, next to a secret outside it.
-fn layout() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir(dir.path().join("data")).unwrap();
-    std::fs::write(dir.path().join("data/hello.txt"), "hi there").unwrap();
-    std::fs::write(dir.path().join("secret.txt"), "top secret").unwrap();
-    dir
 }
 
 fn data(dir: &Path) -> std::path::PathBuf {

@@ -22,9 +22,9 @@ pub fn fuel_engine() -> Engine {
     Engine::new(&EngineConfig::default().consume_fuel(true)).expect("fuel engine builds")
 }
 
-#[path = "../../../../guests/build_support.rs"]
-mod build_support;
-pub use build_support::rust_guest;
+#[path = "../../../../guests/test_support.rs"]
+mod test_support;
+pub use test_support::{rust_guest, sandbox_layout};
 
 /// Names of this process's threads.
 pub fn thread_names() -> Vec<String> {

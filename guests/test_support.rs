@@ -1,5 +1,6 @@
-//! Builds the Rust guests in `guests/rust` once per test binary and returns
-//! their paths. Included by both test suites with `#[path]`.
+//! Test fixtures shared by both test suites (included with `#[path]`): the
+//! Rust guests in `guests/rust`, built once per test binary, and a sandbox
+//! directory layout.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -48,4 +49,15 @@ fn build() -> Result<PathBuf, String> {
         ));
     }
     Ok(target_dir.join("wasm32-wasip1/release"))
+}
+
+/// A temporary tree with a granted-to-be directory `data/` holding
+/// `hello.txt` ("hi there"), next to `secret.txt` ("top secret") that must
+/// stay out of reach.
+pub fn sandbox_layout() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    std::fs::create_dir(dir.path().join("data")).expect("create data/");
+    std::fs::write(dir.path().join("data/hello.txt"), "hi there").expect("write hello.txt");
+    std::fs::write(dir.path().join("secret.txt"), "top secret").expect("write secret.txt");
+    dir
 }
