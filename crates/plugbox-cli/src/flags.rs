@@ -5,8 +5,8 @@ use crate::exit::UsageError;
 use anyhow::Result;
 use clap::Args;
 use plugbox::{
-    DirGrant, Engine, EngineConfig, FuelRetry, Limits, OptLevel, Plugin, PluginBuilder, Sandbox,
-    Stdio, Strategy, WasmFeature,
+    DirGrant, Engine, EngineConfig, FuelRetry, Limits, Manifest, OptLevel, Plugin, PluginBuilder,
+    Sandbox, Stdio, Strategy, Wasm, WasmFeature,
 };
 use std::path::PathBuf;
 use std::time::Duration;
@@ -48,10 +48,17 @@ pub struct EngineFlags {
 }
 
 impl EngineFlags {
-    /// The engine configuration these flags describe; `fuel` turns on fuel
-    /// metering.
+    /// The default engine configuration with these flags applied; `fuel`
+    /// turns on fuel metering.
     pub fn config(&self, fuel: bool) -> EngineConfig {
-        let mut c = EngineConfig::new().consume_fuel(fuel);
+        self.apply(EngineConfig::new(), fuel)
+    }
+
+    /// `base` (e.g. a manifest's engine) with the flags that were given
+    /// applied on top.
+    pub fn apply(&self, base: EngineConfig, fuel: bool) -> EngineConfig {
+        let fuel = fuel || base.get_consume_fuel();
+        let mut c = base.consume_fuel(fuel);
         if let Some(level) = self.opt_level {
             c = c.opt_level(level);
         }
@@ -64,7 +71,9 @@ impl EngineFlags {
         for f in &self.disable {
             c = c.feature(*f, false);
         }
-        c = c.pooling(self.pooling);
+        if self.pooling {
+            c = c.pooling(true);
+        }
         if let Some(dir) = &self.cache_dir {
             c = c.cache_dir(dir);
         }
@@ -128,8 +137,10 @@ impl LimitFlags {
         self.fuel.is_some() || self.stats
     }
 
-    pub fn limits(&self) -> Limits {
-        let mut l = Limits::new();
+    /// `base` (a manifest's limits, or the defaults) with the flags that were
+    /// given applied on top.
+    pub fn apply(&self, base: Limits) -> Limits {
+        let mut l = base;
         if let Some(fuel) = self.fuel {
             l = l.fuel(fuel);
         }
@@ -145,7 +156,9 @@ impl LimitFlags {
         if let Some(n) = self.max_instances {
             l = l.max_instances(n);
         }
-        l = l.trap_on_grow_failure(self.trap_on_grow_failure);
+        if self.trap_on_grow_failure {
+            l = l.trap_on_grow_failure(true);
+        }
         if let (Some(attempts), Some(_)) = (self.retry_fuel, self.fuel) {
             let ceiling = self.max_fuel.unwrap_or(u64::MAX);
             l = l.retry(FuelRetry::new(attempts, ceiling));
@@ -196,9 +209,14 @@ pub struct WasiFlags {
 }
 
 impl WasiFlags {
-    pub fn sandbox(&self) -> Result<Sandbox> {
-        let mut s = Sandbox::new()
-            .inherit_env(self.inherit_env)
+    /// `base` (a manifest's grants, or nothing) with these grants added;
+    /// stdio is inherited.
+    pub fn apply(&self, base: Sandbox) -> Result<Sandbox> {
+        let mut s = base;
+        if self.inherit_env {
+            s = s.inherit_env(true);
+        }
+        s = s
             .inherit_stdin(!self.no_stdin)
             .stdout(Stdio::Inherit)
             .stderr(Stdio::Inherit);
@@ -219,10 +237,15 @@ impl WasiFlags {
     }
 }
 
-/// Everything needed to load a plugin for `run` and `call`: trust, engine,
-/// limits and grants.
+/// Everything needed to load a plugin for `run` and `call`: where it comes
+/// from (a file, or a manifest entry), trust, engine, limits and grants.
 #[derive(Args, Debug, Clone, Default)]
 pub struct PluginFlags {
+    /// Take the plugin from this manifest: PLUGIN is then a plugin name, and
+    /// the manifest's engine, limits and grants apply (flags override them)
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+
     /// Accept a precompiled .cwasm (native code: only if you trust it)
     #[arg(long)]
     pub allow_precompiled: bool,
@@ -238,14 +261,34 @@ pub struct PluginFlags {
 }
 
 impl PluginFlags {
-    /// Builds the engine and loads the plugin at `file`.
-    pub fn load(&self, file: &std::path::Path) -> Result<Plugin> {
-        let engine = self.engine.engine(self.limits.needs_fuel())?;
-        let builder: PluginBuilder = Plugin::builder(&engine)
-            .limits(self.limits.limits())
-            .sandbox(self.wasi.sandbox()?)
-            .allow_precompiled(self.allow_precompiled);
-        Ok(builder.from_file(file)?)
+    /// Builds the engine and loads the plugin: the file `plugin`, or the
+    /// manifest entry of that name.
+    pub fn load(&self, plugin: &std::path::Path) -> Result<Plugin> {
+        let Some(manifest_path) = &self.manifest else {
+            let engine = self.engine.engine(self.limits.needs_fuel())?;
+            let builder: PluginBuilder = Plugin::builder(&engine)
+                .limits(self.limits.apply(Limits::new()))
+                .sandbox(self.wasi.apply(Sandbox::new())?)
+                .allow_precompiled(self.allow_precompiled);
+            return Ok(builder.from_file(plugin)?);
+        };
+        let manifest = Manifest::from_file(manifest_path)?;
+        let name = plugin.to_string_lossy();
+        let spec = manifest.plugin(&name)?;
+        let limits = self.limits.apply(spec.limits.clone());
+        let fuel = limits.get_fuel().is_some() || self.limits.stats;
+        let engine = Engine::new(&self.engine.apply(manifest.engine_config(), fuel))?;
+        let wasm = Wasm::from_file(&engine, &spec.source)?;
+        spec.check_pin(&name, &wasm)?;
+        let sandbox = spec.sandbox.to_sandbox(&manifest.base_dir)?;
+        let plugin = Plugin::builder(&engine)
+            .name(name.as_ref())
+            .limits(limits)
+            .sandbox(self.wasi.apply(sandbox)?)
+            .config(spec.config.clone())
+            .allow_precompiled(self.allow_precompiled || spec.allow_precompiled)
+            .build(wasm)?;
+        Ok(plugin)
     }
 }
 

@@ -61,6 +61,11 @@ pub enum ErrorKind {
     Trap(TrapKind),
     /// A resource limit was hit.
     ResourceLimit(Limit),
+    /// A host function failed (its own error is the source).
+    HostFunction {
+        /// `module::name` of the host function.
+        name: String,
+    },
     /// A WASI program exited with a non-zero status through `proc_exit`.
     Exit(i32),
     /// No plugin of this name is loaded.
@@ -413,6 +418,14 @@ pub(crate) fn classify_call_error(err: wasmtime::Error, interrupt: Option<TrapKi
         return Error::new(
             ErrorKind::Exit(code),
             format!("guest exited with status {code}"),
+        );
+    }
+    if let Some(failed) = err.downcast_ref::<crate::host_fn::HostFnFailed>() {
+        return Error::new(
+            ErrorKind::HostFunction {
+                name: failed.name.clone(),
+            },
+            format!("host function `{}` failed: {}", failed.name, failed.source),
         );
     }
     if let Some(limit) = err.downcast_ref::<crate::limits::LimitExceeded>() {

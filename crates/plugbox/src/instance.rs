@@ -14,6 +14,9 @@ pub struct StoreState {
     pub(crate) limiter: Limiter,
     pub(crate) interrupt: Interrupt,
     pub(crate) wasi: Option<WasiP1Ctx>,
+    pub(crate) plugin_name: std::sync::Arc<str>,
+    pub(crate) config: std::sync::Arc<std::collections::BTreeMap<String, String>>,
+    pub(crate) host: Option<Box<dyn std::any::Any + Send>>,
 }
 
 impl StoreState {
@@ -23,6 +26,9 @@ impl StoreState {
             limiter: Limiter::new(&crate::Limits::unlimited()),
             interrupt: Interrupt::default(),
             wasi: None,
+            plugin_name: "".into(),
+            config: Default::default(),
+            host: None,
         }
     }
 
@@ -71,6 +77,37 @@ impl Instance {
         args: &[String],
         fuel: Option<u64>,
     ) -> Result<Self> {
+        if plugin.inner().uses_async {
+            return Err(Error::config(format!(
+                "`{}` imports async host functions: call it with the `*_async` methods",
+                plugin.name()
+            )));
+        }
+        let (mut store, captured) = Self::store(&plugin, args, fuel, false)?;
+        let start = Instant::now();
+        let instance = plugin.inner().pre.instantiate(&mut store);
+        Self::finish_new(plugin, store, captured, fuel, start, instance)
+    }
+
+    pub(crate) async fn new_async(
+        plugin: Plugin,
+        args: &[String],
+        fuel: Option<u64>,
+    ) -> Result<Self> {
+        let (mut store, captured) = Self::store(&plugin, args, fuel, true)?;
+        let start = Instant::now();
+        let instance = plugin.inner().pre.instantiate_async(&mut store).await;
+        Self::finish_new(plugin, store, captured, fuel, start, instance)
+    }
+
+    /// A new store for `plugin`, armed for instantiation (the start function
+    /// runs under the same fuel and deadline as a call).
+    fn store(
+        plugin: &Plugin,
+        args: &[String],
+        fuel: Option<u64>,
+        yield_async: bool,
+    ) -> Result<(Store<StoreState>, Captured)> {
         let inner = plugin.inner();
         let engine = &inner.engine;
         let limits = &inner.limits;
@@ -84,31 +121,47 @@ impl Instance {
         };
         let state = StoreState {
             limiter: Limiter::new(limits),
-            interrupt: Interrupt::default(),
+            interrupt: Interrupt {
+                yield_async,
+                ..Interrupt::default()
+            },
             wasi,
+            plugin_name: inner.name_arc.clone(),
+            config: inner.config.clone(),
+            host: inner.host.make_state(),
         };
         let mut store = Store::new(engine.wasmtime(), state);
         store.limiter(|s| &mut s.limiter);
         if engine.config().get_epoch_interruption() {
             store.epoch_deadline_callback(|mut ctx| Ok(ctx.data_mut().interrupt.on_tick()));
         }
-        let mut this_stats = CallStats::default();
-        arm(&mut store, &plugin, fuel);
-        let start = Instant::now();
-        let instance = inner.pre.instantiate(&mut store);
-        this_stats.duration = start.elapsed();
-        let instance = match instance {
-            Ok(i) => i,
-            Err(e) => return Err(instantiate_error(&plugin, &mut store, e)),
+        arm(&mut store, plugin, fuel);
+        Ok((store, captured))
+    }
+
+    fn finish_new(
+        plugin: Plugin,
+        mut store: Store<StoreState>,
+        captured: Captured,
+        fuel: Option<u64>,
+        start: Instant,
+        instance: wasmtime::Result<wasmtime::Instance>,
+    ) -> Result<Self> {
+        let stats = CallStats {
+            duration: start.elapsed(),
+            ..CallStats::default()
         };
-        Ok(Self {
-            plugin,
-            store,
-            instance,
-            captured,
-            fuel_budget: fuel,
-            stats: this_stats,
-        })
+        match instance {
+            Ok(instance) => Ok(Self {
+                plugin,
+                store,
+                instance,
+                captured,
+                fuel_budget: fuel,
+                stats,
+            }),
+            Err(e) => Err(instantiate_error(&plugin, &mut store, e)),
+        }
     }
 
     /// The plugin this is an instance of.
@@ -162,25 +215,9 @@ impl Instance {
     /// [`ErrorKind::ExportNotFound`], [`ErrorKind::SignatureMismatch`]
     /// (expected vs found), [`ErrorKind::Trap`], [`ErrorKind::ResourceLimit`].
     pub fn call<P: WasmParams, R: WasmResults>(&mut self, func: &str, params: P) -> Result<R> {
+        self.check_sync()?;
         let f = self.func(func)?;
-        let typed = f.typed::<P, R>(&self.store).map_err(|_| {
-            let found = crate::values::format_func_type(&f.ty(&self.store));
-            Error::new(
-                ErrorKind::SignatureMismatch {
-                    expected: format!(
-                        "{} -> {}",
-                        std::any::type_name::<P>(),
-                        std::any::type_name::<R>()
-                    ),
-                    found: found.clone(),
-                },
-                format!(
-                    "signature mismatch for `{func}`: called as {} -> {} but it is {found}",
-                    std::any::type_name::<P>(),
-                    std::any::type_name::<R>()
-                ),
-            )
-        })?;
+        let typed = self.typed::<P, R>(&f, func)?;
         self.begin();
         let start = Instant::now();
         let result = typed.call(&mut self.store, params);
@@ -188,13 +225,82 @@ impl Instance {
         result.map_err(|e| self.call_error(e, func))
     }
 
-    /// Calls `func` with dynamic values, checked against its signature.
+    /// Calls `func` with typed parameters without blocking the async
+    /// executor: the guest yields at every epoch tick.
     ///
     /// # Errors
     ///
-    /// As [`call`](Self::call), plus [`ErrorKind::InvalidArgument`] for
-    /// wrong arity or types.
-    pub fn call_values(&mut self, func: &str, args: &[Val]) -> Result<Vec<Val>> {
+    /// As [`call`](Self::call).
+    pub async fn call_async<P, R>(&mut self, func: &str, params: P) -> Result<R>
+    where
+        P: WasmParams + Send + Sync,
+        R: WasmResults + Send + Sync,
+    {
+        let f = self.func(func)?;
+        let typed = self.typed::<P, R>(&f, func)?;
+        self.begin_async();
+        let start = Instant::now();
+        let result = typed.call_async(&mut self.store, params).await;
+        self.finish(start);
+        result.map_err(|e| self.call_error(e, func))
+    }
+
+    /// Calls `func` with dynamic values without blocking the async executor.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_values`](Self::call_values).
+    pub async fn call_values_async(&mut self, func: &str, args: &[Val]) -> Result<Vec<Val>> {
+        let (f, mut results) = self.checked(func, args)?;
+        self.begin_async();
+        let start = Instant::now();
+        let result = f.call_async(&mut self.store, args, &mut results).await;
+        self.finish(start);
+        result.map_err(|e| self.call_error(e, func))?;
+        Ok(results)
+    }
+
+    /// Calls `func` with JSON arguments without blocking the async executor.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_values`](Self::call_values).
+    pub async fn call_json_async(
+        &mut self,
+        func: &str,
+        args: &[serde_json::Value],
+    ) -> Result<Vec<serde_json::Value>> {
+        let ty = self.plugin.func_type(func)?;
+        let vals = crate::values::json_args(func, &ty, args)?;
+        let results = self.call_values_async(func, &vals).await?;
+        Ok(results.iter().map(crate::values::value_to_json).collect())
+    }
+
+    fn typed<P: WasmParams, R: WasmResults>(
+        &self,
+        f: &wasmtime::Func,
+        func: &str,
+    ) -> Result<wasmtime::TypedFunc<P, R>> {
+        f.typed::<P, R>(&self.store).map_err(|_| {
+            let found = crate::values::format_func_type(&f.ty(&self.store));
+            let expected = format!(
+                "{} -> {}",
+                std::any::type_name::<P>(),
+                std::any::type_name::<R>()
+            );
+            Error::new(
+                ErrorKind::SignatureMismatch {
+                    expected: expected.clone(),
+                    found: found.clone(),
+                },
+                format!("signature mismatch for `{func}`: called as {expected} but it is {found}"),
+            )
+        })
+    }
+
+    /// Looks up `func` and checks `args` against its signature; returns the
+    /// function and room for its results.
+    fn checked(&mut self, func: &str, args: &[Val]) -> Result<(wasmtime::Func, Vec<Val>)> {
         let f = self.func(func)?;
         let ty = f.ty(&self.store);
         let params: Vec<_> = ty.params().collect();
@@ -215,7 +321,18 @@ impl Instance {
                 )));
             }
         }
-        let mut results = vec![Val::I32(0); ty.results().len()];
+        Ok((f, vec![Val::I32(0); ty.results().len()]))
+    }
+
+    /// Calls `func` with dynamic values, checked against its signature.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call), plus [`ErrorKind::InvalidArgument`] for
+    /// wrong arity or types.
+    pub fn call_values(&mut self, func: &str, args: &[Val]) -> Result<Vec<Val>> {
+        self.check_sync()?;
+        let (f, mut results) = self.checked(func, args)?;
         self.begin();
         let start = Instant::now();
         let result = f.call(&mut self.store, args, &mut results);
@@ -252,8 +369,19 @@ impl Instance {
         Ok(results.iter().map(crate::values::value_to_json).collect())
     }
 
+    fn check_sync(&self) -> Result<()> {
+        if self.plugin.inner().uses_async {
+            return Err(Error::config(format!(
+                "`{}` imports async host functions: call it with the `*_async` methods",
+                self.plugin.name()
+            )));
+        }
+        Ok(())
+    }
+
     /// Runs `_start` as a WASI command.
     pub(crate) fn run_start(&mut self) -> Result<RunOutput> {
+        self.check_sync()?;
         let f = self.func("_start").map_err(|e| {
             e.context(format!(
                 "`{}` is not a WASI command (no `_start` export)",
@@ -291,8 +419,16 @@ impl Instance {
         })
     }
 
-    /// Arms fuel and the deadline for the next call.
+    /// Arms fuel and the deadline for the next synchronous call.
     fn begin(&mut self) {
+        self.store.data_mut().interrupt.yield_async = false;
+        arm(&mut self.store, &self.plugin, self.fuel_budget);
+    }
+
+    /// Arms fuel and the deadline for the next async call, which yields to
+    /// the executor at every epoch tick.
+    fn begin_async(&mut self) {
+        self.store.data_mut().interrupt.yield_async = true;
         arm(&mut self.store, &self.plugin, self.fuel_budget);
     }
 
@@ -364,7 +500,7 @@ fn arm(store: &mut Store<StoreState>, plugin: &Plugin, fuel: Option<u64>) {
         let interrupt = &mut store.data_mut().interrupt;
         interrupt.reason = None;
         interrupt.deadline = timeout.map(|t| Instant::now() + t);
-        if interrupt.deadline.is_some() || interrupt.cancel.is_some() {
+        if interrupt.deadline.is_some() || interrupt.cancel.is_some() || interrupt.yield_async {
             engine.ensure_ticker();
             store.set_epoch_deadline(1);
         } else {

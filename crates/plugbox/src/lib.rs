@@ -43,10 +43,14 @@ mod compile;
 mod config;
 mod engine;
 mod error;
+mod host_fn;
 mod inspect;
 mod instance;
 mod limits;
 mod link;
+mod manager;
+mod manifest;
+mod metrics;
 mod plugin;
 mod sandbox;
 mod source;
@@ -59,12 +63,16 @@ pub use engine::Engine;
 pub use error::{
     BoxError, Error, ErrorKind, InvalidReason, Limit, PrecompiledReason, Result, TrapKind,
 };
+pub use host_fn::{HostCaller, HostFunctions, HostParams, HostResults, HostValue};
 pub use inspect::{CustomSection, Export, Import, Inspection, Memory, Table};
 pub use instance::{Instance, RunOutput, StoreState};
 pub use limits::{
     CallStats, CancelHandle, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY, DEFAULT_MAX_OUTPUT,
     DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_TIMEOUT, FuelRetry, Limits,
 };
+pub use manager::{PluginInfo, PluginManager};
+pub use manifest::{Grants, Manifest, Mode, PluginSpec};
+pub use metrics::{DURATION_BUCKETS, MetricsSnapshot, kind_label, prometheus_text};
 pub use plugin::{Plugin, PluginBuilder};
 pub use sandbox::{DirGrant, Sandbox, Stdio};
 pub use source::{Wasm, WasmKind};

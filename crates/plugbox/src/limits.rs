@@ -377,14 +377,22 @@ pub(crate) struct Interrupt {
 }
 
 impl Interrupt {
-    /// Decides what the guest does at an epoch tick.
-    pub(crate) fn on_tick(&mut self) -> wasmtime::UpdateDeadline {
+    /// Whether the call must stop now (records why).
+    pub(crate) fn expired(&mut self) -> bool {
         if self.cancel.as_ref().is_some_and(CancelHandle::is_cancelled) {
             self.reason = Some(TrapKind::Cancelled);
-            return wasmtime::UpdateDeadline::Interrupt;
+            return true;
         }
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
             self.reason = Some(TrapKind::Timeout);
+            return true;
+        }
+        false
+    }
+
+    /// Decides what the guest does at an epoch tick.
+    pub(crate) fn on_tick(&mut self) -> wasmtime::UpdateDeadline {
+        if self.expired() {
             return wasmtime::UpdateDeadline::Interrupt;
         }
         if self.yield_async {

@@ -3,6 +3,7 @@
 
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
+use crate::host_fn::HostFunctions;
 use crate::instance::StoreState;
 use crate::values::format_func_type;
 use wasmtime::{ExternType, ImportType, InstancePre, Linker, Module, Store};
@@ -11,9 +12,14 @@ pub(crate) fn link(
     engine: &Engine,
     module: &Module,
     uses_wasi: bool,
+    host: &HostFunctions,
     plugin: &str,
 ) -> Result<InstancePre<StoreState>> {
     let mut linker: Linker<StoreState> = Linker::new(engine.wasmtime());
+    host.define(&mut linker).map_err(|e| {
+        Error::new(ErrorKind::Config, "invalid host function definitions")
+            .with_source(e.into_boxed_dyn_error())
+    })?;
     if uses_wasi {
         wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut StoreState| s.wasi_ctx())
             .map_err(|e| {

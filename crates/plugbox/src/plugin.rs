@@ -4,10 +4,12 @@
 use crate::compile::{self, Code};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result, TrapKind};
+use crate::host_fn::HostFunctions;
 use crate::instance::{Instance, RunOutput, StoreState};
 use crate::limits::{CallStats, Limits};
 use crate::sandbox::Sandbox;
 use crate::source::Wasm;
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
@@ -31,6 +33,10 @@ pub(crate) struct PluginInner {
     pub(crate) limits: Limits,
     pub(crate) sandbox: Sandbox,
     pub(crate) uses_wasi: bool,
+    pub(crate) name_arc: Arc<str>,
+    pub(crate) config: Arc<BTreeMap<String, String>>,
+    pub(crate) host: HostFunctions,
+    pub(crate) uses_async: bool,
 }
 
 /// Configures how a plugin is loaded: limits, sandbox, trust in
@@ -56,9 +62,24 @@ pub struct PluginBuilder {
     limits: Limits,
     sandbox: Sandbox,
     allow_precompiled: bool,
+    host: HostFunctions,
+    config: BTreeMap<String, String>,
 }
 
 impl PluginBuilder {
+    /// Host functions the plugin may import. Default: none (only WASI).
+    pub fn host(mut self, host: HostFunctions) -> Self {
+        self.host = host;
+        self
+    }
+
+    /// Read-only configuration values, visible to host functions through
+    /// [`HostCaller::config`](crate::HostCaller::config). Default: empty.
+    pub fn config(mut self, config: BTreeMap<String, String>) -> Self {
+        self.config = config;
+        self
+    }
+
     /// The name used in messages and metrics. Default: the file path, or
     /// `<bytes>` / `<stream>`.
     pub fn name(mut self, name: impl Into<String>) -> Self {
@@ -143,16 +164,23 @@ impl PluginBuilder {
             }
         };
         let uses_wasi = module.imports().any(|i| is_wasi_module(i.module()));
-        let pre = crate::link::link(&self.engine, &module, uses_wasi, &name)?;
+        let uses_async = module
+            .imports()
+            .any(|i| self.host.is_async(i.module(), i.name()));
+        let pre = crate::link::link(&self.engine, &module, uses_wasi, &self.host, &name)?;
         Ok(Plugin {
             inner: Arc::new(PluginInner {
                 engine: self.engine,
-                name,
                 module,
                 pre,
                 limits: self.limits,
                 sandbox: self.sandbox,
                 uses_wasi,
+                name_arc: name.as_str().into(),
+                config: Arc::new(self.config),
+                host: self.host,
+                uses_async,
+                name,
             }),
         })
     }
@@ -171,6 +199,8 @@ impl Plugin {
             limits: Limits::default(),
             sandbox: Sandbox::default(),
             allow_precompiled: false,
+            host: HostFunctions::default(),
+            config: BTreeMap::new(),
         }
     }
 
@@ -248,6 +278,10 @@ impl Plugin {
             limits: i.limits.clone(),
             sandbox: i.sandbox.clone(),
             uses_wasi: i.uses_wasi,
+            name_arc: i.name_arc.clone(),
+            config: i.config.clone(),
+            host: i.host.clone(),
+            uses_async: i.uses_async,
         };
         f(&mut inner);
         Self {
@@ -350,6 +384,76 @@ impl Plugin {
         Ok(results.iter().map(crate::values::value_to_json).collect())
     }
 
+    /// A fresh instance for async use (required when the plugin imports
+    /// async host functions).
+    ///
+    /// # Errors
+    ///
+    /// As [`instantiate`](Self::instantiate).
+    pub async fn instantiate_async(&self) -> Result<Instance> {
+        Instance::new_async(self.clone(), &[], self.inner.limits.get_fuel()).await
+    }
+
+    /// Calls `func` in a fresh instance without blocking the async
+    /// executor: the guest yields at every epoch tick, so a long call never
+    /// starves other tasks.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    pub async fn call_async<P, R>(&self, func: &str, params: P) -> Result<R>
+    where
+        P: WasmParams + Clone + Send + Sync,
+        R: WasmResults + Send + Sync,
+    {
+        let mut fuel = self.inner.limits.get_fuel();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let mut inst = Instance::new_async(self.clone(), &[], fuel).await?;
+            let result = inst.call_async::<P, R>(func, params.clone()).await;
+            match self.retry_fuel(&result, attempts, fuel) {
+                Some(more) => fuel = Some(more),
+                None => return result.map_err(|e| attempts_context(e, attempts)),
+            }
+        }
+    }
+
+    /// Calls `func` with JSON arguments in a fresh instance, asynchronously.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_json`](Self::call_json).
+    pub async fn call_json_async(
+        &self,
+        func: &str,
+        args: &[serde_json::Value],
+    ) -> Result<(Vec<serde_json::Value>, CallStats)> {
+        let ty = self.func_type(func)?;
+        let vals = crate::values::json_args(func, &ty, args)?;
+        let start = Instant::now();
+        let mut fuel = self.inner.limits.get_fuel();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let mut inst = Instance::new_async(self.clone(), &[], fuel).await?;
+            let result = inst.call_values_async(func, &vals).await;
+            match self.retry_fuel(&result, attempts, fuel) {
+                Some(more) => fuel = Some(more),
+                None => {
+                    let out = result.map_err(|e| attempts_context(e, attempts))?;
+                    let mut stats = inst.stats();
+                    stats.attempts = attempts;
+                    stats.duration = start.elapsed();
+                    return Ok((
+                        out.iter().map(crate::values::value_to_json).collect(),
+                        stats,
+                    ));
+                }
+            }
+        }
+    }
+
     /// Runs the plugin as a WASI command (its `_start` export) with `args`
     /// (argv\[1..\]; argv\[0\] is the plugin name).
     ///
@@ -384,7 +488,7 @@ impl Plugin {
 
     /// Runs `f` on fresh instances, retrying with escalating fuel when the
     /// limits carry a [`FuelRetry`](crate::FuelRetry) policy.
-    fn with_retry<T>(
+    pub(crate) fn with_retry<T>(
         &self,
         mut f: impl FnMut(&mut Instance) -> Result<T>,
     ) -> Result<(T, CallStats)> {

@@ -58,6 +58,7 @@ pub struct Wasm {
     bytes: Vec<u8>,
     kind: WasmKind,
     from_text: bool,
+    sha256: String,
 }
 
 impl std::fmt::Debug for Wasm {
@@ -142,6 +143,11 @@ impl Wasm {
     }
 
     fn decode(name: String, bytes: Vec<u8>) -> Result<Self> {
+        use sha2::Digest;
+        let sha256 = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let (bytes, kind, from_text) = classify(&name, bytes)?;
         Ok(Self {
             name,
@@ -149,7 +155,14 @@ impl Wasm {
             bytes,
             kind,
             from_text,
+            sha256,
         })
+    }
+
+    /// SHA-256 (hex) of the input exactly as read (before any text
+    /// conversion): what a manifest's `sha256` pin is compared with.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
     }
 
     /// The name used in messages.

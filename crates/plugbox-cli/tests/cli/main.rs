@@ -2,5 +2,6 @@
 
 mod basics;
 mod limits;
+mod manifest;
 mod sandbox;
 mod support;

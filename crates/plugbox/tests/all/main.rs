@@ -1,10 +1,14 @@
 //! plugbox's integration tests: one binary, a module per topic.
 
 mod aot;
+mod asyncexec;
 mod call;
 mod errors;
+mod host;
 mod hostile;
 mod limits;
 mod load;
+mod manager;
+mod manifest;
 mod sandbox;
 mod support;

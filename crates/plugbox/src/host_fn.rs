@@ -1,0 +1,410 @@
+//! Host functions: typed Rust closures (sync or async) that plugins import,
+//! with access to per-plugin host state and the guest's memory.
+//!
+//! A host function's error reaches the caller as
+//! [`ErrorKind::HostFunction`](crate::ErrorKind::HostFunction) naming the
+//! function, and a host function cannot outlive the call's deadline: when
+//! it returns after the deadline (or a cancel), the call ends with the
+//! corresponding trap.
+
+use crate::error::BoxError;
+use crate::instance::StoreState;
+use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use wasmtime::{Caller, FuncType, Linker, Val, ValType};
+
+/// The error a failing host function raises inside Wasmtime; classified
+/// into [`ErrorKind::HostFunction`](crate::ErrorKind::HostFunction).
+#[derive(Debug)]
+pub(crate) struct HostFnFailed {
+    pub(crate) name: String,
+    pub(crate) source: BoxError,
+}
+
+impl std::fmt::Display for HostFnFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "host function `{}` failed: {}", self.name, self.source)
+    }
+}
+
+impl std::error::Error for HostFnFailed {}
+
+/// A value type host functions can take and return.
+pub trait HostValue: Sized + Send + 'static {
+    /// The wasm type.
+    fn ty() -> ValType;
+    /// From a wasm value (already type-checked by Wasmtime).
+    fn from_val(v: &Val) -> Self;
+    /// To a wasm value.
+    fn into_val(self) -> Val;
+}
+
+macro_rules! host_value {
+    ($t:ty, $vt:ident, $get:ident, $mk:expr) => {
+        impl HostValue for $t {
+            fn ty() -> ValType {
+                ValType::$vt
+            }
+            fn from_val(v: &Val) -> Self {
+                v.$get().unwrap_or_default()
+            }
+            fn into_val(self) -> Val {
+                $mk(self)
+            }
+        }
+    };
+}
+
+host_value!(i32, I32, i32, Val::I32);
+host_value!(i64, I64, i64, Val::I64);
+host_value!(f32, F32, f32, |v: f32| Val::F32(v.to_bits()));
+host_value!(f64, F64, f64, |v: f64| Val::F64(v.to_bits()));
+
+/// Parameter tuples of host functions: `()`, `(i32,)`, `(i32, i64)`, … up
+/// to six values.
+pub trait HostParams: Sized + Send + 'static {
+    /// The wasm types.
+    fn types() -> Vec<ValType>;
+    /// From wasm values.
+    fn from_vals(vals: &[Val]) -> Self;
+}
+
+/// Result types of host functions: `()`, a single value, or a tuple.
+pub trait HostResults: Sized + Send + 'static {
+    /// The wasm types.
+    fn types() -> Vec<ValType>;
+    /// Into wasm values.
+    fn store(self, out: &mut [Val]);
+}
+
+macro_rules! host_tuple {
+    ($($n:tt $t:ident),*) => {
+        impl<$($t: HostValue),*> HostParams for ($($t,)*) {
+            fn types() -> Vec<ValType> {
+                vec![$($t::ty()),*]
+            }
+            #[allow(unused_variables, clippy::unused_unit)]
+            fn from_vals(vals: &[Val]) -> Self {
+                ($($t::from_val(&vals[$n]),)*)
+            }
+        }
+        impl<$($t: HostValue),*> HostResults for ($($t,)*) {
+            fn types() -> Vec<ValType> {
+                vec![$($t::ty()),*]
+            }
+            #[allow(unused_variables)]
+            fn store(self, out: &mut [Val]) {
+                $(out[$n] = self.$n.into_val();)*
+            }
+        }
+    };
+}
+
+host_tuple!();
+host_tuple!(0 A);
+host_tuple!(0 A, 1 B);
+host_tuple!(0 A, 1 B, 2 C);
+host_tuple!(0 A, 1 B, 2 C, 3 D);
+host_tuple!(0 A, 1 B, 2 C, 3 D, 4 E);
+host_tuple!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F);
+
+macro_rules! host_single {
+    ($t:ty) => {
+        impl HostResults for $t {
+            fn types() -> Vec<ValType> {
+                vec![<$t as HostValue>::ty()]
+            }
+            fn store(self, out: &mut [Val]) {
+                out[0] = self.into_val();
+            }
+        }
+    };
+}
+
+host_single!(i32);
+host_single!(i64);
+host_single!(f32);
+host_single!(f64);
+
+/// What a host function sees of the calling plugin.
+pub struct HostCaller<'a> {
+    caller: Caller<'a, StoreState>,
+}
+
+impl HostCaller<'_> {
+    /// The calling plugin's name.
+    pub fn plugin(&self) -> &str {
+        &self.caller.data().plugin_name
+    }
+
+    /// A configuration value given to the plugin (manifest `config`).
+    pub fn config(&self, key: &str) -> Option<&str> {
+        self.caller.data().config.get(key).map(String::as_str)
+    }
+
+    /// The per-plugin host state, if it is a `T`. Each instance gets its
+    /// own, made by [`HostFunctions::state`].
+    pub fn state<T: Any>(&mut self) -> Option<&mut T> {
+        self.caller
+            .data_mut()
+            .host
+            .as_mut()
+            .and_then(|s| s.downcast_mut::<T>())
+    }
+
+    fn memory(&mut self) -> Result<wasmtime::Memory, BoxError> {
+        match self.caller.get_export("memory") {
+            Some(wasmtime::Extern::Memory(m)) => Ok(m),
+            _ => Err("the plugin exports no memory named `memory`".into()),
+        }
+    }
+
+    /// Reads `len` bytes of the guest's `memory` export at `ptr`.
+    ///
+    /// # Errors
+    ///
+    /// When there is no such memory or the range is out of bounds.
+    pub fn read_memory(&mut self, ptr: u32, len: u32) -> Result<Vec<u8>, BoxError> {
+        let memory = self.memory()?;
+        let mut buf = vec![0u8; len as usize];
+        memory
+            .read(&self.caller, ptr as usize, &mut buf)
+            .map_err(|_| format!("guest memory range {ptr}+{len} is out of bounds"))?;
+        Ok(buf)
+    }
+
+    /// Reads a UTF-8 string from guest memory.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_memory`](Self::read_memory), or when the bytes are not UTF-8.
+    pub fn read_string(&mut self, ptr: u32, len: u32) -> Result<String, BoxError> {
+        String::from_utf8(self.read_memory(ptr, len)?)
+            .map_err(|_| "guest string is not UTF-8".into())
+    }
+
+    /// Writes bytes into the guest's `memory` export at `ptr` (never grows
+    /// it: the memory limit stays in force).
+    ///
+    /// # Errors
+    ///
+    /// When there is no such memory or the range is out of bounds.
+    pub fn write_memory(&mut self, ptr: u32, bytes: &[u8]) -> Result<(), BoxError> {
+        let memory = self.memory()?;
+        memory
+            .write(&mut self.caller, ptr as usize, bytes)
+            .map_err(|_| {
+                format!("guest memory range {ptr}+{} is out of bounds", bytes.len()).into()
+            })
+    }
+}
+
+type SyncFn = dyn Fn(&mut HostCaller<'_>, &[Val], &mut [Val]) -> Result<(), BoxError> + Send + Sync;
+type AsyncFn = dyn for<'a> Fn(
+        HostCaller<'a>,
+        Vec<Val>,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<Val>, BoxError>> + Send + 'a>>
+    + Send
+    + Sync;
+
+enum Body {
+    Sync(Arc<SyncFn>),
+    Async(Arc<AsyncFn>),
+}
+
+struct HostDef {
+    module: String,
+    name: String,
+    params: Vec<ValType>,
+    results: Vec<ValType>,
+    body: Body,
+}
+
+type StateFactory = dyn Fn() -> Box<dyn Any + Send> + Send + Sync;
+
+/// A set of host functions plugins may import, plus the factory of the
+/// per-instance host state they share. Cheap to clone.
+///
+/// ```
+/// use plugbox::HostFunctions;
+/// let host = HostFunctions::new()
+///     .state(|| 0u64)
+///     .func("env", "add_one", |_caller, (x,): (i32,)| Ok(x + 1))
+///     .func("env", "tick", |caller, (): ()| {
+///         *caller.state::<u64>().ok_or("no state")? += 1;
+///         Ok(())
+///     });
+/// assert_eq!(host.len(), 2);
+/// ```
+#[derive(Clone, Default)]
+pub struct HostFunctions {
+    defs: Vec<Arc<HostDef>>,
+    state: Option<Arc<StateFactory>>,
+}
+
+impl std::fmt::Debug for HostFunctions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(
+                self.defs
+                    .iter()
+                    .map(|d| format!("{}::{}", d.module, d.name)),
+            )
+            .finish()
+    }
+}
+
+impl HostFunctions {
+    /// No host functions.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of functions.
+    pub fn len(&self) -> usize {
+        self.defs.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.defs.is_empty()
+    }
+
+    /// Makes a fresh host state for every instance (reachable from host
+    /// functions through [`HostCaller::state`]). Default: none.
+    pub fn state<T: Any + Send>(mut self, make: impl Fn() -> T + Send + Sync + 'static) -> Self {
+        self.state = Some(Arc::new(move || Box::new(make()) as Box<dyn Any + Send>));
+        self
+    }
+
+    /// Registers a synchronous host function `module::name`.
+    pub fn func<P, R, F>(mut self, module: &str, name: &str, f: F) -> Self
+    where
+        P: HostParams,
+        R: HostResults,
+        F: Fn(&mut HostCaller<'_>, P) -> Result<R, BoxError> + Send + Sync + 'static,
+    {
+        let body: Arc<SyncFn> = Arc::new(move |caller, args, out| {
+            f(caller, P::from_vals(args))?.store(out);
+            Ok(())
+        });
+        self.defs.push(Arc::new(HostDef {
+            module: module.into(),
+            name: name.into(),
+            params: P::types(),
+            results: R::types(),
+            body: Body::Sync(body),
+        }));
+        self
+    }
+
+    /// Registers an asynchronous host function `module::name`. Plugins that
+    /// import one must be called with the `*_async` methods.
+    pub fn func_async<P, R, F>(mut self, module: &str, name: &str, f: F) -> Self
+    where
+        P: HostParams,
+        R: HostResults,
+        F: for<'a> Fn(
+                HostCaller<'a>,
+                P,
+            )
+                -> Pin<Box<dyn Future<Output = Result<R, BoxError>> + Send + 'a>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let n = R::types().len();
+        let body: Arc<AsyncFn> = Arc::new(move |caller, args| {
+            let fut = f(caller, P::from_vals(&args));
+            Box::pin(async move {
+                let r = fut.await?;
+                let mut out = vec![Val::I32(0); n];
+                r.store(&mut out);
+                Ok(out)
+            })
+        });
+        self.defs.push(Arc::new(HostDef {
+            module: module.into(),
+            name: name.into(),
+            params: P::types(),
+            results: R::types(),
+            body: Body::Async(body),
+        }));
+        self
+    }
+
+    pub(crate) fn make_state(&self) -> Option<Box<dyn Any + Send>> {
+        self.state.as_ref().map(|f| f())
+    }
+
+    /// Whether `module::name` is an async host function.
+    pub(crate) fn is_async(&self, module: &str, name: &str) -> bool {
+        self.defs
+            .iter()
+            .any(|d| d.module == module && d.name == name && matches!(d.body, Body::Async(_)))
+    }
+
+    /// Defines every function in `linker`, wrapped so that errors name the
+    /// function and deadlines hold across host calls.
+    pub(crate) fn define(&self, linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+        for def in &self.defs {
+            let ty = FuncType::new(linker.engine(), def.params.clone(), def.results.clone());
+            let full = format!("{}::{}", def.module, def.name);
+            match &def.body {
+                Body::Sync(f) => {
+                    let f = f.clone();
+                    linker.func_new(&def.module, &def.name, ty, move |caller, args, out| {
+                        let mut hc = HostCaller { caller };
+                        let r = f(&mut hc, args, out);
+                        finish(hc, r, &full)
+                    })?;
+                }
+                Body::Async(f) => {
+                    let f = f.clone();
+                    linker.func_new_async(
+                        &def.module,
+                        &def.name,
+                        ty,
+                        move |caller, args, out| {
+                            let f = f.clone();
+                            let full = full.clone();
+                            Box::new(async move {
+                                // The deadline is enforced at the guest's next
+                                // epoch check, right after this returns.
+                                let vals = f(HostCaller { caller }, args.to_vec()).await.map_err(
+                                    |source| {
+                                        wasmtime::Error::new(HostFnFailed { name: full, source })
+                                    },
+                                )?;
+                                out.clone_from_slice(&vals);
+                                Ok(())
+                            })
+                        },
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Ends a sync host call: names the function in its error, and stops the
+/// guest at once if its deadline passed or it was cancelled meanwhile.
+fn finish(
+    mut hc: HostCaller<'_>,
+    result: Result<(), BoxError>,
+    name: &str,
+) -> wasmtime::Result<()> {
+    if let Err(source) = result {
+        return Err(wasmtime::Error::new(HostFnFailed {
+            name: name.to_string(),
+            source,
+        }));
+    }
+    if hc.caller.data_mut().interrupt.expired() {
+        return Err(wasmtime::Error::new(wasmtime::Trap::Interrupt));
+    }
+    Ok(())
+}

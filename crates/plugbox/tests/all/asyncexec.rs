@@ -1,0 +1,82 @@
+//! Async execution: a long guest call never blocks the executor.
+
+use crate::support::{engine, wat};
+use plugbox::{ErrorKind, Limits, Mode, PluginManager, PluginSpec, TrapKind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+#[test]
+fn spinning_guest_does_not_starve_a_current_thread_runtime() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let m = PluginManager::new(&engine());
+        m.load(
+            "h",
+            PluginSpec::new(wat("hostile.wat"))
+                .limits(Limits::new().timeout(Duration::from_millis(800))),
+        )
+        .unwrap();
+        let quick_done = Arc::new(AtomicBool::new(false));
+        let spinning = {
+            let (m, quick_done) = (m.clone(), quick_done.clone());
+            tokio::spawn(async move {
+                let r = m.call_json_async("h", "spin", &[]).await;
+                (r, quick_done.load(Ordering::SeqCst))
+            })
+        };
+        let quick = {
+            let quick_done = quick_done.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                quick_done.store(true, Ordering::SeqCst);
+            })
+        };
+        quick.await.unwrap();
+        let (result, quick_finished_first) = spinning.await.unwrap();
+        assert!(
+            quick_finished_first,
+            "the quick task completed while the guest was spinning"
+        );
+        assert_eq!(
+            result.unwrap_err().kind(),
+            &ErrorKind::Trap(TrapKind::Timeout)
+        );
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_calls_in_both_modes() {
+    let m = PluginManager::new(&engine());
+    m.load("fresh", PluginSpec::new(wat("hostile.wat")))
+        .unwrap();
+    m.load(
+        "kept",
+        PluginSpec::new(wat("hostile.wat")).mode(Mode::Stateful),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        assert_eq!(
+            m.call_json_async("fresh", "count", &[]).await.unwrap(),
+            [serde_json::json!(1)]
+        );
+    }
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let m = m.clone();
+        tasks.push(tokio::spawn(async move {
+            m.call_json_async("kept", "count", &[]).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(
+        m.call_json_async("kept", "count", &[]).await.unwrap(),
+        [serde_json::json!(9)]
+    );
+    assert_eq!(m.metrics("kept").unwrap().calls, 9);
+}

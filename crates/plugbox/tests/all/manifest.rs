@@ -1,0 +1,99 @@
+//! The plugbox.toml manifest: schema, errors naming plugin and field.
+
+use crate::support::wat;
+use plugbox::{ErrorKind, Manifest, Mode, PluginManager};
+use std::path::Path;
+use std::time::Duration;
+
+fn parse(text: &str) -> plugbox::Result<Manifest> {
+    Manifest::parse(text, "plugbox.toml", Path::new("/srv"))
+}
+
+#[test]
+fn full_manifest_parses_with_cli_names() {
+    let m = parse(
+        r#"
+[engine]
+opt-level = "speed-and-size"
+
+[plugins.greeter]
+source = "greeter.wasm"
+mode = "stateful"
+max-concurrency = 4
+queue-timeout = "250ms"
+config = { greeting = "hi" }
+
+[plugins.greeter.limits]
+fuel = 1000
+timeout = "2s"
+max-memory = "64MiB"
+
+[plugins.greeter.sandbox]
+ro-dir = ["data::/data"]
+env = { MODE = "fast" }
+"#,
+    )
+    .unwrap();
+    let spec = m.plugin("greeter").unwrap();
+    assert_eq!(spec.source, Path::new("/srv/greeter.wasm"));
+    assert_eq!(spec.mode, Mode::Stateful);
+    assert_eq!(spec.limits.get_max_memory(), Some(64 << 20));
+    assert_eq!(spec.limits.get_timeout(), Some(Duration::from_secs(2)));
+    assert_eq!(spec.get_queue_timeout(), Duration::from_millis(250));
+    assert!(
+        m.engine_config().get_consume_fuel(),
+        "a fuel limit turns metering on"
+    );
+    let sandbox = spec.sandbox.to_sandbox(Path::new("/srv")).unwrap();
+    assert_eq!(sandbox.get_dirs()[0].host, Path::new("/srv/data"));
+    assert!(sandbox.get_dirs()[0].read_only);
+}
+
+#[test]
+fn unknown_field_names_line_plugin_and_field() {
+    let err =
+        parse("[plugins.a]\nsource = \"a.wasm\"\n\n[plugins.b]\nsorce = \"b.wasm\"\n").unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Config);
+    let msg = format!("{err:#}");
+    assert!(msg.contains("line 5"), "{msg}");
+    assert!(msg.contains("plugin `b`"), "{msg}");
+    assert!(msg.contains("unknown field `sorce`"), "{msg}");
+    let err = parse("[plugins.a]\nsource = \"a.wasm\"\n[plugins.a.limits]\ntimeout = \"soon\"\n")
+        .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("plugin `a`") && msg.contains("invalid duration `soon`"),
+        "{msg}"
+    );
+    let err = parse("[plugins.a]\nsource = \"a.wasm\"\nsha256 = \"abc\"\n").unwrap_err();
+    assert!(
+        format!("{err:#}").contains("field `sha256` must be 64 hex digits"),
+        "{err:#}"
+    );
+    let err = parse("[plugins.a]\nsource = \"a.wasm\"\nmode = \"sometimes\"\n").unwrap_err();
+    assert!(
+        format!("{err:#}").contains("unknown variant `sometimes`"),
+        "{err:#}"
+    );
+    let err = parse("[engine]\npooling = \"yes\"\n").unwrap_err();
+    assert!(format!("{err:#}").contains("line 2"), "{err:#}");
+}
+
+#[test]
+fn manager_from_manifest_and_missing_plugin() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../guests/wat");
+    let text = format!("[plugins.add]\nsource = \"{}\"\n", wat("add.wat").display());
+    let m = Manifest::parse(&text, "inline", &dir).unwrap();
+    let manager = PluginManager::from_manifest(&m).unwrap();
+    assert_eq!(
+        manager
+            .call::<(i32, i32), i32>("add", "add", (2, 2))
+            .unwrap(),
+        4
+    );
+    let err = m.plugin("nope").unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::PluginNotFound("nope".into()));
+    assert!(format!("{err:#}").contains("`add`"), "{err:#}");
+    let err = Manifest::from_file("/nonexistent/plugbox.toml").unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Io);
+}
