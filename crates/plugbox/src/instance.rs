@@ -83,6 +83,7 @@ impl Instance {
                 plugin.name()
             )));
         }
+        let _span = tracing::debug_span!("instantiate", plugin = plugin.name()).entered();
         let (mut store, captured) = Self::store(&plugin, args, fuel, false)?;
         let start = Instant::now();
         let instance = plugin.inner().pre.instantiate(&mut store);
@@ -96,7 +97,8 @@ impl Instance {
     ) -> Result<Self> {
         let (mut store, captured) = Self::store(&plugin, args, fuel, true)?;
         let start = Instant::now();
-        let instance = plugin.inner().pre.instantiate_async(&mut store).await;
+        let span = tracing::debug_span!("instantiate", plugin = plugin.name());
+        let instance = tracing::Instrument::instrument(plugin.inner().pre.instantiate_async(&mut store), span).await;
         Self::finish_new(plugin, store, captured, fuel, start, instance)
     }
 
