@@ -98,7 +98,9 @@ impl Instance {
         let (mut store, captured) = Self::store(&plugin, args, fuel, true)?;
         let start = Instant::now();
         let span = tracing::debug_span!("instantiate", plugin = plugin.name());
-        let instance = tracing::Instrument::instrument(plugin.inner().pre.instantiate_async(&mut store), span).await;
+        let instance =
+            tracing::Instrument::instrument(plugin.inner().pre.instantiate_async(&mut store), span)
+                .await;
         Self::finish_new(plugin, store, captured, fuel, start, instance)
     }
 

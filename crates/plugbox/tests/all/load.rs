@@ -113,3 +113,61 @@ fn wasm_name_is_used_in_errors() {
     let wasm = Wasm::from_bytes(&engine(), ADD).unwrap().named("adder");
     assert_eq!(wasm.name(), "adder");
 }
+
+#[test]
+fn pooling_allocator_serves_calls_and_checks_memory_caps() {
+    let engine = Engine::new(
+        &EngineConfig::new()
+            .pooling(true)
+            .pool_instances(4)
+            .pool_max_memory(8 << 20),
+    )
+    .unwrap();
+    let p = Plugin::builder(&engine)
+        .limits(plugbox::Limits::new().max_memory(4 << 20))
+        .from_file(wat("hostile.wat"))
+        .unwrap();
+    for _ in 0..20 {
+        assert_eq!(
+            p.call::<(), i32>("count", ()).unwrap(),
+            1,
+            "fresh pooled instance each call"
+        );
+    }
+    assert_eq!(
+        p.call::<(), i32>("memory_bomb", ()).unwrap(),
+        64,
+        "4 MiB cap in pages"
+    );
+    let err = Plugin::builder(&engine)
+        .limits(plugbox::Limits::new().max_memory(64 << 20))
+        .from_file(wat("hostile.wat"))
+        .unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Config);
+    assert!(
+        format!("{err:#}").contains("larger than the pool's slot size"),
+        "{err:#}"
+    );
+}
+
+#[test]
+fn engine_config_round_trips_through_toml_and_rejects_unknown_fields() {
+    let config = EngineConfig::new()
+        .pooling(true)
+        .feature(plugbox::WasmFeature::Simd, false);
+    let text = toml::to_string(&config).unwrap();
+    let back: EngineConfig = toml::from_str(&text).unwrap();
+    assert_eq!(back, config);
+    let err = toml::from_str::<EngineConfig>("opt-levle = \"none\"").unwrap_err();
+    assert!(
+        err.to_string().contains("unknown field `opt-levle`"),
+        "{err}"
+    );
+    let bad_combo = EngineConfig::new()
+        .feature(plugbox::WasmFeature::Simd, false)
+        .feature(plugbox::WasmFeature::RelaxedSimd, true);
+    assert_eq!(
+        Engine::new(&bad_combo).unwrap_err().kind(),
+        &ErrorKind::Config
+    );
+}
