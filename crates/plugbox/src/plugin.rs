@@ -467,29 +467,24 @@ impl Plugin {
     /// its cap.
     pub fn run(&self, args: &[impl AsRef<str>]) -> Result<RunOutput> {
         let args: Vec<String> = args.iter().map(|a| a.as_ref().to_string()).collect();
-        let start = Instant::now();
-        let mut attempts = 0;
-        let mut fuel = self.inner.limits.get_fuel();
-        loop {
-            attempts += 1;
-            let mut inst = Instance::new_with_fuel(self.clone(), &args, fuel)?;
-            let result = inst.run_start();
-            match self.retry_fuel(&result, attempts, fuel) {
-                Some(more) => fuel = Some(more),
-                None => {
-                    let mut out = result.map_err(|e| attempts_context(e, attempts))?;
-                    out.stats.attempts = attempts;
-                    out.stats.duration = start.elapsed();
-                    return Ok(out);
-                }
-            }
-        }
+        let (mut out, stats) = self.with_retry_args(&args, Instance::run_start)?;
+        out.stats = stats;
+        Ok(out)
     }
 
     /// Runs `f` on fresh instances, retrying with escalating fuel when the
     /// limits carry a [`FuelRetry`](crate::FuelRetry) policy.
     pub(crate) fn with_retry<T>(
         &self,
+        f: impl FnMut(&mut Instance) -> Result<T>,
+    ) -> Result<(T, CallStats)> {
+        self.with_retry_args(&[], f)
+    }
+
+    /// As [`with_retry`](Self::with_retry), with WASI arguments.
+    fn with_retry_args<T>(
+        &self,
+        args: &[String],
         mut f: impl FnMut(&mut Instance) -> Result<T>,
     ) -> Result<(T, CallStats)> {
         let start = Instant::now();
@@ -497,7 +492,7 @@ impl Plugin {
         let mut fuel = self.inner.limits.get_fuel();
         loop {
             attempts += 1;
-            let mut inst = Instance::new_with_fuel(self.clone(), &[], fuel)?;
+            let mut inst = Instance::new_with_fuel(self.clone(), args, fuel)?;
             let result = f(&mut inst);
             match self.retry_fuel(&result, attempts, fuel) {
                 Some(more) => fuel = Some(more),
