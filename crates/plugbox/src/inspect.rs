@@ -26,6 +26,9 @@ pub struct Inspection {
     pub custom_sections: Vec<CustomSection>,
     /// WASI interfaces imported (`wasi_snapshot_preview1`, `wasi:cli/stdout@0.2.0`, ...).
     pub wasi: Vec<String>,
+    /// For components: the WIT of the component's world (its imports and
+    /// exports), as decoded from the binary.
+    pub wit: Option<String>,
 }
 
 impl Serialize for WasmKind {
@@ -111,6 +114,7 @@ impl Wasm {
             tables: Vec::new(),
             custom_sections: Vec::new(),
             wasi: Vec::new(),
+            wit: None,
         };
         match self.kind() {
             WasmKind::Module => inspect_module(self.bytes(), &mut out),
@@ -131,8 +135,25 @@ impl Wasm {
             )
         })?;
         out.wasi.dedup();
+        if self.kind() == WasmKind::Component {
+            out.wit = Some(component_wit(self.bytes()).map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidModule(InvalidReason::Malformed { offset: None }),
+                    format!("cannot decode the WIT of `{}`", self.name()),
+                )
+                .with_source(e.to_string())
+            })?);
+        }
         Ok(out)
     }
+}
+
+/// The WIT text of a component's world.
+fn component_wit(bytes: &[u8]) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    let decoded = wit_parser::decoding::decode(bytes)?;
+    let mut printer = wit_component::WitPrinter::default();
+    printer.print(decoded.resolve(), decoded.package(), &[])?;
+    Ok(printer.output.to_string())
 }
 
 fn sig(ty: &FuncType) -> String {

@@ -3,7 +3,7 @@
 
 use crate::error::{Error, ErrorKind, Limit, Result, classify_call_error};
 use crate::limits::{CallStats, CancelHandle, Interrupt, Limiter};
-use crate::plugin::{Plugin, export_not_found};
+use crate::plugin::{Linked, Plugin, export_not_found};
 use crate::sandbox::Captured;
 use std::time::Instant;
 use wasmtime::{Store, Val, WasmParams, WasmResults};
@@ -14,6 +14,7 @@ pub struct StoreState {
     pub(crate) limiter: Limiter,
     pub(crate) interrupt: Interrupt,
     pub(crate) wasi: Option<WasiP1Ctx>,
+    pub(crate) p2: Option<P2Ctx>,
     pub(crate) plugin_name: std::sync::Arc<str>,
     pub(crate) config: std::sync::Arc<std::collections::BTreeMap<String, String>>,
     pub(crate) host: Option<Box<dyn std::any::Any + Send>>,
@@ -26,6 +27,7 @@ impl StoreState {
             limiter: Limiter::new(&crate::Limits::unlimited()),
             interrupt: Interrupt::default(),
             wasi: None,
+            p2: None,
             plugin_name: "".into(),
             config: Default::default(),
             host: None,
@@ -39,6 +41,33 @@ impl StoreState {
             .as_mut()
             .expect("a store of a WASI module has a WASI context")
     }
+}
+
+/// WASI preview 2 state of a component's store.
+pub(crate) struct P2Ctx {
+    ctx: wasmtime_wasi::WasiCtx,
+    table: wasmtime::component::ResourceTable,
+}
+
+impl wasmtime_wasi::WasiView for StoreState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        // Components are always linked against WASI preview 2, and their
+        // stores always get a context (see `Instance::store`).
+        let p2 = self
+            .p2
+            .as_mut()
+            .expect("a component's store has a WASI preview 2 context");
+        wasmtime_wasi::WasiCtxView {
+            ctx: &mut p2.ctx,
+            table: &mut p2.table,
+        }
+    }
+}
+
+/// The live instance in a store.
+enum Live {
+    Module(wasmtime::Instance),
+    Component(wasmtime::component::Instance),
 }
 
 /// What a WASI command run produced.
@@ -60,7 +89,7 @@ pub struct RunOutput {
 pub struct Instance {
     plugin: Plugin,
     store: Store<StoreState>,
-    instance: wasmtime::Instance,
+    instance: Live,
     captured: Captured,
     fuel_budget: Option<u64>,
     stats: CallStats,
@@ -77,16 +106,14 @@ impl Instance {
         args: &[String],
         fuel: Option<u64>,
     ) -> Result<Self> {
-        if plugin.inner().uses_async {
-            return Err(Error::config(format!(
-                "`{}` imports async host functions: call it with the `*_async` methods",
-                plugin.name()
-            )));
-        }
+        sync_allowed(&plugin)?;
         let _span = tracing::debug_span!("instantiate", plugin = plugin.name()).entered();
         let (mut store, captured) = Self::store(&plugin, args, fuel, false)?;
         let start = Instant::now();
-        let instance = plugin.inner().pre.instantiate(&mut store);
+        let instance = match &plugin.inner().linked {
+            Linked::Module { pre, .. } => pre.instantiate(&mut store).map(Live::Module),
+            Linked::Component { pre, .. } => pre.instantiate(&mut store).map(Live::Component),
+        };
         Self::finish_new(plugin, store, captured, fuel, start, instance)
     }
 
@@ -98,9 +125,20 @@ impl Instance {
         let (mut store, captured) = Self::store(&plugin, args, fuel, true)?;
         let start = Instant::now();
         let span = tracing::debug_span!("instantiate", plugin = plugin.name());
-        let instance =
-            tracing::Instrument::instrument(plugin.inner().pre.instantiate_async(&mut store), span)
-                .await;
+        let instance = match &plugin.inner().linked {
+            Linked::Module { pre, async_pre, .. } => {
+                let pre = async_pre.as_ref().unwrap_or(pre);
+                tracing::Instrument::instrument(pre.instantiate_async(&mut store), span)
+                    .await
+                    .map(Live::Module)
+            }
+            Linked::Component { .. } => {
+                return Err(Error::config(format!(
+                    "`{}` is a component: async calls of components are not supported yet; use the synchronous methods",
+                    plugin.name()
+                )));
+            }
+        };
         Self::finish_new(plugin, store, captured, fuel, start, instance)
     }
 
@@ -115,14 +153,22 @@ impl Instance {
         let inner = plugin.inner();
         let engine = &inner.engine;
         let limits = &inner.limits;
-        let (wasi, captured) = if inner.uses_wasi {
+        let (mut wasi, mut p2, mut captured) = (None, None, Captured::default());
+        if inner.uses_wasi {
             let mut argv = vec![inner.name.clone()];
             argv.extend_from_slice(args);
-            let (mut builder, captured) = inner.sandbox.build(&argv, limits.get_max_output())?;
-            (Some(builder.build_p1()), captured)
-        } else {
-            (None, Captured::default())
-        };
+            let (mut builder, pipes) = inner.sandbox.build(&argv, limits.get_max_output())?;
+            captured = pipes;
+            match inner.linked {
+                Linked::Module { .. } => wasi = Some(builder.build_p1()),
+                Linked::Component { .. } => {
+                    p2 = Some(P2Ctx {
+                        ctx: builder.build(),
+                        table: wasmtime::component::ResourceTable::new(),
+                    });
+                }
+            }
+        }
         let state = StoreState {
             limiter: Limiter::new(limits),
             interrupt: Interrupt {
@@ -130,6 +176,7 @@ impl Instance {
                 ..Interrupt::default()
             },
             wasi,
+            p2,
             plugin_name: inner.name_arc.clone(),
             config: inner.config.clone(),
             host: inner.host.make_state(),
@@ -149,7 +196,7 @@ impl Instance {
         captured: Captured,
         fuel: Option<u64>,
         start: Instant,
-        instance: wasmtime::Result<wasmtime::Instance>,
+        instance: wasmtime::Result<Live>,
     ) -> Result<Self> {
         let stats = CallStats {
             duration: start.elapsed(),
@@ -203,7 +250,11 @@ impl Instance {
     }
 
     fn func(&mut self, name: &str) -> Result<wasmtime::Func> {
-        match self.instance.get_export(&mut self.store, name) {
+        let instance = match &self.instance {
+            Live::Module(i) => i,
+            Live::Component(_) => return Err(crate::plugin::component_needs_json(&self.plugin)),
+        };
+        match instance.get_export(&mut self.store, name) {
             Some(wasmtime::Extern::Func(f)) => Ok(f),
             Some(_) | None => Err(match self.plugin.func_type(name) {
                 Err(e) => e,
@@ -274,6 +325,11 @@ impl Instance {
         func: &str,
         args: &[serde_json::Value],
     ) -> Result<Vec<serde_json::Value>> {
+        if let Live::Component(_) = self.instance {
+            return Err(Error::config(
+                "async calls of components are not supported yet; use call_json",
+            ));
+        }
         let ty = self.plugin.func_type(func)?;
         let vals = crate::values::json_args(func, &ty, args)?;
         let results = self.call_values_async(func, &vals).await?;
@@ -367,25 +423,72 @@ impl Instance {
         func: &str,
         args: &[serde_json::Value],
     ) -> Result<Vec<serde_json::Value>> {
+        if let Live::Component(_) = self.instance {
+            return self.call_component_json(func, args);
+        }
         let ty = self.plugin.func_type(func)?;
         let vals = crate::values::json_args(func, &ty, args)?;
         let results = self.call_values(func, &vals)?;
         Ok(results.iter().map(crate::values::value_to_json).collect())
     }
 
-    fn check_sync(&self) -> Result<()> {
-        if self.plugin.inner().uses_async {
-            return Err(Error::config(format!(
-                "`{}` imports async host functions: call it with the `*_async` methods",
-                self.plugin.name()
+    fn component_func(&mut self, name: &str) -> Result<wasmtime::component::Func> {
+        let Live::Component(instance) = &self.instance else {
+            return Err(export_not_found(&self.plugin, name));
+        };
+        crate::component::lookup(&mut self.store, instance, name)
+            .ok_or_else(|| export_not_found(&self.plugin, name))
+    }
+
+    /// A component call with JSON arguments converted by the WIT types.
+    fn call_component_json(
+        &mut self,
+        func: &str,
+        args: &[serde_json::Value],
+    ) -> Result<Vec<serde_json::Value>> {
+        self.check_sync()?;
+        let f = self.component_func(func)?;
+        let ty = f.ty(&self.store);
+        let params: Vec<(String, wasmtime::component::Type)> =
+            ty.params().map(|(n, t)| (n.to_string(), t)).collect();
+        if params.len() != args.len() {
+            return Err(Error::invalid_argument(format!(
+                "`{func}` takes {} argument{} ({}) but {} {} given",
+                params.len(),
+                if params.len() == 1 { "" } else { "s" },
+                crate::component::format_func(&ty),
+                args.len(),
+                if args.len() == 1 { "was" } else { "were" }
             )));
         }
-        Ok(())
+        let vals = params
+            .iter()
+            .zip(args)
+            .map(|((name, t), a)| {
+                crate::wit_values::json_to_val(a, t).map_err(|why| {
+                    Error::invalid_argument(format!("invalid argument `{name}` of `{func}`: {why}"))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut results = vec![wasmtime::component::Val::Bool(false); ty.results().len()];
+        self.begin();
+        let start = Instant::now();
+        let result = f.call(&mut self.store, &vals, &mut results);
+        self.finish(start);
+        result.map_err(|e| self.call_error(e, func))?;
+        Ok(results.iter().map(crate::wit_values::val_to_json).collect())
+    }
+
+    fn check_sync(&self) -> Result<()> {
+        sync_allowed(&self.plugin)
     }
 
     /// Runs `_start` as a WASI command.
     pub(crate) fn run_start(&mut self) -> Result<RunOutput> {
         self.check_sync()?;
+        if let Live::Component(_) = self.instance {
+            return self.run_command_component();
+        }
         let f = self.func("_start").map_err(|e| {
             e.context(format!(
                 "`{}` is not a WASI command (no `_start` export)",
@@ -412,6 +515,41 @@ impl Instance {
                 None => return Err(self.call_error(e, "_start")),
             },
         };
+        self.run_output(exit_code)
+    }
+
+    /// Runs a `wasi:cli/command` component's `wasi:cli/run#run`.
+    fn run_command_component(&mut self) -> Result<RunOutput> {
+        let Linked::Component { component, .. } = &self.plugin.inner().linked else {
+            return Err(export_not_found(&self.plugin, "wasi:cli/run#run"));
+        };
+        let run = crate::component::cli_run(self.plugin.engine(), component).ok_or_else(|| {
+            export_not_found(&self.plugin, "wasi:cli/run#run").context(format!(
+                "`{}` is not a WASI command (it does not export `wasi:cli/run`)",
+                self.plugin.name()
+            ))
+        })?;
+        let f = self.component_func(&run)?;
+        let mut results =
+            vec![wasmtime::component::Val::Bool(false); f.ty(&self.store).results().len()];
+        self.begin();
+        let start = Instant::now();
+        let result = f.call(&mut self.store, &[], &mut results);
+        self.finish(start);
+        let exit_code = match result {
+            Ok(()) => match results.first() {
+                Some(wasmtime::component::Val::Result(Err(_))) => 1,
+                _ => 0,
+            },
+            Err(e) => match e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                Some(exit) => exit.0,
+                None => return Err(self.call_error(e, &run)),
+            },
+        };
+        self.run_output(exit_code)
+    }
+
+    fn run_output(&mut self, exit_code: i32) -> Result<RunOutput> {
         if let Some((stream, allowed)) = self.captured.overflow() {
             return Err(output_overflow(stream, allowed));
         }
@@ -472,6 +610,40 @@ impl Instance {
             "call to `{func}` in `{}` failed",
             self.plugin.name()
         ))
+    }
+}
+
+/// Whether a synchronous call of `plugin` is possible here: not with async
+/// host functions, and not for WASI plugins on a thread inside a tokio
+/// runtime (the synchronous WASI implementation blocks on a runtime, which
+/// panics inside another one; the stateless `Plugin` methods move such
+/// calls to a helper thread instead, see [`off_runtime`]).
+fn sync_allowed(plugin: &Plugin) -> Result<()> {
+    let inner = plugin.inner();
+    if inner.uses_async {
+        return Err(Error::config(format!(
+            "`{}` imports async host functions: call it with the `*_async` methods",
+            plugin.name()
+        )));
+    }
+    if inner.uses_wasi && tokio::runtime::Handle::try_current().is_ok() {
+        return Err(Error::config(format!(
+            "`{}` uses WASI and this thread runs a tokio runtime: call it with the `*_async` methods, the stateless `Plugin` methods, or from a plain thread",
+            plugin.name()
+        )));
+    }
+    Ok(())
+}
+
+/// Runs `f` here, or — when `wasi` is set and this thread is inside a tokio
+/// runtime — on a scoped helper thread outside it, where synchronous WASI
+/// can block safely.
+pub(crate) fn off_runtime<T: Send>(wasi: bool, f: impl FnOnce() -> T + Send) -> T {
+    if wasi && tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::scope(|s| s.spawn(f).join())
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    } else {
+        f()
     }
 }
 

@@ -40,6 +40,7 @@
 
 mod aot;
 mod compile;
+mod component;
 mod config;
 mod engine;
 mod error;
@@ -56,6 +57,7 @@ mod sandbox;
 mod source;
 pub mod units;
 pub mod values;
+pub mod wit_values;
 
 pub use aot::{WASMTIME_VERSION, precompile, seal as seal_precompiled};
 pub use config::{DEFAULT_MAX_MODULE_SIZE, EngineConfig, OptLevel, Strategy, WasmFeature};

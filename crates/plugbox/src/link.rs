@@ -14,6 +14,7 @@ pub(crate) fn link(
     uses_wasi: bool,
     host: &HostFunctions,
     plugin: &str,
+    async_wasi: bool,
 ) -> Result<InstancePre<StoreState>> {
     let mut linker: Linker<StoreState> = Linker::new(engine.wasmtime());
     host.define(&mut linker).map_err(|e| {
@@ -21,11 +22,17 @@ pub(crate) fn link(
             .with_source(e.into_boxed_dyn_error())
     })?;
     if uses_wasi {
-        wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut StoreState| s.wasi_ctx())
-            .map_err(|e| {
-                Error::new(ErrorKind::Other, "cannot set up WASI")
-                    .with_source(e.into_boxed_dyn_error())
-            })?;
+        let get = wasi_of;
+        // The sync flavour blocks on its own runtime, which must not happen
+        // inside an async executor: async calls get the async flavour.
+        if async_wasi {
+            wasmtime_wasi::p1::add_to_linker_async(&mut linker, get)
+        } else {
+            wasmtime_wasi::p1::add_to_linker_sync(&mut linker, get)
+        }
+        .map_err(|e| {
+            Error::new(ErrorKind::Other, "cannot set up WASI").with_source(e.into_boxed_dyn_error())
+        })?;
     }
     match linker.instantiate_pre(module) {
         Ok(pre) => Ok(pre),
@@ -101,4 +108,8 @@ fn describe(import: &ImportType<'_>) -> String {
         ExternType::Func(f) => format!("a function {}", format_func_type(&f)),
         other => format!("a {}", crate::plugin::extern_kind(&other)),
     }
+}
+
+fn wasi_of(s: &mut StoreState) -> &mut wasmtime_wasi::p1::WasiP1Ctx {
+    s.wasi_ctx()
 }

@@ -289,7 +289,7 @@ impl PluginManager {
     /// stayed busy for the queue timeout, and the call's own errors.
     pub fn call<P, R>(&self, name: &str, func: &str, params: P) -> Result<R>
     where
-        P: WasmParams + Clone,
+        P: WasmParams + Clone + Sync,
         R: WasmResults,
     {
         self.with_version(name, func, |v| match &v.stateful {
@@ -378,11 +378,11 @@ impl PluginManager {
         result.map(|(r, _)| r)
     }
 
-    fn with_version<T>(
+    fn with_version<T: Send>(
         &self,
         name: &str,
         func: &str,
-        f: impl FnOnce(&Version) -> Result<(T, CallStats)>,
+        f: impl FnOnce(&Version) -> Result<(T, CallStats)> + Send,
     ) -> Result<T> {
         let slot = self.slot(name)?;
         let version = read(&slot.current).clone();
@@ -390,11 +390,11 @@ impl PluginManager {
             tracing::debug_span!("call", plugin = name, func, version = version.number).entered();
         let _inflight = slot.metrics.start();
         let start = Instant::now();
+        let wasi = version.plugin.uses_wasi();
         let result = match &version.permits {
-            Some(sem) => {
-                acquire_sync(sem, version.queue_timeout(), name).and_then(|_permit| f(&version))
-            }
-            None => f(&version),
+            Some(sem) => acquire_sync(sem, version.queue_timeout(), name)
+                .and_then(|_permit| crate::instance::off_runtime(wasi, || f(&version))),
+            None => crate::instance::off_runtime(wasi, || f(&version)),
         };
         slot.metrics.record(
             &result,

@@ -28,8 +28,7 @@ pub struct Plugin {
 pub(crate) struct PluginInner {
     pub(crate) engine: Engine,
     pub(crate) name: String,
-    pub(crate) module: wasmtime::Module,
-    pub(crate) pre: wasmtime::InstancePre<StoreState>,
+    pub(crate) linked: Linked,
     pub(crate) limits: Limits,
     pub(crate) sandbox: Sandbox,
     pub(crate) uses_wasi: bool,
@@ -152,27 +151,44 @@ impl PluginBuilder {
         let _span = tracing::info_span!("load", plugin = %name).entered();
         self.limits.check(self.engine.config())?;
         self.sandbox.check()?;
-        let module = match compile::compile(&self.engine, &wasm, self.allow_precompiled)? {
-            Code::Module(m) => m,
-            Code::Component(_) => {
-                return Err(Error::new(
-                    ErrorKind::Config,
-                    format!(
-                        "`{name}` is a component; this plugbox loads core modules as plugins (components can be inspected and validated)"
-                    ),
-                ));
-            }
-        };
-        let uses_wasi = module.imports().any(|i| is_wasi_module(i.module()));
-        let uses_async = module
-            .imports()
-            .any(|i| self.host.is_async(i.module(), i.name()));
-        let pre = crate::link::link(&self.engine, &module, uses_wasi, &self.host, &name)?;
+        let (linked, uses_wasi, uses_async) =
+            match compile::compile(&self.engine, &wasm, self.allow_precompiled)? {
+                Code::Module(module) => {
+                    let uses_wasi = module.imports().any(|i| is_wasi_module(i.module()));
+                    let uses_async = module
+                        .imports()
+                        .any(|i| self.host.is_async(i.module(), i.name()));
+                    let link = |async_wasi| {
+                        crate::link::link(
+                            &self.engine,
+                            &module,
+                            uses_wasi,
+                            &self.host,
+                            &name,
+                            async_wasi,
+                        )
+                    };
+                    let pre = link(false)?;
+                    let async_pre = if uses_wasi { Some(link(true)?) } else { None };
+                    (
+                        Linked::Module {
+                            module,
+                            pre,
+                            async_pre,
+                        },
+                        uses_wasi,
+                        uses_async,
+                    )
+                }
+                Code::Component(component) => {
+                    let pre = crate::component::link(&self.engine, &component, &name)?;
+                    (Linked::Component { component, pre }, true, false)
+                }
+            };
         Ok(Plugin {
             inner: Arc::new(PluginInner {
                 engine: self.engine,
-                module,
-                pre,
+                linked,
                 limits: self.limits,
                 sandbox: self.sandbox,
                 uses_wasi,
@@ -273,8 +289,7 @@ impl Plugin {
         let mut inner = PluginInner {
             engine: i.engine.clone(),
             name: i.name.clone(),
-            module: i.module.clone(),
-            pre: i.pre.clone(),
+            linked: i.linked.clone(),
             limits: i.limits.clone(),
             sandbox: i.sandbox.clone(),
             uses_wasi: i.uses_wasi,
@@ -295,7 +310,11 @@ impl Plugin {
     ///
     /// [`ErrorKind::ExportNotFound`] when there is no such function export.
     pub fn func_type(&self, func: &str) -> Result<FuncType> {
-        match self.inner.module.get_export(func) {
+        let module = match &self.inner.linked {
+            Linked::Module { module, .. } => module,
+            Linked::Component { .. } => return Err(component_needs_json(self)),
+        };
+        match module.get_export(func) {
             Some(wasmtime::ExternType::Func(ty)) => Ok(ty),
             Some(other) => Err(Error::new(
                 ErrorKind::ExportNotFound {
@@ -313,12 +332,42 @@ impl Plugin {
 
     /// Names of the exported functions, in export order.
     pub fn functions(&self) -> Vec<String> {
-        self.inner
-            .module
-            .exports()
-            .filter(|e| matches!(e.ty(), wasmtime::ExternType::Func(_)))
-            .map(|e| e.name().to_string())
-            .collect()
+        match &self.inner.linked {
+            Linked::Module { module, .. } => module
+                .exports()
+                .filter(|e| matches!(e.ty(), wasmtime::ExternType::Func(_)))
+                .map(|e| e.name().to_string())
+                .collect(),
+            Linked::Component { component, .. } => {
+                crate::component::functions(&self.inner.engine, component)
+            }
+        }
+    }
+
+    /// Whether the plugin is a component (called with JSON values) rather
+    /// than a core module.
+    pub fn is_component(&self) -> bool {
+        matches!(self.inner.linked, Linked::Component { .. })
+    }
+
+    /// The WIT signature of a component's exported function
+    /// (`func(name: string) -> string`), or the core signature of a
+    /// module's.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::ExportNotFound`] when there is no such function.
+    pub fn signature(&self, func: &str) -> Result<String> {
+        match &self.inner.linked {
+            Linked::Module { .. } => self
+                .func_type(func)
+                .map(|t| crate::values::format_func_type(&t)),
+            Linked::Component { component, .. } => {
+                crate::component::func_type(&self.inner.engine, component, func)
+                    .map(|t| crate::component::format_func(&t))
+                    .ok_or_else(|| export_not_found(self, func))
+            }
+        }
     }
 
     /// A fresh instance whose state persists across its calls.
@@ -343,7 +392,11 @@ impl Plugin {
     /// [`ErrorKind::SignatureMismatch`] if `P`/`R` do not match the export,
     /// [`ErrorKind::Trap`] or [`ErrorKind::ResourceLimit`] when the guest
     /// fails, and the errors of [`instantiate`](Self::instantiate).
-    pub fn call<P: WasmParams + Clone, R: WasmResults>(&self, func: &str, params: P) -> Result<R> {
+    pub fn call<P: WasmParams + Clone + Sync, R: WasmResults>(
+        &self,
+        func: &str,
+        params: P,
+    ) -> Result<R> {
         self.with_retry(|inst| inst.call::<P, R>(func, params.clone()))
             .map(|(r, _)| r)
     }
@@ -367,8 +420,11 @@ impl Plugin {
         self.with_retry(|inst| inst.call_values(func, args))
     }
 
-    /// Calls `func` with arguments given as JSON (numbers or numeric
-    /// strings) and returns the results as JSON.
+    /// Calls `func` with arguments given as JSON and returns the results as
+    /// JSON: numbers (or numeric strings) for core modules, any WIT value
+    /// for components (see [`wit_values`](crate::wit_values) for the
+    /// mapping). Component functions are named `greet` or
+    /// `my:pkg/iface#greet`.
     ///
     /// # Errors
     ///
@@ -378,10 +434,20 @@ impl Plugin {
         func: &str,
         args: &[serde_json::Value],
     ) -> Result<Vec<serde_json::Value>> {
-        let ty = self.func_type(func)?;
-        let args = crate::values::json_args(func, &ty, args)?;
-        let results = self.call_values(func, &args)?;
-        Ok(results.iter().map(crate::values::value_to_json).collect())
+        self.invoke_json(func, args).map(|(r, _)| r)
+    }
+
+    /// As [`call_json`](Self::call_json), reporting what the call used.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_values`](Self::call_values).
+    pub fn invoke_json(
+        &self,
+        func: &str,
+        args: &[serde_json::Value],
+    ) -> Result<(Vec<serde_json::Value>, CallStats)> {
+        self.with_retry(|inst| inst.call_json(func, args))
     }
 
     /// A fresh instance for async use (required when the plugin imports
@@ -429,15 +495,13 @@ impl Plugin {
         func: &str,
         args: &[serde_json::Value],
     ) -> Result<(Vec<serde_json::Value>, CallStats)> {
-        let ty = self.func_type(func)?;
-        let vals = crate::values::json_args(func, &ty, args)?;
         let start = Instant::now();
         let mut fuel = self.inner.limits.get_fuel();
         let mut attempts = 0;
         loop {
             attempts += 1;
             let mut inst = Instance::new_async(self.clone(), &[], fuel).await?;
-            let result = inst.call_values_async(func, &vals).await;
+            let result = inst.call_json_async(func, args).await;
             match self.retry_fuel(&result, attempts, fuel) {
                 Some(more) => fuel = Some(more),
                 None => {
@@ -445,10 +509,7 @@ impl Plugin {
                     let mut stats = inst.stats();
                     stats.attempts = attempts;
                     stats.duration = start.elapsed();
-                    return Ok((
-                        out.iter().map(crate::values::value_to_json).collect(),
-                        stats,
-                    ));
+                    return Ok((out, stats));
                 }
             }
         }
@@ -474,15 +535,23 @@ impl Plugin {
 
     /// Runs `f` on fresh instances, retrying with escalating fuel when the
     /// limits carry a [`FuelRetry`](crate::FuelRetry) policy.
-    pub(crate) fn with_retry<T>(
+    pub(crate) fn with_retry<T: Send>(
         &self,
-        f: impl FnMut(&mut Instance) -> Result<T>,
+        f: impl FnMut(&mut Instance) -> Result<T> + Send,
     ) -> Result<(T, CallStats)> {
         self.with_retry_args(&[], f)
     }
 
     /// As [`with_retry`](Self::with_retry), with WASI arguments.
-    fn with_retry_args<T>(
+    fn with_retry_args<T: Send>(
+        &self,
+        args: &[String],
+        f: impl FnMut(&mut Instance) -> Result<T> + Send,
+    ) -> Result<(T, CallStats)> {
+        crate::instance::off_runtime(self.inner.uses_wasi, || self.retry_loop(args, f))
+    }
+
+    fn retry_loop<T>(
         &self,
         args: &[String],
         mut f: impl FnMut(&mut Instance) -> Result<T>,
@@ -532,6 +601,34 @@ fn attempts_context(err: Error, attempts: u32) -> Error {
     } else {
         err
     }
+}
+
+/// The compiled, pre-linked code of a plugin.
+#[derive(Clone)]
+pub(crate) enum Linked {
+    Module {
+        module: wasmtime::Module,
+        pre: wasmtime::InstancePre<StoreState>,
+        /// Linked with async WASI, for async calls of WASI modules.
+        async_pre: Option<wasmtime::InstancePre<StoreState>>,
+    },
+    Component {
+        component: wasmtime::component::Component,
+        pre: wasmtime::component::InstancePre<StoreState>,
+    },
+}
+
+pub(crate) fn component_needs_json(plugin: &Plugin) -> Error {
+    Error::new(
+        ErrorKind::SignatureMismatch {
+            expected: "a core module".into(),
+            found: "a component".into(),
+        },
+        format!(
+            "`{}` is a component: call it with JSON values (call_json)",
+            plugin.name()
+        ),
+    )
 }
 
 pub(crate) fn export_not_found(plugin: &Plugin, func: &str) -> Error {

@@ -1,5 +1,6 @@
 //! `plugbox call`: call one export with arguments parsed by its signature.
 
+use crate::exit::UsageError;
 use crate::flags::PluginFlags;
 use anyhow::Result;
 use clap::Parser;
@@ -8,8 +9,10 @@ use std::path::PathBuf;
 /// Call one exported function and print its results
 #[derive(Parser, Debug)]
 #[command(
-    after_help = "Arguments are parsed by the export's signature: integers (decimal or 0x hex), \
-floats (also nan, inf, -inf). Example: plugbox call add.wat add 5 3"
+    after_help = "Arguments are parsed by the export's signature. Core modules: integers \
+(decimal or 0x hex) and floats (also nan, inf, -inf): plugbox call add.wat add 5 3. \
+Components: one JSON value per parameter, functions named `greet` or `my:pkg/iface#greet`: \
+plugbox call greeter.wasm greet '\"world\"'"
 )]
 pub struct CallCommand {
     /// The plugin (.wasm, .wat, or .cwasm with --allow-precompiled)
@@ -33,8 +36,39 @@ pub struct CallCommand {
 }
 
 impl CallCommand {
+    /// Components take and return JSON: one JSON value per parameter.
+    fn call_component(&self, plugin: &plugbox::Plugin) -> Result<()> {
+        let args = self
+            .args
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                serde_json::from_str(a).map_err(|e| {
+                    UsageError(format!(
+                        "argument {} of `{}` is not valid JSON (`{a}`: {e}); strings need quotes, e.g. '\"world\"'",
+                        i + 1,
+                        self.func
+                    ))
+                })
+            })
+            .collect::<Result<Vec<serde_json::Value>, UsageError>>()?;
+        let (results, stats) = plugin.invoke_json(&self.func, &args)?;
+        if self.json {
+            println!("{}", serde_json::Value::Array(results));
+        } else {
+            for r in &results {
+                println!("{r}");
+            }
+        }
+        self.flags.limits.print_stats(&stats);
+        Ok(())
+    }
+
     pub fn execute(self) -> Result<()> {
         let plugin = self.flags.load(&self.file)?;
+        if plugin.is_component() {
+            return self.call_component(&plugin);
+        }
         let ty = plugin.func_type(&self.func)?;
         let args = plugbox::values::parse_args(&self.func, &ty, &self.args)?;
         let (results, stats) = plugin.invoke_values(&self.func, &args)?;

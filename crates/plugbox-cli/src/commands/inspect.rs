@@ -139,5 +139,11 @@ fn render(name: &str, info: &Inspection) -> String {
         info.wasi.join(", ")
     };
     let _ = writeln!(s, "wasi: {wasi}");
+    if let Some(wit) = &info.wit {
+        let _ = writeln!(s, "wit:");
+        for line in wit.lines() {
+            let _ = writeln!(s, "{}", format!("  {line}").trim_end());
+        }
+    }
     s
 }

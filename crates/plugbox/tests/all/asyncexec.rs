@@ -80,3 +80,22 @@ async fn async_calls_in_both_modes() {
     );
     assert_eq!(m.metrics("kept").unwrap().calls, 9);
 }
+
+#[tokio::test]
+async fn wasi_modules_run_async_on_a_current_thread_runtime() {
+    let p = plugbox::Plugin::from_file(&engine(), wat("hello_wasi.wat")).unwrap();
+    let (out, _) = p.call_json_async("_start", &[]).await.unwrap();
+    assert!(out.is_empty());
+}
+
+#[tokio::test]
+async fn sync_wasi_calls_inside_a_runtime_never_panic() {
+    let p = plugbox::Plugin::from_file(&engine(), wat("hello_wasi.wat")).unwrap();
+    // Stateless calls move to a helper thread outside the runtime.
+    assert_eq!(p.run(&[] as &[&str]).unwrap().stdout, b"hello from wasi\n");
+    assert!(p.call_json("_start", &[]).unwrap().is_empty());
+    // A stateful instance cannot move: its sync calls are refused clearly.
+    let err = p.instantiate().unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Config);
+    assert!(format!("{err:#}").contains("*_async"), "{err:#}");
+}

@@ -36,10 +36,26 @@ fn tells_modules_and_components_apart() {
 }
 
 #[test]
-fn components_are_not_loaded_as_core_plugins() {
-    let err = Plugin::from_file(&engine(), wat("multi_instance.wat")).unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::Config);
-    assert!(format!("{err:#}").contains("is a component"), "{err}");
+fn components_load_and_count_their_core_instances() {
+    let p = Plugin::from_file(&engine(), wat("multi_instance.wat")).unwrap();
+    assert!(p.is_component());
+    assert!(p.functions().is_empty());
+    p.instantiate().unwrap();
+    let err = p
+        .with_limits(plugbox::Limits::new().max_instances(1))
+        .unwrap()
+        .instantiate()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::ResourceLimit(plugbox::Limit::Count {
+                what: "instances",
+                allowed: 1
+            })
+        ),
+        "{err:?}"
+    );
 }
 
 /// A reader that yields zeros forever and counts how much was read.
