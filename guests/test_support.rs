@@ -11,17 +11,30 @@ pub fn guests_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../guests")
 }
 
-/// The `.wasm` of a Rust guest built for wasm32-wasip1 (built on first use).
+/// The `.wasm` of a Rust guest built for wasm32-wasip1: a core module
+/// (built on first use).
 pub fn rust_guest(name: &str) -> PathBuf {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     let dir = BUILT
-        .get_or_init(build)
+        .get_or_init(|| build("wasm32-wasip1"))
         .as_ref()
         .unwrap_or_else(|e| panic!("{e}"));
     dir.join(format!("{name}.wasm"))
 }
 
-fn build() -> Result<PathBuf, String> {
+/// The `.wasm` of a Rust guest built for wasm32-wasip2: a component
+/// (built on first use).
+#[allow(dead_code, reason = "not every test suite uses components")]
+pub fn rust_component(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let dir = BUILT
+        .get_or_init(|| build("wasm32-wasip2"))
+        .as_ref()
+        .unwrap_or_else(|e| panic!("{e}"));
+    dir.join(format!("{name}.wasm"))
+}
+
+fn build(target: &str) -> Result<PathBuf, String> {
     let root = guests_dir().join("rust");
     let target_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/guests");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -31,7 +44,7 @@ fn build() -> Result<PathBuf, String> {
             "--release",
             "--quiet",
             "--target",
-            "wasm32-wasip1",
+            target,
             "--manifest-path",
         ])
         .arg(root.join("Cargo.toml"))
@@ -44,11 +57,11 @@ fn build() -> Result<PathBuf, String> {
         .map_err(|e| format!("cannot run cargo to build the Rust guests: {e}"))?;
     if !status.success() {
         return Err(format!(
-            "building the Rust guests failed ({status}); is the target installed? \
-             run `rustup target add wasm32-wasip1` (scripts/test.sh does)"
+            "building the Rust guests for {target} failed ({status}); is the target installed? \
+             run `rustup target add {target}` (scripts/test.sh does)"
         ));
     }
-    Ok(target_dir.join("wasm32-wasip1/release"))
+    Ok(target_dir.join(target).join("release"))
 }
 
 /// A temporary tree with a granted-to-be directory `data/` holding

@@ -206,6 +206,10 @@ pub struct WasiFlags {
     /// Do not connect the guest's stdin to plugbox's
     #[arg(long)]
     pub no_stdin: bool,
+
+    /// Allow TCP, UDP and name lookups (WASI preview 2 components only)
+    #[arg(long)]
+    pub allow_network: bool,
 }
 
 impl WasiFlags {
@@ -215,6 +219,9 @@ impl WasiFlags {
         let mut s = base;
         if self.inherit_env {
             s = s.inherit_env(true);
+        }
+        if self.allow_network {
+            s = s.network(true);
         }
         s = s
             .inherit_stdin(!self.no_stdin)

@@ -57,6 +57,8 @@ pub struct Grants {
     pub inherit_env: bool,
     /// Deterministic clocks and random numbers.
     pub deterministic: bool,
+    /// Allow TCP, UDP and name lookups (components only).
+    pub network: bool,
 }
 
 impl Grants {

@@ -279,7 +279,10 @@ impl Sandbox {
                 })?;
         }
         if self.network {
-            b.inherit_network().allow_ip_name_lookup(true);
+            b.inherit_network()
+                .allow_tcp(true)
+                .allow_udp(true)
+                .allow_ip_name_lookup(true);
         }
         if self.deterministic {
             b.wall_clock(FixedClock)

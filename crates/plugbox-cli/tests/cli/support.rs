@@ -45,9 +45,15 @@ pub fn assert_error(o: &Output, code: i32, needle: &str) {
 mod test_support;
 pub use test_support::sandbox_layout;
 
-/// Path of a compiled Rust guest, as a string for the command line.
+/// Path of a compiled Rust guest (core module), as a string for the
+/// command line.
 pub fn rust_guest(name: &str) -> String {
     test_support::rust_guest(name).display().to_string()
+}
+
+/// Path of a Rust guest built as a component, as a string.
+pub fn rust_component(name: &str) -> String {
+    test_support::rust_component(name).display().to_string()
 }
 
 /// Runs `plugbox` with `args`, feeding `input` on stdin.

@@ -3,6 +3,7 @@
 mod aot;
 mod asyncexec;
 mod call;
+mod components;
 mod errors;
 mod host;
 mod hostile;

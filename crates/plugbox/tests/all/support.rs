@@ -24,7 +24,7 @@ pub fn fuel_engine() -> Engine {
 
 #[path = "../../../../guests/test_support.rs"]
 mod test_support;
-pub use test_support::{rust_guest, sandbox_layout};
+pub use test_support::{rust_component, rust_guest, sandbox_layout};
 
 /// Names of this process's threads.
 pub fn thread_names() -> Vec<String> {

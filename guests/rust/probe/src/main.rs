@@ -103,6 +103,10 @@ fn run(words: &[&str]) -> Result<(), Outcome> {
             }
         }
         ["panic"] => panic!("probe was asked to panic"),
+        ["tcp", addr] => {
+            let stream = std::net::TcpStream::connect(addr)?;
+            writeln!(out, "connected to {}", stream.peer_addr()?)?;
+        }
         _ => return Err(Outcome::Usage(format!("unknown command {words:?}"))),
     }
     Ok(())

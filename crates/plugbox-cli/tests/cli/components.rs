@@ -1,0 +1,56 @@
+//! Components from the command line: `run` for wasi:cli commands, network
+//! denial, `inspect` with WIT.
+
+use crate::support::{assert_error, plugbox, rust_component, stderr, stdout};
+
+#[test]
+fn run_preview2_command_component() {
+    let probe = rust_component("probe");
+    let o = plugbox(&["run", &probe, "args", "x", "--y"]);
+    assert_eq!(stdout(&o), "x --y\n", "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(0));
+    let o = plugbox(&["run", "--env", "K=v", &probe, "env", "K"]);
+    assert_eq!(stdout(&o), "v\n");
+    let o = plugbox(&["run", &probe, "read", "/etc/passwd"]);
+    assert_eq!(o.status.code(), Some(1));
+    let o = plugbox(&["run", "--timeout", "50ms", &probe, "spin"]);
+    assert_error(&o, 6, "deadline exceeded");
+}
+
+#[test]
+fn network_needs_allow_network() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let probe = rust_component("probe");
+    let o = plugbox(&["run", &probe, "tcp", &addr]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("denied: PermissionDenied"),
+        "{}",
+        stderr(&o)
+    );
+    let o = plugbox(&["run", "--allow-network", &probe, "tcp", &addr]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
+#[test]
+fn inspect_prints_the_wit_of_a_component() {
+    let o = plugbox(&["inspect", &rust_component("probe")]);
+    let out = stdout(&o);
+    assert!(out.contains(": component,"), "{out}");
+    assert!(
+        out.contains("wit:") && out.contains("export wasi:cli/run@0.2"),
+        "{out}"
+    );
+    assert!(out.contains("import wasi:filesystem/preopens@0.2"), "{out}");
+    let o = plugbox(&["inspect", "--json", &rust_component("probe")]);
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(json["wit"].as_str().unwrap().contains("world"));
+    assert!(
+        json["wasi"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().starts_with("wasi:cli/"))
+    );
+}
