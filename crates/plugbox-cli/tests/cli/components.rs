@@ -54,3 +54,58 @@ fn inspect_prints_the_wit_of_a_component() {
             .any(|w| w.as_str().unwrap().starts_with("wasi:cli/"))
     );
 }
+
+#[test]
+fn call_component_functions_with_json() {
+    let types = rust_component("types");
+    let o = plugbox(&["call", &types, "greet", "\"world\""]);
+    assert_eq!(stdout(&o), "\"hello, world\"\n", "{}", stderr(&o));
+    let o = plugbox(&[
+        "call",
+        &types,
+        "plugbox:test/types#echo-record",
+        r#"{"x": 1, "y": -2, "label": "a"}"#,
+    ]);
+    assert_eq!(
+        stdout(&o),
+        "{\"x\":1,\"y\":-2,\"label\":\"a\"}\n",
+        "{}",
+        stderr(&o)
+    );
+    let o = plugbox(&[
+        "call",
+        "--json",
+        &types,
+        "plugbox:test/types#add",
+        "2",
+        "40",
+    ]);
+    assert_eq!(stdout(&o), "[42]\n");
+    let o = plugbox(&[
+        "call",
+        &types,
+        "plugbox:test/types#echo-variant",
+        r#"{"circle": 1.5}"#,
+    ]);
+    assert_eq!(stdout(&o), "{\"circle\":1.5}\n");
+    let o = plugbox(&["call", &types, "greet", "world"]);
+    assert_error(&o, 2, "argument 1 of `greet` is not valid JSON");
+    let o = plugbox(&["call", &types, "plugbox:test/types#echo-u8", "300"]);
+    assert_error(&o, 2, "300 is out of range for u8");
+    let o = plugbox(&["call", &types, "nope"]);
+    assert_error(&o, 2, "no function `nope`");
+    let o = plugbox(&[
+        "call",
+        "--timeout",
+        "50ms",
+        &types,
+        "plugbox:test/types#spin",
+    ]);
+    assert_error(&o, 6, "deadline exceeded");
+    let o = plugbox(&["inspect", &types]);
+    assert!(
+        stdout(&o).contains("export plugbox:test/types;") || stdout(&o).contains("export types"),
+        "{}",
+        stdout(&o)
+    );
+}

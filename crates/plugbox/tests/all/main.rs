@@ -13,3 +13,4 @@ mod manager;
 mod manifest;
 mod sandbox;
 mod support;
+mod wit_types;
