@@ -15,22 +15,27 @@ pub(crate) fn link(
     plugin: &str,
 ) -> Result<InstancePre<StoreState>> {
     let mut linker: Linker<StoreState> = Linker::new(engine.wasmtime());
-    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| {
-        Error::new(ErrorKind::Other, "cannot set up WASI preview 2")
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        .and_then(|()| crate::world::add_to_linker(&mut linker))
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Other,
+                "cannot set up WASI preview 2 and the plugbox:plugin host API",
+            )
             .with_source(e.into_boxed_dyn_error())
-    })?;
+        })?;
     linker.instantiate_pre(component).map_err(|err| {
         let ty = component.component_type();
         let missing = ty
             .imports(engine.wasmtime())
             .map(|(name, _)| name)
-            .find(|name| !name.starts_with("wasi:"))
+            .find(|name| !name.starts_with("wasi:") && !name.starts_with("plugbox:plugin/"))
             .map(str::to_string);
         match missing {
             Some(name) => Error::new(
                 ErrorKind::Link { module: name.clone(), name: String::new() },
                 format!(
-                    "cannot link `{plugin}`: missing import `{name}`; plugbox provides WASI preview 2 (`wasi:*` interfaces) to components"
+                    "cannot link `{plugin}`: missing import `{name}`; plugbox provides WASI preview 2 (`wasi:*`) and its host API (`plugbox:plugin/*`) to components"
                 ),
             ),
             None => Error::new(ErrorKind::Link { module: String::new(), name: String::new() }, format!("cannot link `{plugin}`"))

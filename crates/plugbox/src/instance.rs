@@ -18,6 +18,8 @@ pub struct StoreState {
     pub(crate) plugin_name: std::sync::Arc<str>,
     pub(crate) config: std::sync::Arc<std::collections::BTreeMap<String, String>>,
     pub(crate) host: Option<Box<dyn std::any::Any + Send>>,
+    pub(crate) kv: crate::world::KvStore,
+    pub(crate) log_sink: Option<crate::plugin::LogSink>,
 }
 
 impl StoreState {
@@ -31,6 +33,8 @@ impl StoreState {
             plugin_name: "".into(),
             config: Default::default(),
             host: None,
+            kv: Default::default(),
+            log_sink: None,
         }
     }
 
@@ -180,6 +184,8 @@ impl Instance {
             plugin_name: inner.name_arc.clone(),
             config: inner.config.clone(),
             host: inner.host.make_state(),
+            kv: inner.kv.clone(),
+            log_sink: inner.log_sink.clone(),
         };
         let mut store = Store::new(engine.wasmtime(), state);
         store.limiter(|s| &mut s.limiter);
@@ -440,6 +446,28 @@ impl Instance {
             .ok_or_else(|| export_not_found(&self.plugin, name))
     }
 
+    /// Calls the `handle` export of a `plugbox:plugin` component through
+    /// typed bindings.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::SignatureMismatch`] when the plugin does not export
+    /// `handle: func(input: string) -> result<string, string>`, and the
+    /// errors of a call.
+    pub fn handle(&mut self, input: &str) -> Result<std::result::Result<String, String>> {
+        self.check_sync()?;
+        let Live::Component(instance) = &self.instance else {
+            return Err(not_a_plugin_world(&self.plugin, "it is a core module"));
+        };
+        let world = crate::world::Plugin::new(&mut self.store, instance)
+            .map_err(|e| not_a_plugin_world(&self.plugin, &format!("{e:#}")))?;
+        self.begin();
+        let start = Instant::now();
+        let result = world.call_handle(&mut self.store, input);
+        self.finish(start);
+        result.map_err(|e| self.call_error(e, "handle"))
+    }
+
     /// A component call with JSON arguments converted by the WIT types.
     fn call_component_json(
         &mut self,
@@ -645,6 +673,19 @@ pub(crate) fn off_runtime<T: Send>(wasi: bool, f: impl FnOnce() -> T + Send) -> 
     } else {
         f()
     }
+}
+
+fn not_a_plugin_world(plugin: &Plugin, why: &str) -> Error {
+    Error::new(
+        ErrorKind::SignatureMismatch {
+            expected: "handle: func(input: string) -> result<string, string>".into(),
+            found: why.to_string(),
+        },
+        format!(
+            "`{}` does not implement the plugbox:plugin world: {why}",
+            plugin.name()
+        ),
+    )
 }
 
 fn output_overflow(stream: &'static str, allowed: u64) -> Error {

@@ -58,6 +58,7 @@ mod source;
 pub mod units;
 pub mod values;
 pub mod wit_values;
+mod world;
 
 pub use aot::{WASMTIME_VERSION, precompile, seal as seal_precompiled};
 pub use config::{DEFAULT_MAX_MODULE_SIZE, EngineConfig, OptLevel, Strategy, WasmFeature};
@@ -75,7 +76,8 @@ pub use limits::{
 pub use manager::{PluginInfo, PluginManager};
 pub use manifest::{Grants, Manifest, Mode, PluginSpec};
 pub use metrics::{DURATION_BUCKETS, MetricsSnapshot, kind_label, prometheus_text};
-pub use plugin::{Plugin, PluginBuilder};
+pub use plugin::{LogSink, Plugin, PluginBuilder};
 pub use sandbox::{DirGrant, Sandbox, Stdio};
 pub use source::{Wasm, WasmKind};
 pub use wasmtime;
+pub use world::{DEFAULT_KV_QUOTA, KvStore};

@@ -323,15 +323,7 @@ impl PluginManager {
                 let r = inst.call_json(func, args)?;
                 Ok((r, inst.stats()))
             }
-            None => {
-                let ty = v.plugin.func_type(func)?;
-                let vals = crate::values::json_args(func, &ty, args)?;
-                let (out, stats) = v.plugin.invoke_values(func, &vals)?;
-                Ok((
-                    out.iter().map(crate::values::value_to_json).collect(),
-                    stats,
-                ))
-            }
+            None => v.plugin.invoke_json(func, args),
         })
     }
 

@@ -36,7 +36,12 @@ pub(crate) struct PluginInner {
     pub(crate) config: Arc<BTreeMap<String, String>>,
     pub(crate) host: HostFunctions,
     pub(crate) uses_async: bool,
+    pub(crate) kv: crate::world::KvStore,
+    pub(crate) log_sink: Option<LogSink>,
 }
+
+/// Receives what a `plugbox:plugin` component logs: `(level, message)`.
+pub type LogSink = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
 /// Configures how a plugin is loaded: limits, sandbox, trust in
 /// precompiled code, name.
@@ -54,7 +59,7 @@ pub(crate) struct PluginInner {
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct PluginBuilder {
     engine: Engine,
     name: Option<String>,
@@ -63,9 +68,38 @@ pub struct PluginBuilder {
     allow_precompiled: bool,
     host: HostFunctions,
     config: BTreeMap<String, String>,
+    kv: crate::world::KvStore,
+    log_sink: Option<LogSink>,
+}
+
+impl std::fmt::Debug for PluginBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginBuilder")
+            .field("name", &self.name)
+            .field("limits", &self.limits)
+            .field("sandbox", &self.sandbox)
+            .field("allow_precompiled", &self.allow_precompiled)
+            .field("host", &self.host)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PluginBuilder {
+    /// The key-value store a `plugbox:plugin` component sees through its
+    /// `kv` import. Default: a new, empty store. Pass the same store to
+    /// keep data across reloads.
+    pub fn kv(mut self, kv: crate::world::KvStore) -> Self {
+        self.kv = kv;
+        self
+    }
+
+    /// Also sends what a `plugbox:plugin` component logs to `sink`
+    /// (messages always go to `tracing`). Default: none.
+    pub fn on_log(mut self, sink: impl Fn(&str, &str) + Send + Sync + 'static) -> Self {
+        self.log_sink = Some(Arc::new(sink));
+        self
+    }
+
     /// Host functions the plugin may import. Default: none (only WASI).
     pub fn host(mut self, host: HostFunctions) -> Self {
         self.host = host;
@@ -197,6 +231,8 @@ impl PluginBuilder {
                 host: self.host,
                 uses_async,
                 name,
+                kv: self.kv,
+                log_sink: self.log_sink,
             }),
         })
     }
@@ -217,6 +253,8 @@ impl Plugin {
             allow_precompiled: false,
             host: HostFunctions::default(),
             config: BTreeMap::new(),
+            kv: crate::world::KvStore::default(),
+            log_sink: None,
         }
     }
 
@@ -297,6 +335,8 @@ impl Plugin {
             config: i.config.clone(),
             host: i.host.clone(),
             uses_async: i.uses_async,
+            kv: i.kv.clone(),
+            log_sink: i.log_sink.clone(),
         };
         f(&mut inner);
         Self {
@@ -513,6 +553,22 @@ impl Plugin {
                 }
             }
         }
+    }
+
+    /// Calls the `handle` export of a `plugbox:plugin` component in a fresh
+    /// instance, through typed bindings: `Ok(Ok(output))`, `Ok(Err(message))`
+    /// when the plugin reports an error, `Err` when the call fails.
+    ///
+    /// # Errors
+    ///
+    /// See [`Instance::handle`].
+    pub fn handle(&self, input: &str) -> Result<std::result::Result<String, String>> {
+        self.with_retry(|inst| inst.handle(input)).map(|(r, _)| r)
+    }
+
+    /// The key-value store of this plugin (`plugbox:plugin/kv`).
+    pub fn kv(&self) -> &crate::world::KvStore {
+        &self.inner.kv
     }
 
     /// Runs the plugin as a WASI command (its `_start` export) with `args`

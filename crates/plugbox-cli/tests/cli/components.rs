@@ -109,3 +109,26 @@ fn call_component_functions_with_json() {
         stdout(&o)
     );
 }
+
+#[test]
+fn sdk_plugins_from_a_manifest_with_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("plugbox.toml");
+    let text = format!(
+        "[plugins.greeter]\nsource = \"{}\"\nconfig = {{ greeting = \"hey\" }}\n",
+        rust_component("greeter")
+    );
+    std::fs::write(&manifest, text).unwrap();
+    let m = manifest.display().to_string();
+    let o = plugbox(&["call", "--manifest", &m, "greeter", "handle", "\"you\""]);
+    assert_eq!(stdout(&o), "{\"ok\":\"hey, you\"}\n", "{}", stderr(&o));
+    let o = plugbox(&[
+        "call",
+        "--timeout",
+        "50ms",
+        &rust_component("misbehave"),
+        "handle",
+        "\"spin\"",
+    ]);
+    assert_error(&o, 6, "deadline exceeded");
+}

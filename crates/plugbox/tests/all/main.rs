@@ -14,3 +14,4 @@ mod manifest;
 mod sandbox;
 mod support;
 mod wit_types;
+mod world;
