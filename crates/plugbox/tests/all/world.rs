@@ -128,3 +128,26 @@ fn manager_serves_sdk_plugins_with_manifest_config() {
         .unwrap();
     assert_eq!(out, [serde_json::json!({"ok": "howdy, pardner"})]);
 }
+
+#[test]
+fn a_c_guest_implements_the_same_world() {
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let sink = logs.clone();
+    let p = Plugin::builder(&engine())
+        .config(config(&[("greeting", "bonjour")]))
+        .on_log(move |level, msg| sink.lock().unwrap().push(format!("{level}: {msg}")))
+        .from_file(crate::support::c_component("greeter"))
+        .unwrap();
+    assert!(p.is_component());
+    assert_eq!(p.handle("monde").unwrap(), Ok("bonjour, monde".to_string()));
+    assert_eq!(
+        p.handle("").unwrap(),
+        Err("nobody to greet (from C)".to_string())
+    );
+    assert_eq!(logs.lock().unwrap().as_slice(), ["info: greeting from C"]);
+    let plain = Plugin::from_file(&engine(), crate::support::c_component("greeter")).unwrap();
+    assert_eq!(
+        plain.handle("world").unwrap(),
+        Ok("hello, world".to_string())
+    );
+}
