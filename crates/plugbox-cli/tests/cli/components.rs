@@ -132,3 +132,42 @@ fn sdk_plugins_from_a_manifest_with_config() {
     ]);
     assert_error(&o, 6, "deadline exceeded");
 }
+
+#[test]
+fn every_wit_type_round_trips_through_plugbox_call() {
+    let types = rust_component("types");
+    let cases = [
+        ("echo-bool", "true"),
+        ("echo-u8", "255"),
+        ("echo-s8", "-128"),
+        ("echo-u16", "65535"),
+        ("echo-s16", "-32768"),
+        ("echo-u32", "4294967295"),
+        ("echo-s32", "-2147483648"),
+        ("echo-u64", "18446744073709551615"),
+        ("echo-s64", "-9223372036854775808"),
+        ("echo-f32", "1.5"),
+        ("echo-f64", "-0.125"),
+        ("echo-char", "\"λ\""),
+        ("echo-string", "\"hi\""),
+        ("echo-list", "[1,2,3]"),
+        ("echo-nested", "[[\"a\"],[]]"),
+        ("echo-record", "{\"x\":1,\"y\":2,\"label\":\"p\"}"),
+        ("echo-tuple", "[\"t\",7]"),
+        ("echo-enum", "\"blue\""),
+        (
+            "echo-variant",
+            "{\"rect\":{\"x\":0,\"y\":1,\"label\":\"r\"}}",
+        ),
+        ("echo-variant", "\"empty\""),
+        ("echo-option", "null"),
+        ("echo-option", "\"some\""),
+        ("echo-result", "{\"ok\":3}"),
+        ("echo-result", "{\"err\":\"bad\"}"),
+        ("echo-flags", "[\"read\",\"exec\"]"),
+    ];
+    for (func, value) in cases {
+        let o = plugbox(&["call", &types, &format!("plugbox:test/types#{func}"), value]);
+        assert_eq!(stdout(&o).trim_end(), value, "{func}: {}", stderr(&o));
+    }
+}
