@@ -88,7 +88,8 @@ pub fn json_args(func: &str, ty: &FuncType, args: &[Json]) -> Result<Vec<Val>> {
         .collect()
 }
 
-fn json_type(v: &Json) -> &'static str {
+/// The JSON type of a value, for messages.
+pub(crate) fn json_type(v: &Json) -> &'static str {
     match v {
         Json::Null => "null",
         Json::Bool(_) => "boolean",

@@ -78,15 +78,7 @@ fn describe(v: &Json) -> String {
     } else {
         text
     };
-    let kind = match v {
-        Json::Null => "null",
-        Json::Bool(_) => "boolean",
-        Json::Number(_) => "number",
-        Json::String(_) => "string",
-        Json::Array(_) => "array",
-        Json::Object(_) => "object",
-    };
-    format!("JSON {kind} `{text}`")
+    format!("JSON {} `{text}`", crate::values::json_type(v))
 }
 
 fn mismatch(ty: &Type, v: &Json) -> String {

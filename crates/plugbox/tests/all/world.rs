@@ -8,6 +8,15 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// A builder whose plugin's log lines are collected as `level: message`.
+fn logged() -> (plugbox::PluginBuilder, Arc<Mutex<Vec<String>>>) {
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let sink = logs.clone();
+    let builder = Plugin::builder(&engine())
+        .on_log(move |level, msg| sink.lock().unwrap().push(format!("{level}: {msg}")));
+    (builder, logs)
+}
+
 fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
@@ -17,11 +26,9 @@ fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 #[test]
 fn greeter_uses_config_and_logs() {
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    let sink = logs.clone();
-    let p = Plugin::builder(&engine())
+    let (builder, logs) = logged();
+    let p = builder
         .config(config(&[("greeting", "hi")]))
-        .on_log(move |level, msg| sink.lock().unwrap().push(format!("{level}: {msg}")))
         .from_file(rust_component("greeter"))
         .unwrap();
     assert_eq!(p.handle("world").unwrap(), Ok("hi, world".to_string()));
@@ -131,11 +138,9 @@ fn manager_serves_sdk_plugins_with_manifest_config() {
 
 #[test]
 fn a_c_guest_implements_the_same_world() {
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    let sink = logs.clone();
-    let p = Plugin::builder(&engine())
+    let (builder, logs) = logged();
+    let p = builder
         .config(config(&[("greeting", "bonjour")]))
-        .on_log(move |level, msg| sink.lock().unwrap().push(format!("{level}: {msg}")))
         .from_file(crate::support::c_component("greeter"))
         .unwrap();
     assert!(p.is_component());
