@@ -10,7 +10,7 @@ wasmtime::component::bindgen!({
     world: "plugin",
 });
 
-use plugbox::plugin::{config, kv, log};
+use self::plugbox::plugin::{config, kv, log};
 
 /// Default quota of a plugin's key-value store: 1 MiB of keys and values.
 pub const DEFAULT_KV_QUOTA: usize = 1 << 20;
