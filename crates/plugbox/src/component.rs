@@ -7,16 +7,19 @@ use crate::instance::StoreState;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Component, InstancePre, Linker};
 
-/// Links a component against WASI preview 2 (the only imports plugbox
-/// provides to components), naming the import that cannot be satisfied.
+/// Links a component against what plugbox provides to components — WASI
+/// preview 2, the `plugbox:plugin` host API and the embedder's component
+/// host functions — naming the import that cannot be satisfied.
 pub(crate) fn link(
     engine: &Engine,
     component: &Component,
+    host: &crate::host_fn::HostFunctions,
     plugin: &str,
 ) -> Result<InstancePre<StoreState>> {
     let mut linker: Linker<StoreState> = Linker::new(engine.wasmtime());
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
         .and_then(|()| crate::world::add_to_linker(&mut linker))
+        .and_then(|()| host.define_component(&mut linker))
         .map_err(|e| {
             Error::new(
                 ErrorKind::Other,
@@ -29,7 +32,9 @@ pub(crate) fn link(
         let missing = ty
             .imports(engine.wasmtime())
             .map(|(name, _)| name)
-            .find(|name| !name.starts_with("wasi:") && !name.starts_with("plugbox:plugin/"))
+            .find(|name| {
+                !name.starts_with("wasi:") && !name.starts_with("plugbox:plugin/") && !host.provides_component_import(name)
+            })
             .map(str::to_string);
         match missing {
             Some(name) => Error::new(

@@ -223,6 +223,39 @@ struct HostDef {
 }
 
 type StateFactory = dyn Fn() -> Box<dyn Any + Send> + Send + Sync;
+type ComponentDef =
+    dyn Fn(&mut wasmtime::component::Linker<StoreState>) -> wasmtime::Result<()> + Send + Sync;
+
+/// What a component host function sees of the calling plugin.
+pub struct ComponentCaller<'a> {
+    state: &'a mut StoreState,
+}
+
+impl ComponentCaller<'_> {
+    /// The calling plugin's name.
+    pub fn plugin(&self) -> &str {
+        &self.state.plugin_name
+    }
+
+    /// A configuration value given to the plugin (manifest `config`).
+    pub fn config(&self, key: &str) -> Option<&str> {
+        self.state.config.get(key).map(String::as_str)
+    }
+
+    /// The per-instance host state, if it is a `T` (see
+    /// [`HostFunctions::state`]).
+    pub fn state<T: Any>(&mut self) -> Option<&mut T> {
+        self.state.host.as_mut().and_then(|s| s.downcast_mut::<T>())
+    }
+}
+
+/// A component import a host function satisfies: `(interface, function)`,
+/// with an empty interface for top-level function imports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ComponentImport {
+    interface: String,
+    name: String,
+}
 
 /// A set of host functions plugins may import, plus the factory of the
 /// per-instance host state they share. Cheap to clone.
@@ -241,6 +274,7 @@ type StateFactory = dyn Fn() -> Box<dyn Any + Send> + Send + Sync;
 #[derive(Clone, Default)]
 pub struct HostFunctions {
     defs: Vec<Arc<HostDef>>,
+    component_defs: Vec<(ComponentImport, Arc<ComponentDef>)>,
     state: Option<Arc<StateFactory>>,
 }
 
@@ -262,14 +296,14 @@ impl HostFunctions {
         Self::default()
     }
 
-    /// Number of functions.
+    /// Number of functions (for modules and for components).
     pub fn len(&self) -> usize {
-        self.defs.len()
+        self.defs.len() + self.component_defs.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.defs.is_empty()
+        self.len() == 0
     }
 
     /// Makes a fresh host state for every instance (reachable from host
@@ -298,6 +332,84 @@ impl HostFunctions {
             body: Body::Sync(body),
         }));
         self
+    }
+
+    /// Registers a host function for components: `name` in the imported
+    /// `interface` (`"my:host/math"`), or a top-level function import when
+    /// `interface` is empty. Parameters and results are Rust types with a
+    /// component-model mapping (`u32`, `String`, `Vec<T>`, tuples, ...),
+    /// given as tuples: `(u32,)` in, `(u32,)` out.
+    pub fn component_func<P, R, F>(mut self, interface: &str, name: &str, f: F) -> Self
+    where
+        P: wasmtime::component::ComponentNamedList
+            + wasmtime::component::Lift
+            + Send
+            + Sync
+            + 'static,
+        R: wasmtime::component::ComponentNamedList
+            + wasmtime::component::Lower
+            + Send
+            + Sync
+            + 'static,
+        F: Fn(&mut ComponentCaller<'_>, P) -> Result<R, BoxError> + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        let import = ComponentImport {
+            interface: interface.to_string(),
+            name: name.to_string(),
+        };
+        let full = if interface.is_empty() {
+            name.to_string()
+        } else {
+            format!("{interface}#{name}")
+        };
+        let at = import.clone();
+        let def: Arc<ComponentDef> = Arc::new(move |linker| {
+            let (f, full) = (f.clone(), full.clone());
+            let mut instance = if at.interface.is_empty() {
+                linker.root()
+            } else {
+                linker.instance(&at.interface)?
+            };
+            instance.func_wrap(
+                &at.name,
+                move |mut store: wasmtime::StoreContextMut<'_, StoreState>, params: P| {
+                    let mut caller = ComponentCaller {
+                        state: store.data_mut(),
+                    };
+                    let result = f(&mut caller, params).map_err(|source| {
+                        wasmtime::Error::new(HostFnFailed {
+                            name: full.clone(),
+                            source,
+                        })
+                    })?;
+                    if store.data_mut().interrupt.expired() {
+                        return Err(wasmtime::Error::new(wasmtime::Trap::Interrupt));
+                    }
+                    Ok(result)
+                },
+            )
+        });
+        self.component_defs.push((import, def));
+        self
+    }
+
+    /// Whether a component import named `name` (an interface or a
+    /// top-level function) is provided by these host functions.
+    pub(crate) fn provides_component_import(&self, name: &str) -> bool {
+        self.component_defs
+            .iter()
+            .any(|(i, _)| i.interface == name || (i.interface.is_empty() && i.name == name))
+    }
+
+    /// Defines the component host functions in `linker`.
+    pub(crate) fn define_component(
+        &self,
+        linker: &mut wasmtime::component::Linker<StoreState>,
+    ) -> wasmtime::Result<()> {
+        self.component_defs
+            .iter()
+            .try_for_each(|(_, def)| def(linker))
     }
 
     /// Registers an asynchronous host function `module::name`. Plugins that

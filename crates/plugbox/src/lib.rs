@@ -66,7 +66,7 @@ pub use engine::Engine;
 pub use error::{
     BoxError, Error, ErrorKind, InvalidReason, Limit, PrecompiledReason, Result, TrapKind,
 };
-pub use host_fn::{HostCaller, HostFunctions, HostParams, HostResults, HostValue};
+pub use host_fn::{ComponentCaller, HostCaller, HostFunctions, HostParams, HostResults, HostValue};
 pub use inspect::{CustomSection, Export, Import, Inspection, Memory, Table};
 pub use instance::{Instance, RunOutput, StoreState};
 pub use limits::{

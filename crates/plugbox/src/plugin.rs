@@ -215,7 +215,7 @@ impl PluginBuilder {
                     )
                 }
                 Code::Component(component) => {
-                    let pre = crate::component::link(&self.engine, &component, &name)?;
+                    let pre = crate::component::link(&self.engine, &component, &self.host, &name)?;
                     (Linked::Component { component, pre }, true, false)
                 }
             };

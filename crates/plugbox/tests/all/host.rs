@@ -145,3 +145,67 @@ async fn manager_passes_host_functions_and_async_calls() {
         .unwrap();
     assert_eq!(out, [serde_json::json!(300)]);
 }
+
+fn component_host(fail_double: bool) -> HostFunctions {
+    HostFunctions::new()
+        .state(|| 0u32)
+        .component_func("", "add-one", |c, (x,): (u32,)| {
+            *c.state::<u32>().ok_or("no state")? += 1;
+            Ok((x + 1,))
+        })
+        .component_func("my:host/math", "double", move |_c, (x,): (u32,)| {
+            if fail_double {
+                Err("doubling is down".into())
+            } else {
+                Ok((x * 2,))
+            }
+        })
+}
+
+#[test]
+fn components_import_typed_host_functions() {
+    let p = Plugin::builder(&engine())
+        .host(component_host(false))
+        .from_file(wat("component_host.wat"))
+        .unwrap();
+    assert_eq!(
+        p.call_json("plus", &[serde_json::json!(41)]).unwrap(),
+        [serde_json::json!(42)]
+    );
+    assert_eq!(
+        p.call_json("quadruple", &[serde_json::json!(3)]).unwrap(),
+        [serde_json::json!(12)]
+    );
+    let err = Plugin::builder(&engine())
+        .host(component_host(true))
+        .from_file(wat("component_host.wat"))
+        .unwrap();
+    let err = err
+        .call_json("quadruple", &[serde_json::json!(3)])
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        &ErrorKind::HostFunction {
+            name: "my:host/math#double".into()
+        }
+    );
+    assert!(format!("{err:#}").contains("doubling is down"), "{err:#}");
+}
+
+#[test]
+fn component_missing_host_function_is_a_link_error() {
+    let only_one = HostFunctions::new().component_func("", "add-one", |_c, (x,): (u32,)| Ok((x,)));
+    let err = Plugin::builder(&engine())
+        .host(only_one)
+        .from_file(wat("component_host.wat"))
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        &ErrorKind::Link {
+            module: "my:host/math".into(),
+            name: String::new()
+        }
+    );
+    let err = Plugin::from_file(&engine(), wat("component_host.wat")).unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Link { .. }), "{err:?}");
+}
