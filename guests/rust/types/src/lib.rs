@@ -94,7 +94,12 @@ impl Types for Component {
         a.wrapping_add(b)
     }
     fn describe(p: Point, c: Color) -> String {
-        format!("{c:?} point ({}, {}) labelled {}", p.x, p.y, p.label).to_lowercase()
+        let color = match c {
+            Color::Red => "red",
+            Color::Green => "green",
+            Color::Blue => "blue",
+        };
+        format!("{color} point ({}, {}) labelled {}", p.x, p.y, p.label)
     }
     fn fail(msg: String) -> Result<u32, String> {
         Err(msg)
