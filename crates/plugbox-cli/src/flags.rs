@@ -166,7 +166,23 @@ impl LimitFlags {
         l
     }
 
-    pub fn print_stats(&self, stats: &plugbox::CallStats) {
+    /// Prints the stats of a call (with `--stats`), whether it succeeded
+    /// or failed, and passes its value on.
+    pub fn report<T>(
+        &self,
+        result: plugbox::Result<(T, plugbox::CallStats)>,
+    ) -> plugbox::Result<T> {
+        let stats = match &result {
+            Ok((_, stats)) => Some(*stats),
+            Err(e) => e.call_stats(),
+        };
+        if let Some(stats) = stats {
+            self.print_stats(&stats);
+        }
+        result.map(|(value, _)| value)
+    }
+
+    fn print_stats(&self, stats: &plugbox::CallStats) {
         if !self.stats {
             return;
         }

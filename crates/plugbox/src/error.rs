@@ -18,10 +18,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// It carries a machine-readable [`ErrorKind`], a human message, an optional
 /// cause, and — for traps — the guest's backtrace.
 pub struct Error {
+    // Boxed: errors stay one pointer wide on every `Result` they travel in.
+    inner: Box<Inner>,
+}
+
+struct Inner {
     kind: ErrorKind,
     message: String,
     source: Option<BoxError>,
     backtrace: Option<String>,
+    stats: Option<crate::limits::CallStats>,
 }
 
 /// What went wrong, for callers to match on.
@@ -218,44 +224,61 @@ impl Error {
     /// A new error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
-            kind,
-            message: message.into(),
-            source: None,
-            backtrace: None,
+            inner: Box::new(Inner {
+                kind,
+                message: message.into(),
+                source: None,
+                backtrace: None,
+                stats: None,
+            }),
         }
     }
 
     /// Attaches a cause.
     pub fn with_source(mut self, source: impl Into<BoxError>) -> Self {
-        self.source = Some(source.into());
+        self.inner.source = Some(source.into());
         self
     }
 
     pub(crate) fn with_backtrace(mut self, backtrace: Option<String>) -> Self {
-        self.backtrace = backtrace;
+        self.inner.backtrace = backtrace;
         self
     }
 
     /// Wraps this error in another layer of context, keeping its kind.
     #[must_use]
     pub fn context(self, message: impl Into<String>) -> Self {
-        let kind = self.kind.clone();
+        let (kind, stats) = (self.inner.kind.clone(), self.inner.stats);
         Self {
-            kind,
-            message: message.into(),
-            source: Some(Box::new(self)),
-            backtrace: None,
+            inner: Box::new(Inner {
+                kind,
+                message: message.into(),
+                source: Some(Box::new(self)),
+                backtrace: None,
+                stats,
+            }),
         }
+    }
+
+    pub(crate) fn with_stats(mut self, stats: crate::limits::CallStats) -> Self {
+        self.inner.stats = Some(stats);
+        self
+    }
+
+    /// What a failed call used before it failed (fuel, time, memory peak,
+    /// attempts), when the error comes from a call.
+    pub fn call_stats(&self) -> Option<crate::limits::CallStats> {
+        self.inner.stats
     }
 
     /// What went wrong.
     pub fn kind(&self) -> &ErrorKind {
-        &self.kind
+        &self.inner.kind
     }
 
     /// The trap kind, if this is a trap.
     pub fn trap_kind(&self) -> Option<TrapKind> {
-        match self.kind {
+        match self.inner.kind {
             ErrorKind::Trap(t) => Some(t),
             _ => None,
         }
@@ -263,10 +286,11 @@ impl Error {
 
     /// The guest's backtrace (one frame per line), when the error is a trap.
     pub fn guest_backtrace(&self) -> Option<&str> {
-        if let Some(bt) = &self.backtrace {
+        if let Some(bt) = &self.inner.backtrace {
             return Some(bt);
         }
-        self.source
+        self.inner
+            .source
             .as_ref()
             .and_then(|s| s.downcast_ref::<Error>())
             .and_then(Error::guest_backtrace)
@@ -274,7 +298,7 @@ impl Error {
 
     /// This layer's message, without causes.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.inner.message
     }
 
     pub(crate) fn io(message: impl Into<String>, err: std::io::Error) -> Self {
@@ -292,7 +316,7 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
+        f.write_str(&self.inner.message)?;
         if f.alternate() {
             let mut source = std::error::Error::source(self);
             while let Some(s) = source {
@@ -306,8 +330,8 @@ impl fmt::Display for Error {
 
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{self:#} ({:?})", self.kind)?;
-        if let Some(bt) = &self.backtrace {
+        write!(f, "{self:#} ({:?})", self.inner.kind)?;
+        if let Some(bt) = &self.inner.backtrace {
             write!(f, "\n{bt}")?;
         }
         Ok(())
@@ -316,7 +340,8 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
+        self.inner
+            .source
             .as_deref()
             .map(|s| s as &(dyn std::error::Error + 'static))
     }

@@ -638,6 +638,7 @@ impl Instance {
             "call to `{func}` in `{}` failed",
             self.plugin.name()
         ))
+        .with_stats(self.stats)
     }
 }
 

@@ -10,7 +10,6 @@ use crate::manifest::{Manifest, Mode, PluginSpec};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::plugin::Plugin;
 use crate::source::Wasm;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, RwLock, Weak};
@@ -201,7 +200,7 @@ impl PluginManager {
         let _span = tracing::info_span!("reload", plugin = name).entered();
         let old = read(&slot.current).clone();
         let outcome = match std::fs::read(&slot.spec.source) {
-            Ok(bytes) if hex_sha256(&bytes) == old.sha256 => return Ok(false),
+            Ok(bytes) if crate::source::sha256_hex(&bytes) == old.sha256 => return Ok(false),
             Ok(_) | Err(_) => self.build(name, &slot.spec, old.number + 1),
         };
         match outcome {
@@ -362,11 +361,8 @@ impl PluginManager {
             }
         }
         .await;
-        slot.metrics.record(
-            &result,
-            result.as_ref().ok().map(|(_, s)| s),
-            start.elapsed(),
-        );
+        slot.metrics
+            .record(&result, call_stats(&result).as_ref(), start.elapsed());
         result.map(|(r, _)| r)
     }
 
@@ -388,11 +384,8 @@ impl PluginManager {
                 .and_then(|_permit| crate::instance::off_runtime(wasi, || f(&version))),
             None => crate::instance::off_runtime(wasi, || f(&version)),
         };
-        slot.metrics.record(
-            &result,
-            result.as_ref().ok().map(|(_, s)| s),
-            start.elapsed(),
-        );
+        slot.metrics
+            .record(&result, call_stats(&result).as_ref(), start.elapsed());
         result.map(|(r, _)| r)
     }
 
@@ -654,18 +647,19 @@ async fn acquire_async<'a>(
     }
 }
 
+/// What a call used, whether it succeeded or not.
+fn call_stats<T>(result: &Result<(T, CallStats)>) -> Option<CallStats> {
+    match result {
+        Ok((_, stats)) => Some(*stats),
+        Err(e) => e.call_stats(),
+    }
+}
+
 fn not_found(name: &str) -> Error {
     Error::new(
         ErrorKind::PluginNotFound(name.to_string()),
         format!("no plugin named `{name}` is loaded"),
     )
-}
-
-fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Lock helpers that survive poisoning: a panicking embedder thread must

@@ -622,10 +622,11 @@ impl Plugin {
             match self.retry_fuel(&result, attempts, fuel) {
                 Some(more) => fuel = Some(more),
                 None => {
-                    let value = result.map_err(|e| attempts_context(e, attempts))?;
                     let mut stats = inst.stats();
                     stats.attempts = attempts;
                     stats.duration = start.elapsed();
+                    let value =
+                        result.map_err(|e| attempts_context(e, attempts).with_stats(stats))?;
                     return Ok((value, stats));
                 }
             }

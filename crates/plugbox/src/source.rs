@@ -143,11 +143,7 @@ impl Wasm {
     }
 
     fn decode(name: String, bytes: Vec<u8>) -> Result<Self> {
-        use sha2::Digest;
-        let sha256 = sha2::Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let sha256 = sha256_hex(&bytes);
         let (bytes, kind, from_text) = classify(&name, bytes)?;
         Ok(Self {
             name,
@@ -253,6 +249,15 @@ pub(crate) fn read_capped(mut reader: impl Read, cap: Option<u64>, name: &str) -
         }
         bytes.extend_from_slice(&chunk[..n]);
     }
+}
+
+/// SHA-256 of `bytes` as lowercase hex.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 const WASM_MAGIC: &[u8; 4] = b"\0asm";

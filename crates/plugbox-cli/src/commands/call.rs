@@ -52,7 +52,10 @@ impl CallCommand {
                 })
             })
             .collect::<Result<Vec<serde_json::Value>, UsageError>>()?;
-        let (results, stats) = plugin.invoke_json(&self.func, &args)?;
+        let results = self
+            .flags
+            .limits
+            .report(plugin.invoke_json(&self.func, &args))?;
         if self.json {
             println!("{}", serde_json::Value::Array(results));
         } else {
@@ -60,7 +63,6 @@ impl CallCommand {
                 println!("{r}");
             }
         }
-        self.flags.limits.print_stats(&stats);
         Ok(())
     }
 
@@ -71,7 +73,10 @@ impl CallCommand {
         }
         let ty = plugin.func_type(&self.func)?;
         let args = plugbox::values::parse_args(&self.func, &ty, &self.args)?;
-        let (results, stats) = plugin.invoke_values(&self.func, &args)?;
+        let results = self
+            .flags
+            .limits
+            .report(plugin.invoke_values(&self.func, &args))?;
         if self.json {
             let json: Vec<_> = results.iter().map(plugbox::values::value_to_json).collect();
             println!("{}", serde_json::Value::Array(json));
@@ -80,7 +85,6 @@ impl CallCommand {
                 println!("{}", plugbox::values::format_value(r));
             }
         }
-        self.flags.limits.print_stats(&stats);
         Ok(())
     }
 }

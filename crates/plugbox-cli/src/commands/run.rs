@@ -24,8 +24,10 @@ pub struct RunCommand {
 impl RunCommand {
     pub fn execute(self) -> Result<u8> {
         let plugin = self.flags.load(&self.file)?;
-        let output = plugin.run(&self.args)?;
-        self.flags.limits.print_stats(&output.stats);
+        let output = self.flags.limits.report(plugin.run(&self.args).map(|out| {
+            let stats = out.stats;
+            (out, stats)
+        }))?;
         Ok((output.exit_code & 0xff) as u8)
     }
 }

@@ -12,8 +12,20 @@ fn timeout_flag_stops_a_spinning_guest() {
 
 #[test]
 fn fuel_flag_and_stats() {
-    let o = plugbox(&["call", "--fuel", "100000", &wat("hostile.wat"), "spin"]);
+    let o = plugbox(&[
+        "call",
+        "--fuel",
+        "100000",
+        "--stats",
+        &wat("hostile.wat"),
+        "spin",
+    ]);
     assert_error(&o, 6, "all fuel consumed");
+    assert!(
+        stderr(&o).contains("fuel consumed: 100000\n"),
+        "stats of a failed call: {}",
+        stderr(&o)
+    );
     let o = plugbox(&[
         "call",
         "--fuel",

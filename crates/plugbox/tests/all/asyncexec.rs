@@ -1,7 +1,7 @@
 //! Async execution: a long guest call never blocks the executor.
 
 use crate::support::{engine, wat};
-use plugbox::{ErrorKind, Limits, Mode, PluginManager, PluginSpec, TrapKind};
+use plugbox::{ErrorKind, Limits, PluginManager, PluginSpec, TrapKind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -50,14 +50,7 @@ fn spinning_guest_does_not_starve_a_current_thread_runtime() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_calls_in_both_modes() {
-    let m = PluginManager::new(&engine());
-    m.load("fresh", PluginSpec::new(wat("hostile.wat")))
-        .unwrap();
-    m.load(
-        "kept",
-        PluginSpec::new(wat("hostile.wat")).mode(Mode::Stateful),
-    )
-    .unwrap();
+    let m = crate::support::fresh_and_kept();
     for _ in 0..2 {
         assert_eq!(
             m.call_json_async("fresh", "count", &[]).await.unwrap(),

@@ -25,6 +25,10 @@ fn fuel_runs_out_and_consumption_is_reported() {
     let p = hostile(&fuel_engine(), Limits::new().fuel(10_000));
     let err = p.call::<(), ()>("spin", ()).unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Trap(TrapKind::OutOfFuel));
+    let failed = err
+        .call_stats()
+        .expect("a failed call reports what it used");
+    assert_eq!((failed.fuel_consumed, failed.attempts), (Some(10_000), 1));
     let (_, stats) = p
         .invoke_values("work", &[plugbox::wasmtime::Val::I64(100)])
         .unwrap();

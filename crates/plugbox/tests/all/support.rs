@@ -97,3 +97,17 @@ pub fn c_component(name: &str) -> PathBuf {
     built.push(name.to_string());
     out
 }
+
+/// A manager with `hostile.wat` loaded twice: `fresh` (stateless) and
+/// `kept` (stateful).
+pub fn fresh_and_kept() -> plugbox::PluginManager {
+    let m = plugbox::PluginManager::new(&engine());
+    m.load("fresh", plugbox::PluginSpec::new(wat("hostile.wat")))
+        .unwrap();
+    m.load(
+        "kept",
+        plugbox::PluginSpec::new(wat("hostile.wat")).mode(plugbox::Mode::Stateful),
+    )
+    .unwrap();
+    m
+}

@@ -107,22 +107,16 @@ fn misbehaving_plugin_is_contained() {
 
 #[test]
 fn handle_needs_the_plugin_world() {
-    let err = Plugin::from_file(&engine(), rust_component("types"))
-        .unwrap()
-        .handle("x")
-        .unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::SignatureMismatch { .. }),
-        "{err:?}"
-    );
-    let err = Plugin::from_file(&engine(), wat("add.wat"))
-        .unwrap()
-        .handle("x")
-        .unwrap_err();
-    assert!(
-        matches!(err.kind(), ErrorKind::SignatureMismatch { .. }),
-        "{err:?}"
-    );
+    for path in [rust_component("types"), wat("add.wat")] {
+        let err = Plugin::from_file(&engine(), &path)
+            .unwrap()
+            .handle("x")
+            .unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::SignatureMismatch { .. }),
+            "{err:?}"
+        );
+    }
 }
 
 #[test]
