@@ -15,4 +15,7 @@ if ! command -v clang-19 >/dev/null 2>&1 || ! command -v wasm-ld-19 >/dev/null 2
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends clang-19 lld-19 >/dev/null
 fi
 
+# Every test guest is built once, before the test binaries run.
+cargo run --quiet --locked -p plugbox-test-support --bin build-guests
+
 cargo test --workspace --locked

@@ -52,7 +52,10 @@ pub fn code_for(err: &anyhow::Error) -> u8 {
 
 pub fn code_for_kind(kind: &ErrorKind) -> u8 {
     match kind {
-        ErrorKind::InvalidModule(_) | ErrorKind::Compile | ErrorKind::Precompiled(_) => INVALID,
+        ErrorKind::InvalidModule(_)
+        | ErrorKind::Compile
+        | ErrorKind::Precompiled(_)
+        | ErrorKind::Sha256Mismatch { .. } => INVALID,
         ErrorKind::Link { .. } | ErrorKind::Instantiate => LINK,
         ErrorKind::Trap(t) if t.is_limit() => LIMIT,
         ErrorKind::Trap(_) => TRAP,
@@ -63,6 +66,7 @@ pub fn code_for_kind(kind: &ErrorKind) -> u8 {
         | ErrorKind::ExportNotFound { .. }
         | ErrorKind::SignatureMismatch { .. }
         | ErrorKind::PluginNotFound(_)
+        | ErrorKind::CallMode
         | ErrorKind::Config => USAGE,
         _ => OTHER,
     }

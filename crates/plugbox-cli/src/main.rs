@@ -26,8 +26,16 @@ fn main() -> ExitCode {
             } else {
                 exit::OK
             };
-            // Printing help or a usage error can only fail on a closed pipe.
-            let _ = e.print();
+            // A bad value is one line naming it, like plugbox's own errors;
+            // other usage errors keep clap's usage and tips.
+            use clap::error::ErrorKind as Clap;
+            if matches!(e.kind(), Clap::InvalidValue | Clap::ValueValidation) {
+                let text = e.to_string();
+                eprintln!("{}", text.lines().next().unwrap_or_default());
+            } else {
+                // Printing help or a usage error can only fail on a closed pipe.
+                let _ = e.print();
+            }
             return ExitCode::from(code);
         }
     };

@@ -1,7 +1,7 @@
 //! The shared engine: one Wasmtime `Engine` per host, plus the ticker thread
 //! that drives wall-clock deadlines.
 
-use crate::config::EngineConfig;
+use crate::config::{EngineConfig, OptLevel, WasmFeature};
 use crate::error::{Error, Result};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -50,12 +50,13 @@ impl Engine {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Config`](crate::ErrorKind::Config) when the combination
-    /// of settings is invalid (e.g. relaxed SIMD without SIMD), or
-    /// [`ErrorKind::Io`](crate::ErrorKind::Io) when the cache directory
-    /// cannot be created.
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) when a setting is out
+    /// of range or the combination is invalid (e.g. relaxed SIMD without
+    /// SIMD), or [`ErrorKind::Io`](crate::ErrorKind::Io) when the cache
+    /// directory cannot be created.
     pub fn new(config: &EngineConfig) -> Result<Self> {
-        let wt_config = config.to_wasmtime()?;
+        config.check()?;
+        let wt_config = wasmtime_config(config)?;
         let wasmtime = wasmtime::Engine::new(&wt_config).map_err(|e| {
             Error::config("invalid engine configuration").with_source(e.into_boxed_dyn_error())
         })?;
@@ -127,6 +128,83 @@ fn tick_loop(weak: &wasmtime::EngineWeak, stop: &mpsc::Receiver<()>, tick: Durat
             _ => return,
         }
     }
+}
+
+/// Builds the Wasmtime configuration (after [`EngineConfig::check`]).
+fn wasmtime_config(config: &EngineConfig) -> Result<wasmtime::Config> {
+    let mut c = wasmtime::Config::new();
+    c.cranelift_opt_level(match config.get_opt_level() {
+        OptLevel::None => wasmtime::OptLevel::None,
+        OptLevel::Speed => wasmtime::OptLevel::Speed,
+        OptLevel::SpeedAndSize => wasmtime::OptLevel::SpeedAndSize,
+    });
+    c.strategy(wasmtime::Strategy::Cranelift);
+    // Disabling SIMD implies disabling relaxed SIMD unless the user asked
+    // for the (invalid) combination explicitly.
+    if config.get_feature(WasmFeature::Simd) == Some(false)
+        && config.get_feature(WasmFeature::RelaxedSimd).is_none()
+    {
+        apply_feature(&mut c, WasmFeature::RelaxedSimd, false);
+    }
+    for feature in WasmFeature::ALL {
+        if let Some(on) = config.get_feature(feature) {
+            apply_feature(&mut c, feature, on);
+        }
+    }
+    c.consume_fuel(config.get_consume_fuel());
+    c.epoch_interruption(config.get_epoch_interruption());
+    c.max_wasm_stack(usize::try_from(config.get_max_stack()).unwrap_or(usize::MAX));
+    c.parallel_compilation(config.get_parallel_compilation());
+    if config.get_pooling() {
+        let mut pool = wasmtime::PoolingAllocationConfig::new();
+        let n = config.get_pool_instances();
+        pool.total_core_instances(n)
+            .total_component_instances(n)
+            .total_memories(n)
+            .total_tables(n)
+            .total_stacks(n)
+            .max_memory_size(usize::try_from(config.get_pool_max_memory()).unwrap_or(usize::MAX))
+            .max_unused_warm_slots(n.min(100));
+        c.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    }
+    if let Some(dir) = config.get_cache_dir() {
+        let dir = std::path::absolute(dir)
+            .map_err(|e| Error::io(format!("invalid cache directory `{}`", dir.display()), e))?;
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            Error::io(
+                format!("cannot create cache directory `{}`", dir.display()),
+                e,
+            )
+        })?;
+        let mut cache_config = wasmtime::CacheConfig::new();
+        cache_config.with_directory(&dir);
+        let cache = wasmtime::Cache::new(cache_config).map_err(|e| {
+            Error::config(format!("cannot use cache directory `{}`", dir.display()))
+                .with_source(e.into_boxed_dyn_error())
+        })?;
+        c.cache(Some(cache));
+    }
+    Ok(c)
+}
+
+fn apply_feature(config: &mut wasmtime::Config, feature: WasmFeature, on: bool) {
+    match feature {
+        WasmFeature::Simd => config.wasm_simd(on),
+        WasmFeature::RelaxedSimd => config.wasm_relaxed_simd(on),
+        WasmFeature::Threads => config.wasm_threads(on).shared_memory(on),
+        WasmFeature::MultiMemory => config.wasm_multi_memory(on),
+        WasmFeature::Memory64 => config.wasm_memory64(on),
+        WasmFeature::ReferenceTypes => config.wasm_reference_types(on),
+        WasmFeature::BulkMemory => config.wasm_bulk_memory(on),
+        WasmFeature::MultiValue => config.wasm_multi_value(on),
+        WasmFeature::TailCall => config.wasm_tail_call(on),
+        WasmFeature::ExtendedConst => config.wasm_extended_const(on),
+        WasmFeature::FunctionReferences => config.wasm_function_references(on),
+        WasmFeature::Gc => config.wasm_gc(on),
+        WasmFeature::Exceptions => config.wasm_exceptions(on),
+        WasmFeature::WideArithmetic => config.wasm_wide_arithmetic(on),
+        WasmFeature::ComponentModel => config.wasm_component_model(on),
+    };
 }
 
 impl std::fmt::Debug for Engine {

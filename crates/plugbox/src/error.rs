@@ -1,10 +1,11 @@
-//! The typed error every plugbox operation returns, and the classification of
-//! Wasmtime's errors into it.
+//! The typed error every plugbox operation returns.
 //!
 //! Callers match on [`Error::kind`], never on message text. Messages are
 //! lowercase, name the offending value in backticks, and carry their cause
-//! chain through [`std::error::Error::source`].
+//! chain through [`std::error::Error::source`]. Turning Wasmtime's errors
+//! into these kinds happens in one place, `call::classify`.
 
+use crate::stats::CallStats;
 use std::fmt;
 
 /// A boxed error used as the cause of an [`Error`].
@@ -27,7 +28,7 @@ struct Inner {
     message: String,
     source: Option<BoxError>,
     backtrace: Option<String>,
-    stats: Option<crate::limits::CallStats>,
+    stats: Option<CallStats>,
 }
 
 /// What went wrong, for callers to match on.
@@ -36,6 +37,13 @@ struct Inner {
 pub enum ErrorKind {
     /// The bytes are not a module or component this engine accepts.
     InvalidModule(InvalidReason),
+    /// The source's SHA-256 is not the one it was pinned to.
+    Sha256Mismatch {
+        /// The pinned digest (hex).
+        expected: String,
+        /// The digest of the bytes read (hex).
+        found: String,
+    },
     /// Cranelift (or Winch) failed to compile a valid module.
     Compile,
     /// An import could not be satisfied (missing, or of the wrong type).
@@ -46,7 +54,7 @@ pub enum ErrorKind {
         name: String,
     },
     /// Instantiation failed for a reason other than a trap in the start
-    /// function (for example the instance pool is exhausted).
+    /// function or a limit.
     Instantiate,
     /// The requested export does not exist or is not a function.
     ExportNotFound {
@@ -79,6 +87,11 @@ pub enum ErrorKind {
     /// Every instance slot of a plugin was busy for longer than the queue
     /// timeout.
     Busy,
+    /// The plugin was called the wrong way: a synchronous call of a plugin
+    /// with async host functions from a thread that drives a current-thread
+    /// tokio runtime (blocking it would stall those functions). Use the
+    /// `*_async` methods there.
+    CallMode,
     /// The configuration (engine, limits, sandbox, manifest) is invalid.
     Config,
     /// An I/O error outside the guest (reading a module, a preopen, ...).
@@ -144,51 +157,73 @@ pub enum PrecompiledReason {
 }
 
 /// How a guest trapped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum TrapKind {
     /// The call's fuel budget ran out.
+    #[error("all fuel consumed")]
     OutOfFuel,
     /// The call's wall-clock deadline passed.
+    #[error("deadline exceeded")]
     Timeout,
     /// The call was cancelled through a `CancelHandle`.
+    #[error("call cancelled")]
     Cancelled,
     /// The engine interrupted the guest for a reason other than a plugbox
     /// deadline or cancellation.
+    #[error("interrupted")]
     Interrupt,
     /// Out-of-bounds linear memory access.
+    #[error("out of bounds memory access")]
     MemoryOutOfBounds,
     /// Misaligned atomic access.
+    #[error("unaligned atomic access")]
     HeapMisaligned,
     /// The wasm stack was exhausted (deep recursion).
+    #[error("wasm stack overflow")]
     StackOverflow,
     /// An `unreachable` instruction was executed.
+    #[error("`unreachable` executed")]
     Unreachable,
     /// Integer division by zero.
+    #[error("integer divide by zero")]
     IntegerDivisionByZero,
     /// Integer overflow (e.g. `i32.div_s` of `INT_MIN` by `-1`).
+    #[error("integer overflow")]
     IntegerOverflow,
     /// A float-to-int conversion of NaN or an out-of-range value.
+    #[error("invalid conversion to integer")]
     BadConversionToInteger,
     /// `call_indirect` through an uninitialised table slot.
+    #[error("indirect call to null")]
     IndirectCallToNull,
     /// `call_indirect` with a mismatched signature.
+    #[error("indirect call signature mismatch")]
     BadSignature,
     /// Out-of-bounds table access.
+    #[error("out of bounds table access")]
     TableOutOfBounds,
     /// A null reference was dereferenced.
+    #[error("null reference")]
     NullReference,
     /// An allocation exceeded an implementation limit.
+    #[error("allocation too large")]
     AllocationTooLarge,
     /// Any other trap code.
+    #[error("trap")]
     Other,
 }
 
 /// Which limit was hit, and by how much.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Limit {
     /// Linear memory growth beyond the cap.
+    #[error(
+        "memory limit exceeded: requested {} but at most {} is allowed",
+        crate::units::format_bytes(*requested),
+        crate::units::format_bytes(*allowed)
+    )]
     Memory {
         /// Bytes the guest asked for (total size after growth).
         requested: u64,
@@ -196,6 +231,9 @@ pub enum Limit {
         allowed: u64,
     },
     /// Table growth beyond the cap.
+    #[error(
+        "table limit exceeded: requested {requested} elements but at most {allowed} are allowed"
+    )]
     TableElements {
         /// Elements asked for (total after growth).
         requested: u64,
@@ -203,6 +241,7 @@ pub enum Limit {
         allowed: u64,
     },
     /// More instances, memories or tables than allowed.
+    #[error("too many {what}: at most {allowed} allowed")]
     Count {
         /// What was counted: `instances`, `memories` or `tables`.
         what: &'static str,
@@ -210,6 +249,7 @@ pub enum Limit {
         allowed: u64,
     },
     /// Captured output (stdout or stderr) exceeded its cap.
+    #[error("{stream} exceeded its capture cap of {}", crate::units::format_bytes(*allowed))]
     Output {
         /// `stdout` or `stderr`.
         stream: &'static str,
@@ -217,6 +257,7 @@ pub enum Limit {
         allowed: u64,
     },
     /// A limit Wasmtime reported without details.
+    #[error("resource limit exceeded")]
     Other,
 }
 
@@ -260,14 +301,14 @@ impl Error {
         }
     }
 
-    pub(crate) fn with_stats(mut self, stats: crate::limits::CallStats) -> Self {
+    pub(crate) fn with_stats(mut self, stats: CallStats) -> Self {
         self.inner.stats = Some(stats);
         self
     }
 
     /// What a failed call used before it failed (fuel, time, memory peak,
     /// attempts), when the error comes from a call.
-    pub fn call_stats(&self) -> Option<crate::limits::CallStats> {
+    pub fn call_stats(&self) -> Option<CallStats> {
         self.inner.stats
     }
 
@@ -301,6 +342,19 @@ impl Error {
         &self.inner.message
     }
 
+    /// Looks through the cause chain for an error of type `E` (for example
+    /// the error a host function returned).
+    pub fn find_source<E: std::error::Error + 'static>(&self) -> Option<&E> {
+        let mut source = std::error::Error::source(self);
+        while let Some(s) = source {
+            if let Some(e) = s.downcast_ref::<E>() {
+                return Some(e);
+            }
+            source = s.source();
+        }
+        None
+    }
+
     pub(crate) fn io(message: impl Into<String>, err: std::io::Error) -> Self {
         Self::new(ErrorKind::Io, message).with_source(err)
     }
@@ -311,6 +365,11 @@ impl Error {
 
     pub(crate) fn invalid_argument(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InvalidArgument, message)
+    }
+
+    pub(crate) fn limit(limit: Limit) -> Self {
+        let message = limit.to_string();
+        Self::new(ErrorKind::ResourceLimit(limit), message)
     }
 }
 
@@ -379,113 +438,7 @@ impl TrapKind {
     }
 }
 
-impl fmt::Display for TrapKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::OutOfFuel => "all fuel consumed",
-            Self::Timeout => "deadline exceeded",
-            Self::Cancelled => "call cancelled",
-            Self::Interrupt => "interrupted",
-            Self::MemoryOutOfBounds => "out of bounds memory access",
-            Self::HeapMisaligned => "unaligned atomic access",
-            Self::StackOverflow => "wasm stack overflow",
-            Self::Unreachable => "`unreachable` executed",
-            Self::IntegerDivisionByZero => "integer divide by zero",
-            Self::IntegerOverflow => "integer overflow",
-            Self::BadConversionToInteger => "invalid conversion to integer",
-            Self::IndirectCallToNull => "indirect call to null",
-            Self::BadSignature => "indirect call signature mismatch",
-            Self::TableOutOfBounds => "out of bounds table access",
-            Self::NullReference => "null reference",
-            Self::AllocationTooLarge => "allocation too large",
-            Self::Other => "trap",
-        })
-    }
-}
-
-impl fmt::Display for Limit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Memory { requested, allowed } => write!(
-                f,
-                "memory limit exceeded: requested {} but at most {} is allowed",
-                crate::units::format_bytes(*requested),
-                crate::units::format_bytes(*allowed)
-            ),
-            Self::TableElements { requested, allowed } => write!(
-                f,
-                "table limit exceeded: requested {requested} elements but at most {allowed} are allowed"
-            ),
-            Self::Count { what, allowed } => {
-                write!(f, "too many {what}: at most {allowed} allowed")
-            }
-            Self::Output { stream, allowed } => write!(
-                f,
-                "{stream} exceeded its capture cap of {}",
-                crate::units::format_bytes(*allowed)
-            ),
-            Self::Other => f.write_str("resource limit exceeded"),
-        }
-    }
-}
-
-/// Turns a `wasmtime::Error` into a boxed std error, keeping its chain as text.
+/// Turns a `wasmtime::Error` into a boxed std error, keeping its chain.
 pub(crate) fn wasmtime_source(err: wasmtime::Error) -> BoxError {
     err.into_boxed_dyn_error()
-}
-
-/// Classifies an error from a call into a guest. `interrupt` says why the
-/// store's epoch callback stopped the guest, if it did. The message says
-/// what happened; callers add which call it was as context.
-pub(crate) fn classify_call_error(err: wasmtime::Error, interrupt: Option<TrapKind>) -> Error {
-    if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
-        let code = exit.0;
-        return Error::new(
-            ErrorKind::Exit(code),
-            format!("guest exited with status {code}"),
-        );
-    }
-    if let Some(failed) = err.downcast_ref::<crate::host_fn::HostFnFailed>() {
-        return Error::new(
-            ErrorKind::HostFunction {
-                name: failed.name.clone(),
-            },
-            format!("host function `{}` failed: {}", failed.name, failed.source),
-        );
-    }
-    if let Some(limit) = err.downcast_ref::<crate::limits::LimitExceeded>() {
-        return Error::new(
-            ErrorKind::ResourceLimit(limit.0.clone()),
-            limit.0.to_string(),
-        );
-    }
-    let backtrace = err
-        .downcast_ref::<wasmtime::WasmBacktrace>()
-        .map(format_backtrace);
-    if let Some(trap) = err.downcast_ref::<wasmtime::Trap>() {
-        let mut kind = TrapKind::from_trap(*trap);
-        if kind == TrapKind::Interrupt {
-            kind = interrupt.unwrap_or(TrapKind::Interrupt);
-        }
-        return Error::new(ErrorKind::Trap(kind), format!("wasm trap: {kind}"))
-            .with_backtrace(backtrace);
-    }
-    Error::new(ErrorKind::Other, "guest call failed")
-        .with_source(wasmtime_source(err))
-        .with_backtrace(backtrace)
-}
-
-fn format_backtrace(bt: &wasmtime::WasmBacktrace) -> String {
-    let mut out = String::new();
-    for (i, frame) in bt.frames().iter().enumerate() {
-        use fmt::Write;
-        let name = frame.func_name().unwrap_or("<unnamed>");
-        let module = frame.module().name().unwrap_or("<module>");
-        let _ = write!(out, "{i:>4}: {module}!{name} (func {})", frame.func_index());
-        if let Some(off) = frame.module_offset() {
-            let _ = write!(out, " @ {off:#x}");
-        }
-        out.push('\n');
-    }
-    out
 }

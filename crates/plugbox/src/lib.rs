@@ -2,8 +2,9 @@
 //!
 //! Hand it untrusted `.wasm` (or `.wat`): it validates the bytes, compiles
 //! them once, runs calls in fresh instances under hard limits (fuel,
-//! wall-clock timeouts, memory, tables, stack), sandboxes WASI (nothing is
-//! granted unless asked), and reports every failure as a typed [`Error`].
+//! wall-clock timeouts that cover host calls too, memory, tables, stack),
+//! sandboxes WASI (nothing is granted unless asked), and reports every
+//! failure as a typed [`Error`].
 //!
 //! ```
 //! use plugbox::{Engine, EngineConfig, ErrorKind, Limits, Plugin, TrapKind};
@@ -25,59 +26,63 @@
 //! # }
 //! ```
 //!
-//! The pieces:
-//! - [`EngineConfig`] / [`Engine`]: compiler, features, pooling, cache; one
-//!   engine per host.
-//! - [`Wasm`]: bytes read under the size cap, classified and validated;
-//!   [`Wasm::inspect`] lists imports and exports without compiling.
-//! - [`Plugin`] / [`PluginBuilder`]: compiled and pre-linked code with its
-//!   [`Limits`] and [`Sandbox`]; stateless calls.
-//! - [`Instance`]: a live instance whose state persists across calls, with a
-//!   [`CancelHandle`].
-//! - [`precompile`]: ahead-of-time compilation to checked `.cwasm` files.
+//! The layers, each importing only those below it:
+//! - `manage`: [`PluginManager`] — plugins by name, stateless or stateful,
+//!   concurrency caps, hot reload, metrics.
+//! - `plugin`: [`Plugin`] / [`PluginBuilder`] — a loaded plugin and its
+//!   stateless calls.
+//! - `call`: the one call pipeline and [`Instance`], a live instance whose
+//!   state persists; the synchronous API drives the async one.
+//! - `code` and `store`: compiled, pre-linked code; a store's limits,
+//!   deadline, sandbox and host functions.
+//! - `load`, `engine`, `config`: [`Wasm`] bytes read under the size cap and
+//!   validated; the shared [`Engine`]; the configuration schema shared by
+//!   the manifest and the CLI ([`EngineConfig`], [`Limits`], [`Sandbox`],
+//!   [`PluginSpec`], [`Manifest`]).
+//! - `error`: [`Error`] and its [`ErrorKind`]s.
 
 #![deny(missing_docs)]
 
-mod aot;
-mod compile;
-mod component;
+mod call;
+mod code;
 mod config;
 mod engine;
 mod error;
-mod host_fn;
-mod inspect;
-mod instance;
-mod limits;
-mod link;
-mod manager;
-mod manifest;
-mod metrics;
+mod input;
+mod load;
+mod manage;
 mod plugin;
-mod sandbox;
-mod source;
+mod stats;
+mod store;
 pub mod units;
 pub mod values;
 pub mod wit_values;
-mod world;
 
-pub use aot::{WASMTIME_VERSION, precompile, seal as seal_precompiled};
-pub use config::{DEFAULT_MAX_MODULE_SIZE, EngineConfig, OptLevel, Strategy, WasmFeature};
+pub use call::{Instance, RunOutput};
+pub use code::component::ROOT_IMPORT;
+pub use code::{MAX_STDIN_SIZE, precompile};
+pub use config::{
+    Compiler, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY, DEFAULT_MAX_MODULE_SIZE,
+    DEFAULT_MAX_OUTPUT, DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_QUEUE_TIMEOUT, DEFAULT_TIMEOUT,
+    DirGrant, EngineConfig, FuelRetry, Limits, Manifest, Mode, OptLevel, PluginSpec, Sandbox,
+    Stdin, Stdio, WasmFeature,
+};
 pub use engine::Engine;
 pub use error::{
     BoxError, Error, ErrorKind, InvalidReason, Limit, PrecompiledReason, Result, TrapKind,
 };
-pub use host_fn::{ComponentCaller, HostCaller, HostFunctions, HostParams, HostResults, HostValue};
-pub use inspect::{CustomSection, Export, Import, Inspection, Memory, Table};
-pub use instance::{Instance, RunOutput, StoreState};
-pub use limits::{
-    CallStats, CancelHandle, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY, DEFAULT_MAX_OUTPUT,
-    DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_TIMEOUT, FuelRetry, Limits,
+pub use load::{
+    CustomSection, Export, Import, Inspection, Memory, Table, WASMTIME_VERSION, Wasm, WasmKind,
+    seal as seal_precompiled,
 };
-pub use manager::{PluginInfo, PluginManager};
-pub use manifest::{Grants, Manifest, Mode, PluginSpec};
-pub use metrics::{DURATION_BUCKETS, MetricsSnapshot, kind_label, prometheus_text};
-pub use plugin::{LogSink, Plugin, PluginBuilder};
-pub use sandbox::{DirGrant, Sandbox, Stdio};
-pub use source::{Wasm, WasmKind};
+pub use manage::{
+    DURATION_BUCKETS, MetricsSnapshot, PluginInfo, PluginManager, SnapshotCollector, kind_label,
+    prometheus_text,
+};
+pub use plugin::{Plugin, PluginBuilder};
+pub use stats::CallStats;
+pub use store::{
+    CancelHandle, ComponentCaller, DEFAULT_KV_QUOTA, HostCaller, HostFunctions, HostParams,
+    HostResults, HostValue, KvStore, LogSink, StoreState, flush_host_output,
+};
 pub use wasmtime;
-pub use world::{DEFAULT_KV_QUOTA, KvStore};

@@ -1,179 +1,106 @@
-//! Human-friendly sizes (`64MiB`, `512k`) and durations (`250ms`, `2s`),
-//! shared by the configuration files and the CLI flags.
+//! Sizes (`64MiB`, `512KiB`) and durations (`250ms`, `1.5s`, `2m 30s`),
+//! shared by the manifest and the CLI flags. Parsing and formatting are
+//! [`bytesize`]'s and [`humantime`]'s; this module adds the bounds plugbox
+//! needs and messages that name the value.
 
 use std::time::Duration;
 
-/// Parses a byte size: a whole number with an optional unit `B`, `K`/`KB`,
-/// `KiB`, `M`/`MB`, `MiB`, `G`/`GB`, `GiB` (`K`, `M`, `G` alone and the
-/// `KB`-style units are binary, like the `KiB` ones, because memory is
-/// counted in pages of 64 KiB; spaces between number and unit are allowed).
+/// The largest duration any plugbox setting accepts: one year. Larger
+/// values are refused rather than overflowing a deadline.
+pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// The largest size any plugbox setting accepts: 1 EiB (`2^60` bytes).
+pub const MAX_SIZE: u64 = 1 << 60;
+
+/// Parses a byte size: a number with an optional unit, `B`, `KB` (10^3),
+/// `KiB` (2^10), `MB`, `MiB`, `GB`, `GiB`, `TB`, `TiB` (case does not
+/// matter, a space is allowed before the unit; a bare number is bytes).
 ///
 /// # Errors
 ///
 /// A message naming the value when it has no number, an unknown unit, or
-/// overflows 64 bits.
+/// is larger than [`MAX_SIZE`].
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let t = text.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '_')
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let num = num.replace('_', "");
-    if num.is_empty() {
+    if !t.starts_with(|c: char| c.is_ascii_digit()) {
         return Err(format!(
             "invalid size `{text}`: expected a number with an optional unit like `64MiB`"
         ));
     }
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("invalid size `{text}`: number too large"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        "t" | "tb" | "tib" => 1 << 40,
-        other => {
-            return Err(format!(
-                "invalid size `{text}`: unknown unit `{other}` (use B, KiB, MiB, GiB or TiB)"
-            ));
-        }
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("invalid size `{text}`: too large"))
+    let size: bytesize::ByteSize = t.parse().map_err(|_| {
+        let unit = t.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.').trim();
+        format!(
+            "invalid size `{text}`: unknown unit `{unit}` (use B, KiB, MiB, GiB, TiB, or KB, MB, GB, TB)"
+        )
+    })?;
+    if size.0 > MAX_SIZE {
+        return Err(format!("invalid size `{text}`: too large (at most 1 EiB)"));
+    }
+    Ok(size.0)
 }
 
-/// Parses a duration: a number (fractions allowed) with a unit `ns`, `us`,
-/// `ms`, `s`, `m`, `h`; several may be concatenated (`1m30s`).
+/// Parses a duration: numbers with units (`ns`, `us`, `ms`, `s`, `m`, `h`,
+/// `d`, and their long forms), fractions allowed (`1.5s`), several parts
+/// allowed (`1m 30s`).
 ///
 /// # Errors
 ///
-/// A message naming the value when it is empty, lacks a unit, or has an
-/// unknown one.
+/// A message naming the value when it is empty, lacks a unit, has an
+/// unknown one, or is longer than [`MAX_DURATION`].
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
-    if t.is_empty() {
-        return Err(
-            "invalid duration ``: expected a number with a unit like `250ms` or `2s`".into(),
-        );
-    }
-    let mut rest = t;
-    let mut total = Duration::ZERO;
-    while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let unit_end = rest[num_end..]
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .map_or(rest.len(), |i| num_end + i);
-        let (num, unit) = (&rest[..num_end], &rest[num_end..unit_end]);
-        let value: f64 = num.parse().map_err(|_| {
-            format!("invalid duration `{text}`: expected a number with a unit like `250ms` or `2s`")
-        })?;
-        let secs_per_unit = match unit {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" | "min" => 60.0,
-            "h" => 3600.0,
-            "" => {
-                return Err(format!(
-                    "invalid duration `{text}`: missing unit (use ms, s, m or h, e.g. `{num}s`)"
-                ));
+    let d = humantime::parse_duration(t).map_err(|e| {
+        let why = match e {
+            humantime::DurationError::UnknownUnit { unit, .. } if unit.is_empty() => {
+                "missing unit (use ms, s, m or h, e.g. `250ms`)".to_string()
             }
-            other => {
-                return Err(format!(
-                    "invalid duration `{text}`: unknown unit `{other}` (use ns, us, ms, s, m or h)"
-                ));
+            humantime::DurationError::UnknownUnit { unit, .. } => {
+                format!("unknown unit `{unit}` (use ns, us, ms, s, m, h or d)")
             }
+            humantime::DurationError::NumberOverflow => "out of range".to_string(),
+            humantime::DurationError::Empty => {
+                "expected a number with a unit like `250ms` or `2s`".to_string()
+            }
+            other => other.to_string(),
         };
-        total += Duration::try_from_secs_f64(value * secs_per_unit)
-            .map_err(|_| format!("invalid duration `{text}`: out of range"))?;
-        rest = &rest[unit_end..];
+        format!("invalid duration `{text}`: {why}")
+    })?;
+    if d > MAX_DURATION {
+        return Err(format!(
+            "invalid duration `{text}`: too long (at most 365 days)"
+        ));
     }
-    Ok(total)
+    Ok(d)
+}
+
+/// Formats a duration so that [`parse_duration`] reads it back exactly
+/// (`250ms`, `1s 500ms`, `150us`).
+pub fn format_duration(d: Duration) -> String {
+    if d.is_zero() {
+        return "0s".into();
+    }
+    humantime::format_duration(d).to_string()
 }
 
 /// Formats a byte count with a binary unit (`64 MiB`, `1.5 KiB`, `17 B`).
 pub fn format_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 || value.fract() == 0.0 {
-        format!("{value:.0} {}", UNITS[unit])
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
+    // bytesize prints `64.0 MiB`; plugbox's messages drop a zero fraction.
+    let text = bytesize::ByteSize(n).display().iec().to_string();
+    match text.split_once(' ') {
+        Some((num, unit)) => format!("{} {unit}", num.strip_suffix(".0").unwrap_or(num)),
+        None => text,
     }
 }
 
-/// Serde adapters so configuration files accept `"64MiB"` and `"250ms"` as
-/// well as plain numbers (bytes, milliseconds).
-pub(crate) mod serde_units {
-    use serde::{Deserialize, Deserializer, Serializer, de};
-    use std::time::Duration;
-
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum NumOrText {
-        Num(u64),
-        Text(String),
-    }
-
-    pub(crate) mod size {
-        use super::*;
-
-        pub(crate) fn serialize<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
-            match v {
-                Some(n) => s.serialize_u64(*n),
-                None => s.serialize_none(),
-            }
-        }
-
-        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-            d: D,
-        ) -> Result<Option<u64>, D::Error> {
-            match Option::<NumOrText>::deserialize(d)? {
-                None => Ok(None),
-                Some(NumOrText::Num(n)) => Ok(Some(n)),
-                Some(NumOrText::Text(t)) if t == "none" => Ok(None),
-                Some(NumOrText::Text(t)) => crate::units::parse_size(&t)
-                    .map(Some)
-                    .map_err(de::Error::custom),
-            }
+/// Formats a size so that [`parse_size`] reads it back exactly
+/// (`64MiB`, `1536`).
+pub fn format_size(n: u64) -> String {
+    for (shift, unit) in [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if n != 0 && n.is_multiple_of(1 << shift) {
+            return format!("{}{unit}", n >> shift);
         }
     }
-
-    pub(crate) mod duration {
-        use super::*;
-
-        pub(crate) fn serialize<S: Serializer>(
-            v: &Option<Duration>,
-            s: S,
-        ) -> Result<S::Ok, S::Error> {
-            match v {
-                Some(d) => s.serialize_str(&format!("{}ms", d.as_millis())),
-                None => s.serialize_none(),
-            }
-        }
-
-        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
-            d: D,
-        ) -> Result<Option<Duration>, D::Error> {
-            match Option::<NumOrText>::deserialize(d)? {
-                None => Ok(None),
-                Some(NumOrText::Num(n)) => Ok(Some(Duration::from_millis(n))),
-                Some(NumOrText::Text(t)) if t == "none" => Ok(None),
-                Some(NumOrText::Text(t)) => crate::units::parse_duration(&t)
-                    .map(Some)
-                    .map_err(de::Error::custom),
-            }
-        }
-    }
+    n.to_string()
 }
 
 #[cfg(test)]
@@ -183,12 +110,13 @@ mod tests {
     #[test]
     fn sizes() {
         assert_eq!(parse_size("64MiB"), Ok(64 << 20));
-        assert_eq!(parse_size("512 k"), Ok(512 << 10));
+        assert_eq!(parse_size("512 KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("1MB"), Ok(1_000_000));
         assert_eq!(parse_size("17"), Ok(17));
         assert!(parse_size("MiB").unwrap_err().contains("`MiB`"));
-        assert!(parse_size("5 parsecs").unwrap_err().contains("`parsecs`"));
+        assert!(parse_size("5 parsecs").unwrap_err().contains("`5 parsecs`"));
         assert!(parse_size("99999999999999999999").is_err());
-        assert!(parse_size("16777216TiB").is_err());
+        assert!(parse_size("16777216TiB").unwrap_err().contains("too large"));
     }
 
     #[test]
@@ -197,9 +125,27 @@ mod tests {
         assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("150us"), Ok(Duration::from_micros(150)));
         assert!(parse_duration("10").unwrap_err().contains("missing unit"));
-        assert!(parse_duration("3 weeks").is_err());
+        assert!(parse_duration("3 parsecs").is_err());
         assert!(parse_duration("").is_err());
+        let absurd = parse_duration("10000000000000000000s").unwrap_err();
+        assert!(absurd.contains("`10000000000000000000s`"), "{absurd}");
+    }
+
+    #[test]
+    fn round_trips_keep_precision() {
+        for d in [
+            Duration::from_micros(150),
+            Duration::from_millis(1500),
+            Duration::from_nanos(1),
+            Duration::from_secs(3600),
+        ] {
+            assert_eq!(parse_duration(&format_duration(d)), Ok(d));
+        }
+        for n in [0, 17, 1536, 64 << 20, 3 << 30] {
+            assert_eq!(parse_size(&format_size(n)), Ok(n));
+        }
     }
 
     #[test]

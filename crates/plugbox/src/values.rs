@@ -17,11 +17,34 @@ pub fn format_func_type(ty: &FuncType) -> String {
     format!("({}) -> {results}", params.join(", "))
 }
 
+/// `function`, `global`, `table`, `memory` or `tag`.
+pub(crate) fn extern_kind(ty: &wasmtime::ExternType) -> &'static str {
+    match ty {
+        wasmtime::ExternType::Func(_) => "function",
+        wasmtime::ExternType::Global(_) => "global",
+        wasmtime::ExternType::Table(_) => "table",
+        wasmtime::ExternType::Memory(_) => "memory",
+        wasmtime::ExternType::Tag(_) => "tag",
+    }
+}
+
+/// The type name of a value, for messages.
+pub(crate) fn val_type_name(v: &Val) -> &'static str {
+    match v {
+        Val::I32(_) => "i32",
+        Val::I64(_) => "i64",
+        Val::F32(_) => "f32",
+        Val::F64(_) => "f64",
+        Val::V128(_) => "v128",
+        _ => "reference",
+    }
+}
+
 fn describe_arg(func: &str, index: usize, ty: &ValType) -> String {
     format!("argument {} of `{func}` ({ty})", index + 1)
 }
 
-fn check_arity(func: &str, ty: &FuncType, given: usize) -> Result<()> {
+pub(crate) fn check_arity(func: &str, ty: &FuncType, given: usize) -> Result<()> {
     let expected = ty.params().len();
     if expected != given {
         return Err(Error::invalid_argument(format!(
@@ -49,16 +72,18 @@ pub fn parse_args(func: &str, ty: &FuncType, args: &[impl AsRef<str>]) -> Result
     ty.params()
         .zip(args)
         .enumerate()
-        .map(|(i, (t, a))| {
-            parse_text(a.as_ref(), &t).map_err(|why| {
-                Error::invalid_argument(format!(
-                    "invalid {}: `{}` {why}",
-                    describe_arg(func, i, &t),
-                    a.as_ref()
-                ))
-            })
-        })
+        .map(|(i, (t, a))| parse_arg(func, i, &t, a.as_ref()))
         .collect()
+}
+
+/// One command-line word as argument `index` of `func`.
+pub(crate) fn parse_arg(func: &str, index: usize, ty: &ValType, word: &str) -> Result<Val> {
+    parse_text(word, ty).map_err(|why| {
+        Error::invalid_argument(format!(
+            "invalid {}: `{word}` {why}",
+            describe_arg(func, index, ty)
+        ))
+    })
 }
 
 /// Converts JSON values into values for `func`'s parameters: numbers, or
@@ -72,32 +97,59 @@ pub fn json_args(func: &str, ty: &FuncType, args: &[Json]) -> Result<Vec<Val>> {
     ty.params()
         .zip(args)
         .enumerate()
-        .map(|(i, (t, a))| {
-            let parsed = match a {
-                Json::String(s) => parse_text(s, &t),
-                Json::Number(n) => parse_text(&n.to_string(), &t),
-                other => Err(format!("is a JSON {}, expected a number", json_type(other))),
-            };
-            parsed.map_err(|why| {
-                Error::invalid_argument(format!(
-                    "invalid {}: `{a}` {why}",
-                    describe_arg(func, i, &t)
-                ))
-            })
-        })
+        .map(|(i, (t, a))| json_arg(func, i, &t, a))
         .collect()
 }
 
-/// The JSON type of a value, for messages.
-pub(crate) fn json_type(v: &Json) -> &'static str {
-    match v {
-        Json::Null => "null",
-        Json::Bool(_) => "boolean",
-        Json::Number(_) => "number",
-        Json::String(_) => "string",
-        Json::Array(_) => "array",
-        Json::Object(_) => "object",
-    }
+/// One JSON value as argument `index` of `func`: numbers convert directly,
+/// strings are parsed like command-line words.
+pub(crate) fn json_arg(func: &str, index: usize, ty: &ValType, arg: &Json) -> Result<Val> {
+    let converted = match arg {
+        Json::String(s) => parse_text(s, ty),
+        Json::Number(n) => number(n, ty),
+        other => Err(format!(
+            "is a JSON {}, expected a number",
+            crate::wit_values::json_type(other)
+        )),
+    };
+    converted.map_err(|why| {
+        Error::invalid_argument(format!(
+            "invalid {}: `{arg}` {why}",
+            describe_arg(func, index, ty)
+        ))
+    })
+}
+
+/// A JSON number as a value of `ty`, without going through text.
+fn number(n: &serde_json::Number, ty: &ValType) -> Result<Val, String> {
+    let int = |min: i128, max: i128| -> Result<i128, String> {
+        let v = n
+            .as_i64()
+            .map(i128::from)
+            .or_else(|| n.as_u64().map(i128::from))
+            .ok_or_else(|| "is not an integer".to_string())?;
+        if v < min || v > max {
+            return Err(format!("is out of range ({min} to {max})"));
+        }
+        Ok(v)
+    };
+    Ok(match ty {
+        ValType::I32 => Val::I32(int(i32::MIN.into(), i32::MAX.into())? as i32),
+        ValType::I64 => Val::I64(int(i64::MIN.into(), i64::MAX.into())? as i64),
+        ValType::F32 | ValType::F64 => {
+            let v = n.as_f64().ok_or_else(|| "is not a number".to_string())?;
+            if let ValType::F32 = ty {
+                let f = v as f32;
+                if v.is_finite() && f.is_infinite() {
+                    return Err("is out of range for f32".into());
+                }
+                Val::F32(f.to_bits())
+            } else {
+                Val::F64(v.to_bits())
+            }
+        }
+        other => return parse_text(&n.to_string(), other),
+    })
 }
 
 fn parse_int(text: &str, min: i128, max: i128) -> Result<i128, String> {
@@ -223,6 +275,37 @@ pub fn value_to_json(v: &Val) -> Json {
 
 fn float_json(f: f64) -> Json {
     serde_json::Number::from_f64(f).map_or_else(|| Json::String(format_float(f)), Json::Number)
+}
+
+/// A result of a dynamic call: a core value or a component (WIT) value.
+#[derive(Debug, Clone)]
+pub enum DynValue {
+    /// A core module's value.
+    Core(Val),
+    /// A component's value.
+    Wit(wasmtime::component::Val),
+}
+
+impl DynValue {
+    /// As JSON (see [`value_to_json`] and
+    /// [`wit_values::val_to_json`](crate::wit_values::val_to_json)).
+    pub fn to_json(&self) -> Json {
+        match self {
+            Self::Core(v) => value_to_json(v),
+            Self::Wit(v) => crate::wit_values::val_to_json(v),
+        }
+    }
+}
+
+/// For people: core values as [`format_value`] writes them (`8`, `nan`),
+/// component values as JSON (`"hello, world"`).
+impl std::fmt::Display for DynValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Core(v) => f.write_str(&format_value(v)),
+            Self::Wit(v) => write!(f, "{}", crate::wit_values::val_to_json(v)),
+        }
+    }
 }
 
 #[cfg(test)]

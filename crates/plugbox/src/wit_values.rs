@@ -71,6 +71,18 @@ pub fn wit_type_name(ty: &Type) -> String {
     }
 }
 
+/// The JSON type of a value, for messages.
+pub(crate) fn json_type(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "boolean",
+        Json::Number(_) => "number",
+        Json::String(_) => "string",
+        Json::Array(_) => "array",
+        Json::Object(_) => "object",
+    }
+}
+
 fn describe(v: &Json) -> String {
     let text = v.to_string();
     let text = if text.len() > 60 {
@@ -78,7 +90,7 @@ fn describe(v: &Json) -> String {
     } else {
         text
     };
-    format!("JSON {} `{text}`", crate::values::json_type(v))
+    format!("JSON {} `{text}`", json_type(v))
 }
 
 fn mismatch(ty: &Type, v: &Json) -> String {

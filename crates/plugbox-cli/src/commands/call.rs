@@ -1,6 +1,5 @@
 //! `plugbox call`: call one export with arguments parsed by its signature.
 
-use crate::exit::UsageError;
 use crate::flags::PluginFlags;
 use anyhow::Result;
 use clap::Parser;
@@ -36,53 +35,20 @@ pub struct CallCommand {
 }
 
 impl CallCommand {
-    /// Components take and return JSON: one JSON value per parameter.
-    fn call_component(&self, plugin: &plugbox::Plugin) -> Result<()> {
-        let args = self
-            .args
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                serde_json::from_str(a).map_err(|e| {
-                    UsageError(format!(
-                        "argument {} of `{}` is not valid JSON (`{a}`: {e}); strings need quotes, e.g. '\"world\"'",
-                        i + 1,
-                        self.func
-                    ))
-                })
-            })
-            .collect::<Result<Vec<serde_json::Value>, UsageError>>()?;
-        let results = self
-            .flags
-            .limits
-            .report(plugin.invoke_json(&self.func, &args))?;
-        if self.json {
-            println!("{}", serde_json::Value::Array(results));
-        } else {
-            for r in &results {
-                println!("{r}");
-            }
-        }
-        Ok(())
-    }
-
     pub fn execute(self) -> Result<()> {
         let plugin = self.flags.load(&self.file)?;
-        if plugin.is_component() {
-            return self.call_component(&plugin);
-        }
-        let ty = plugin.func_type(&self.func)?;
-        let args = plugbox::values::parse_args(&self.func, &ty, &self.args)?;
         let results = self
             .flags
-            .limits
-            .report(plugin.invoke_values(&self.func, &args))?;
+            .report(plugin.invoke_words(&self.func, &self.args))?;
         if self.json {
-            let json: Vec<_> = results.iter().map(plugbox::values::value_to_json).collect();
+            let json: Vec<_> = results
+                .iter()
+                .map(plugbox::values::DynValue::to_json)
+                .collect();
             println!("{}", serde_json::Value::Array(json));
         } else {
             for r in &results {
-                println!("{}", plugbox::values::format_value(r));
+                println!("{r}");
             }
         }
         Ok(())

@@ -1,8 +1,8 @@
 //! `plugbox compile`: ahead-of-time compilation to a checked `.cwasm`.
 
-use crate::flags::EngineFlags;
 use anyhow::{Context, Result};
 use clap::Parser;
+use plugbox::EngineConfig;
 use plugbox::Wasm;
 use plugbox::units::format_bytes;
 use std::io::IsTerminal;
@@ -13,7 +13,8 @@ use std::time::Instant;
 #[derive(Parser, Debug)]
 #[command(
     after_help = "The .cwasm only loads in an engine with the same Wasmtime version and \
-compilation flags, so pass the same --opt-level/--enable/--disable/--fuel to `run` and `call`."
+compilation flags: pass the same engine flags to `run` and `call` (and `--consume-fuel` here when \
+they use `--fuel` or `--stats`, which turn fuel metering on)."
 )]
 pub struct CompileCommand {
     /// The module or component to compile (.wasm or .wat)
@@ -24,17 +25,13 @@ pub struct CompileCommand {
     #[arg(short, long, value_name = "OUT")]
     output: Option<PathBuf>,
 
-    /// Compile with fuel metering, for use with `--fuel` or `--stats`
-    #[arg(long)]
-    fuel: bool,
-
     #[command(flatten)]
-    engine: EngineFlags,
+    engine: EngineConfig,
 }
 
 impl CompileCommand {
     pub fn execute(self) -> Result<()> {
-        let engine = self.engine.engine(self.fuel)?;
+        let engine = crate::flags::engine(&self.engine)?;
         let wasm = Wasm::from_file(&engine, &self.file)?;
         let output = self
             .output

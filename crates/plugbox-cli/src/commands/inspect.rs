@@ -1,8 +1,8 @@
 //! `plugbox inspect`: what a module or component contains.
 
-use crate::flags::EngineFlags;
 use anyhow::Result;
 use clap::Parser;
+use plugbox::EngineConfig;
 use plugbox::units::format_bytes;
 use plugbox::{Inspection, Wasm};
 use std::path::PathBuf;
@@ -19,12 +19,12 @@ pub struct InspectCommand {
     json: bool,
 
     #[command(flatten)]
-    engine: EngineFlags,
+    engine: EngineConfig,
 }
 
 impl InspectCommand {
     pub fn execute(self) -> Result<()> {
-        let engine = self.engine.engine(false)?;
+        let engine = crate::flags::engine(&self.engine)?;
         let wasm = Wasm::from_file(&engine, &self.file)?;
         let info = wasm.inspect()?;
         if self.json {

@@ -1,4 +1,5 @@
-//! `plugbox run`: run a WASI command module.
+//! `plugbox run`: run a WASI command (a module's `_start` or a
+//! component's `wasi:cli/run`).
 
 use crate::flags::PluginFlags;
 use anyhow::Result;
@@ -24,7 +25,7 @@ pub struct RunCommand {
 impl RunCommand {
     pub fn execute(self) -> Result<u8> {
         let plugin = self.flags.load(&self.file)?;
-        let output = self.flags.limits.report(plugin.run(&self.args).map(|out| {
+        let output = self.flags.report(plugin.run(&self.args).map(|out| {
             let stats = out.stats;
             (out, stats)
         }))?;

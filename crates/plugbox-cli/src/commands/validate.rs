@@ -1,8 +1,8 @@
 //! `plugbox validate`: check a module without compiling it.
 
-use crate::flags::EngineFlags;
 use anyhow::Result;
 use clap::Parser;
+use plugbox::EngineConfig;
 use plugbox::Wasm;
 use std::path::PathBuf;
 
@@ -14,12 +14,12 @@ pub struct ValidateCommand {
     file: PathBuf,
 
     #[command(flatten)]
-    engine: EngineFlags,
+    engine: EngineConfig,
 }
 
 impl ValidateCommand {
     pub fn execute(self) -> Result<()> {
-        let engine = self.engine.engine(false)?;
+        let engine = crate::flags::engine(&self.engine)?;
         let wasm = Wasm::from_file(&engine, &self.file)?;
         wasm.validate(&engine)?;
         println!("ok");

@@ -89,7 +89,7 @@ fn call_component_functions_with_json() {
     ]);
     assert_eq!(stdout(&o), "{\"circle\":1.5}\n");
     let o = plugbox(&["call", &types, "greet", "world"]);
-    assert_error(&o, 2, "argument 1 of `greet` is not valid JSON");
+    assert_error(&o, 2, "argument `name` of `greet` is not valid JSON");
     let o = plugbox(&["call", &types, "plugbox:test/types#echo-u8", "300"]);
     assert_error(&o, 2, "300 is out of range for u8");
     let o = plugbox(&["call", &types, "nope"]);

@@ -53,7 +53,7 @@ fn retry_flag_escalates_fuel() {
         "call",
         "--fuel",
         "1000",
-        "--retry-fuel",
+        "--retry-attempts",
         "8",
         "--stats",
         &wat("hostile.wat"),
@@ -66,7 +66,7 @@ fn retry_flag_escalates_fuel() {
         "call",
         "--fuel",
         "1000",
-        "--retry-fuel",
+        "--retry-attempts",
         "2",
         &wat("hostile.wat"),
         "spin",
@@ -140,7 +140,7 @@ fn bad_limit_values_are_usage_errors() {
         ("--timeout", "soon", "invalid duration `soon`"),
         ("--max-memory", "5parsecs", "unknown unit `parsecs`"),
         ("--fuel", "-1", "'-1'"),
-        ("--max-stack", "1TiB", "invalid wasm stack size"),
+        ("--max-stack", "1TiB", "invalid max-stack `1TiB`"),
     ] {
         let o = plugbox(&["call", flag, value, &wat("hostile.wat"), "ok"]);
         assert_eq!(o.status.code(), Some(2), "{flag} {value}: {}", stderr(&o));

@@ -106,7 +106,7 @@ fn manifest_errors() {
     );
     let m = write(dir.path(), &text);
     let o = plugbox(&["call", "--manifest", &m, "a", "add", "1", "2"]);
-    assert_error(&o, 3, "but the manifest pins abab");
+    assert_error(&o, 3, "but it is pinned to abab");
 
     let o = plugbox(&["call", "--manifest", "/nonexistent/plugbox.toml", "a", "f"]);
     assert_error(&o, 7, "cannot read manifest");

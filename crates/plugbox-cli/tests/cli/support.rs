@@ -1,14 +1,9 @@
 //! Running the binary and locating guests.
 
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 pub fn wat(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../guests/wat")
-        .join(name)
-        .display()
-        .to_string()
+    plugbox_test_support::wat(name).display().to_string()
 }
 
 /// Runs `plugbox` with `args` and no stdin.
@@ -41,19 +36,19 @@ pub fn assert_error(o: &Output, code: i32, needle: &str) {
     assert!(last.contains(needle), "expected `{needle}` in: {err}");
 }
 
-#[path = "../../../../guests/test_support.rs"]
-mod test_support;
-pub use test_support::sandbox_layout;
+pub use plugbox_test_support::sandbox_layout;
 
 /// Path of a compiled Rust guest (core module), as a string for the
 /// command line.
 pub fn rust_guest(name: &str) -> String {
-    test_support::rust_guest(name).display().to_string()
+    plugbox_test_support::rust_guest(name).display().to_string()
 }
 
 /// Path of a Rust guest built as a component, as a string.
 pub fn rust_component(name: &str) -> String {
-    test_support::rust_component(name).display().to_string()
+    plugbox_test_support::rust_component(name)
+        .display()
+        .to_string()
 }
 
 /// Runs `plugbox` with `args`, feeding `input` on stdin.

@@ -74,7 +74,7 @@ fn network_is_denied_unless_granted() {
         "{}",
         text(&out.stderr)
     );
-    let out = probe(Sandbox::new().network(true), Limits::new())
+    let out = probe(Sandbox::new().allow_network(true), Limits::new())
         .run(&["tcp", &addr])
         .unwrap();
     assert_eq!(out.exit_code, 0, "{}", text(&out.stderr));

@@ -130,9 +130,22 @@ async fn async_host_functions_need_async_calls() {
             name: "env::fetch".into()
         }
     );
+    // A synchronous call would stall this current-thread runtime, which the
+    // host function may need: refused as a call made the wrong way.
     let err = p.call::<i32, i32>("fetch_twice", 2).unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::Config);
+    assert_eq!(err.kind(), &ErrorKind::CallMode);
     assert!(format!("{err:#}").contains("*_async"), "{err:#}");
+}
+
+#[test]
+fn async_host_functions_serve_sync_calls_off_a_runtime() {
+    let p = Plugin::builder(&engine())
+        .host(async_host())
+        .from_file(wat("host_async.wat"))
+        .unwrap();
+    assert_eq!(p.call::<i32, i32>("fetch_twice", 2).unwrap(), 200);
+    let mut inst = p.instantiate().unwrap();
+    assert_eq!(inst.call::<i32, i32>("fetch_twice", 3).unwrap(), 300);
 }
 
 #[tokio::test]
@@ -203,7 +216,7 @@ fn component_missing_host_function_is_a_link_error() {
         err.kind(),
         &ErrorKind::Link {
             module: "my:host/math".into(),
-            name: String::new()
+            name: "double".into()
         }
     );
     let err = Plugin::from_file(&engine(), wat("component_host.wat")).unwrap_err();

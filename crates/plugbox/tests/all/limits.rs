@@ -227,7 +227,7 @@ fn instance_and_memory_counts_are_capped() {
 
 #[test]
 fn deep_recursion_overflows_the_configured_stack() {
-    let engine = Engine::new(&EngineConfig::new().max_wasm_stack(64 << 10)).unwrap();
+    let engine = Engine::new(&EngineConfig::new().max_stack(64 << 10)).unwrap();
     let p = hostile(&engine, Limits::new());
     let err = p.call::<i32, i32>("deep", 0).unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Trap(TrapKind::StackOverflow));

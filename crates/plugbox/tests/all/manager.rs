@@ -140,7 +140,13 @@ fn sha256_pin_is_enforced() {
     let err = m
         .load("bad", PluginSpec::new(wat("add.wat")).sha256(bad.clone()))
         .unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::InvalidModule(_)));
+    assert_eq!(
+        err.kind(),
+        &ErrorKind::Sha256Mismatch {
+            expected: bad.clone(),
+            found: good.clone()
+        }
+    );
     let msg = format!("{err:#}");
     assert!(msg.contains(&good) && msg.contains(&bad), "{msg}");
 }

@@ -35,16 +35,19 @@ env = { MODE = "fast" }
     )
     .unwrap();
     let spec = m.plugin("greeter").unwrap();
-    assert_eq!(spec.source, Path::new("/srv/greeter.wasm"));
-    assert_eq!(spec.mode, Mode::Stateful);
-    assert_eq!(spec.limits.get_max_memory(), Some(64 << 20));
-    assert_eq!(spec.limits.get_timeout(), Some(Duration::from_secs(2)));
+    assert_eq!(spec.get_source(), Path::new("/srv/greeter.wasm"));
+    assert_eq!(spec.get_mode(), Mode::Stateful);
+    assert_eq!(spec.get_limits().get_max_memory(), Some(64 << 20));
+    assert_eq!(
+        spec.get_limits().get_timeout(),
+        Some(Duration::from_secs(2))
+    );
     assert_eq!(spec.get_queue_timeout(), Duration::from_millis(250));
     assert!(
         m.engine_config().get_consume_fuel(),
         "a fuel limit turns metering on"
     );
-    let sandbox = spec.sandbox.to_sandbox(Path::new("/srv")).unwrap();
+    let sandbox = spec.get_sandbox();
     assert_eq!(sandbox.get_dirs()[0].host, Path::new("/srv/data"));
     assert!(sandbox.get_dirs()[0].read_only);
 }
@@ -67,7 +70,7 @@ fn unknown_field_names_line_plugin_and_field() {
     );
     let err = parse("[plugins.a]\nsource = \"a.wasm\"\nsha256 = \"abc\"\n").unwrap_err();
     assert!(
-        format!("{err:#}").contains("field `sha256` must be 64 hex digits"),
+        format!("{err:#}").contains("plugin `a`: invalid sha256 `abc`: must be 64 hex digits"),
         "{err:#}"
     );
     let err = parse("[plugins.a]\nsource = \"a.wasm\"\nmode = \"sometimes\"\n").unwrap_err();

@@ -1,20 +1,22 @@
-//! Linking a module against what plugbox provides (WASI preview 1), with
-//! errors that name the missing or mismatched import.
+//! Linking a module against what plugbox provides (WASI preview 1 and the
+//! embedder's host functions), with errors that name the missing or
+//! mismatched import.
 
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
-use crate::host_fn::HostFunctions;
-use crate::instance::StoreState;
-use crate::values::format_func_type;
+use crate::load::is_wasi_module;
+use crate::store::{HostFunctions, StoreState};
+use crate::values::{extern_kind, format_func_type};
 use wasmtime::{ExternType, ImportType, InstancePre, Linker, Module, Store};
 
+/// Links `module`. WASI is the async flavour: every call of a WASI module
+/// runs on the async path, where a deadline can end a pending host call.
 pub(crate) fn link(
     engine: &Engine,
     module: &Module,
     uses_wasi: bool,
     host: &HostFunctions,
     plugin: &str,
-    async_wasi: bool,
 ) -> Result<InstancePre<StoreState>> {
     let mut linker: Linker<StoreState> = Linker::new(engine.wasmtime());
     host.define(&mut linker).map_err(|e| {
@@ -22,15 +24,7 @@ pub(crate) fn link(
             .with_source(e.into_boxed_dyn_error())
     })?;
     if uses_wasi {
-        let get = wasi_of;
-        // The sync flavour blocks on its own runtime, which must not happen
-        // inside an async executor: async calls get the async flavour.
-        if async_wasi {
-            wasmtime_wasi::p1::add_to_linker_async(&mut linker, get)
-        } else {
-            wasmtime_wasi::p1::add_to_linker_sync(&mut linker, get)
-        }
-        .map_err(|e| {
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, StoreState::wasi_p1).map_err(|e| {
             Error::new(ErrorKind::Other, "cannot set up WASI").with_source(e.into_boxed_dyn_error())
         })?;
     }
@@ -62,7 +56,7 @@ fn explain(
         };
         match linker.get_by_import(&mut store, &import) {
             None => {
-                let hint = if crate::plugin::is_wasi_module(&m) {
+                let hint = if is_wasi_module(&m) {
                     "; plugbox provides WASI preview 1 functions only".to_string()
                 } else {
                     "; plugbox provides WASI preview 1 (`wasi_snapshot_preview1`) and the host functions an embedder registers".to_string()
@@ -86,30 +80,39 @@ fn explain(
                 if std::mem::discriminant(&found) != std::mem::discriminant(&import.ty()) {
                     return link_err(format!(
                         "import `{m}::{n}` has the wrong kind: the module expects a {} but the host provides a {}",
-                        crate::plugin::extern_kind(&import.ty()),
-                        crate::plugin::extern_kind(&found)
+                        extern_kind(&import.ty()),
+                        extern_kind(&found)
                     ));
                 }
             }
         }
     }
-    Error::new(
-        ErrorKind::Link {
-            module: String::new(),
-            name: String::new(),
-        },
-        format!("cannot link `{plugin}`"),
-    )
+    // Every import resolves to something of the right kind, so a non-function
+    // import's type (limits, mutability, element type) must be what differs.
+    match module
+        .imports()
+        .find(|i| !matches!(i.ty(), ExternType::Func(_)))
+    {
+        Some(import) => Error::new(
+            ErrorKind::Link {
+                module: import.module().to_string(),
+                name: import.name().to_string(),
+            },
+            format!(
+                "cannot link `{plugin}`: import `{}::{}` ({}) does not match what the host provides",
+                import.module(),
+                import.name(),
+                describe(&import)
+            ),
+        ),
+        None => Error::new(ErrorKind::Other, format!("cannot link `{plugin}`")),
+    }
     .with_source(err.into_boxed_dyn_error())
 }
 
 fn describe(import: &ImportType<'_>) -> String {
     match import.ty() {
         ExternType::Func(f) => format!("a function {}", format_func_type(&f)),
-        other => format!("a {}", crate::plugin::extern_kind(&other)),
+        other => format!("a {}", extern_kind(&other)),
     }
-}
-
-fn wasi_of(s: &mut StoreState) -> &mut wasmtime_wasi::p1::WasiP1Ctx {
-    s.wasi_ctx()
 }

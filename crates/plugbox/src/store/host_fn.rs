@@ -3,202 +3,33 @@
 //!
 //! A host function's error reaches the caller as
 //! [`ErrorKind::HostFunction`](crate::ErrorKind::HostFunction) naming the
-//! function, and a host function cannot outlive the call's deadline: when
-//! it returns after the deadline (or a cancel), the call ends with the
-//! corresponding trap.
+//! function, with the function's own error as the source. A host function
+//! cannot outlive the call's deadline: an async one is dropped when the
+//! deadline passes (or the call is cancelled); a sync one that returns
+//! after it ends the call with the corresponding trap.
+
+mod callers;
+mod types;
+
+pub use callers::{ComponentCaller, HostCaller};
+pub use types::{HostParams, HostResults, HostValue};
 
 use crate::error::BoxError;
-use crate::instance::StoreState;
+use crate::store::state::StoreState;
 use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use wasmtime::{Caller, FuncType, Linker, Val, ValType};
+use wasmtime::{FuncType, Linker, Val, ValType};
 
 /// The error a failing host function raises inside Wasmtime; classified
 /// into [`ErrorKind::HostFunction`](crate::ErrorKind::HostFunction).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("host function `{name}` failed")]
 pub(crate) struct HostFnFailed {
     pub(crate) name: String,
+    #[source]
     pub(crate) source: BoxError,
-}
-
-impl std::fmt::Display for HostFnFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "host function `{}` failed: {}", self.name, self.source)
-    }
-}
-
-impl std::error::Error for HostFnFailed {}
-
-/// A value type host functions can take and return.
-pub trait HostValue: Sized + Send + 'static {
-    /// The wasm type.
-    fn ty() -> ValType;
-    /// From a wasm value (already type-checked by Wasmtime).
-    fn from_val(v: &Val) -> Self;
-    /// To a wasm value.
-    fn into_val(self) -> Val;
-}
-
-macro_rules! host_value {
-    ($t:ty, $vt:ident, $get:ident, $mk:expr) => {
-        impl HostValue for $t {
-            fn ty() -> ValType {
-                ValType::$vt
-            }
-            fn from_val(v: &Val) -> Self {
-                v.$get().unwrap_or_default()
-            }
-            fn into_val(self) -> Val {
-                $mk(self)
-            }
-        }
-    };
-}
-
-host_value!(i32, I32, i32, Val::I32);
-host_value!(i64, I64, i64, Val::I64);
-host_value!(f32, F32, f32, |v: f32| Val::F32(v.to_bits()));
-host_value!(f64, F64, f64, |v: f64| Val::F64(v.to_bits()));
-
-/// Parameter tuples of host functions: `()`, `(i32,)`, `(i32, i64)`, … up
-/// to six values.
-pub trait HostParams: Sized + Send + 'static {
-    /// The wasm types.
-    fn types() -> Vec<ValType>;
-    /// From wasm values.
-    fn from_vals(vals: &[Val]) -> Self;
-}
-
-/// Result types of host functions: `()`, a single value, or a tuple.
-pub trait HostResults: Sized + Send + 'static {
-    /// The wasm types.
-    fn types() -> Vec<ValType>;
-    /// Into wasm values.
-    fn store(self, out: &mut [Val]);
-}
-
-macro_rules! host_tuple {
-    ($($n:tt $t:ident),*) => {
-        impl<$($t: HostValue),*> HostParams for ($($t,)*) {
-            fn types() -> Vec<ValType> {
-                vec![$($t::ty()),*]
-            }
-            #[allow(unused_variables, clippy::unused_unit)]
-            fn from_vals(vals: &[Val]) -> Self {
-                ($($t::from_val(&vals[$n]),)*)
-            }
-        }
-        impl<$($t: HostValue),*> HostResults for ($($t,)*) {
-            fn types() -> Vec<ValType> {
-                vec![$($t::ty()),*]
-            }
-            #[allow(unused_variables)]
-            fn store(self, out: &mut [Val]) {
-                $(out[$n] = self.$n.into_val();)*
-            }
-        }
-    };
-}
-
-host_tuple!();
-host_tuple!(0 A);
-host_tuple!(0 A, 1 B);
-host_tuple!(0 A, 1 B, 2 C);
-host_tuple!(0 A, 1 B, 2 C, 3 D);
-host_tuple!(0 A, 1 B, 2 C, 3 D, 4 E);
-host_tuple!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F);
-
-macro_rules! host_single {
-    ($t:ty) => {
-        impl HostResults for $t {
-            fn types() -> Vec<ValType> {
-                vec![<$t as HostValue>::ty()]
-            }
-            fn store(self, out: &mut [Val]) {
-                out[0] = self.into_val();
-            }
-        }
-    };
-}
-
-host_single!(i32);
-host_single!(i64);
-host_single!(f32);
-host_single!(f64);
-
-/// What a host function sees of the calling plugin.
-pub struct HostCaller<'a> {
-    caller: Caller<'a, StoreState>,
-}
-
-impl HostCaller<'_> {
-    /// The calling plugin's name.
-    pub fn plugin(&self) -> &str {
-        &self.caller.data().plugin_name
-    }
-
-    /// A configuration value given to the plugin (manifest `config`).
-    pub fn config(&self, key: &str) -> Option<&str> {
-        self.caller.data().config.get(key).map(String::as_str)
-    }
-
-    /// The per-plugin host state, if it is a `T`. Each instance gets its
-    /// own, made by [`HostFunctions::state`].
-    pub fn state<T: Any>(&mut self) -> Option<&mut T> {
-        self.caller
-            .data_mut()
-            .host
-            .as_mut()
-            .and_then(|s| s.downcast_mut::<T>())
-    }
-
-    fn memory(&mut self) -> Result<wasmtime::Memory, BoxError> {
-        match self.caller.get_export("memory") {
-            Some(wasmtime::Extern::Memory(m)) => Ok(m),
-            _ => Err("the plugin exports no memory named `memory`".into()),
-        }
-    }
-
-    /// Reads `len` bytes of the guest's `memory` export at `ptr`.
-    ///
-    /// # Errors
-    ///
-    /// When there is no such memory or the range is out of bounds.
-    pub fn read_memory(&mut self, ptr: u32, len: u32) -> Result<Vec<u8>, BoxError> {
-        let memory = self.memory()?;
-        let mut buf = vec![0u8; len as usize];
-        memory
-            .read(&self.caller, ptr as usize, &mut buf)
-            .map_err(|_| format!("guest memory range {ptr}+{len} is out of bounds"))?;
-        Ok(buf)
-    }
-
-    /// Reads a UTF-8 string from guest memory.
-    ///
-    /// # Errors
-    ///
-    /// As [`read_memory`](Self::read_memory), or when the bytes are not UTF-8.
-    pub fn read_string(&mut self, ptr: u32, len: u32) -> Result<String, BoxError> {
-        String::from_utf8(self.read_memory(ptr, len)?)
-            .map_err(|_| "guest string is not UTF-8".into())
-    }
-
-    /// Writes bytes into the guest's `memory` export at `ptr` (never grows
-    /// it: the memory limit stays in force).
-    ///
-    /// # Errors
-    ///
-    /// When there is no such memory or the range is out of bounds.
-    pub fn write_memory(&mut self, ptr: u32, bytes: &[u8]) -> Result<(), BoxError> {
-        let memory = self.memory()?;
-        memory
-            .write(&mut self.caller, ptr as usize, bytes)
-            .map_err(|_| {
-                format!("guest memory range {ptr}+{} is out of bounds", bytes.len()).into()
-            })
-    }
 }
 
 type SyncFn = dyn Fn(&mut HostCaller<'_>, &[Val], &mut [Val]) -> Result<(), BoxError> + Send + Sync;
@@ -225,29 +56,6 @@ struct HostDef {
 type StateFactory = dyn Fn() -> Box<dyn Any + Send> + Send + Sync;
 type ComponentDef =
     dyn Fn(&mut wasmtime::component::Linker<StoreState>) -> wasmtime::Result<()> + Send + Sync;
-
-/// What a component host function sees of the calling plugin.
-pub struct ComponentCaller<'a> {
-    state: &'a mut StoreState,
-}
-
-impl ComponentCaller<'_> {
-    /// The calling plugin's name.
-    pub fn plugin(&self) -> &str {
-        &self.state.plugin_name
-    }
-
-    /// A configuration value given to the plugin (manifest `config`).
-    pub fn config(&self, key: &str) -> Option<&str> {
-        self.state.config.get(key).map(String::as_str)
-    }
-
-    /// The per-instance host state, if it is a `T` (see
-    /// [`HostFunctions::state`]).
-    pub fn state<T: Any>(&mut self) -> Option<&mut T> {
-        self.state.host.as_mut().and_then(|s| s.downcast_mut::<T>())
-    }
-}
 
 /// A component import a host function satisfies: `(interface, function)`,
 /// with an empty interface for top-level function imports.
@@ -412,8 +220,12 @@ impl HostFunctions {
             .try_for_each(|(_, def)| def(linker))
     }
 
-    /// Registers an asynchronous host function `module::name`. Plugins that
-    /// import one must be called with the `*_async` methods.
+    /// Registers an asynchronous host function `module::name`. It runs on
+    /// plugbox's runtime while the guest waits; the call's deadline and
+    /// cancel handle drop it. Plugins that import one are best called with
+    /// the `*_async` methods; their synchronous methods block the calling
+    /// thread and are refused (as [`ErrorKind::CallMode`](crate::ErrorKind::CallMode))
+    /// on a thread that drives a current-thread tokio runtime.
     pub fn func_async<P, R, F>(mut self, module: &str, name: &str, f: F) -> Self
     where
         P: HostParams,
@@ -483,8 +295,8 @@ impl HostFunctions {
                             let f = f.clone();
                             let full = full.clone();
                             Box::new(async move {
-                                // The deadline is enforced at the guest's next
-                                // epoch check, right after this returns.
+                                // The call's future is bounded by its deadline:
+                                // past it, this future is dropped mid-await.
                                 let vals = f(HostCaller { caller }, args.to_vec()).await.map_err(
                                     |source| {
                                         wasmtime::Error::new(HostFnFailed { name: full, source })

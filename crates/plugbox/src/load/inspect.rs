@@ -2,8 +2,9 @@
 //! exports with signatures, memories, tables, custom sections and the WASI
 //! interfaces it needs.
 
+use super::kind::WasmKind;
+use super::source::Wasm;
 use crate::error::{Error, ErrorKind, InvalidReason, Result};
-use crate::source::{Wasm, WasmKind};
 use serde::Serialize;
 use wasmparser::{self, CompositeInnerType, ExternalKind, FuncType, Parser, Payload, TypeRef};
 
@@ -250,7 +251,7 @@ fn inspect_module(bytes: &[u8], out: &mut Inspection) -> wasmparser::Result<()> 
                         }
                         TypeRef::Tag(_) => ("tag", String::new()),
                     };
-                    if crate::plugin::is_wasi_module(import.module) {
+                    if is_wasi_module(import.module) {
                         out.wasi.push(import.module.to_string());
                     }
                     out.imports.push(Import {
@@ -393,4 +394,9 @@ fn component_kind(ty: &wasmparser::ComponentTypeRef) -> &'static str {
         C::Instance(_) => "instance",
         C::Component(_) => "component",
     }
+}
+
+/// Whether a core import module name is WASI preview 1.
+pub(crate) fn is_wasi_module(module: &str) -> bool {
+    matches!(module, "wasi_snapshot_preview1" | "wasi_unstable")
 }

@@ -14,11 +14,12 @@
 //! is not a signature: loading a precompiled artifact still requires trust
 //! (an explicit opt-in, or the artifact sitting in the engine's own cache).
 
+use super::kind::WasmKind;
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, PrecompiledReason, Result};
-use crate::source::{Wasm, WasmKind};
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
+use std::path::Path;
 
 const MAGIC: &[u8; 8] = b"PLUGBOX\x01";
 const VERSION_LEN: usize = 24;
@@ -26,37 +27,31 @@ const TRAILER_LEN: usize = VERSION_LEN + 8 + 32 + 8 + 8;
 /// The Wasmtime version plugbox is built against (pinned in `Cargo.toml`).
 pub const WASMTIME_VERSION: &str = "48.0.8";
 
-/// Compiles `wasm` to native code for `engine`, in plugbox's checked
-/// `.cwasm` format.
-///
-/// # Errors
-///
-/// [`ErrorKind::InvalidModule`] or [`ErrorKind::Compile`] when the input
-/// does not compile; [`ErrorKind::Precompiled`] when it is already
-/// precompiled.
-pub fn precompile(engine: &Engine, wasm: &Wasm) -> Result<Vec<u8>> {
-    let wt = engine.wasmtime();
-    let image = match wasm.kind() {
-        WasmKind::Module => wt.precompile_module(wasm.bytes()),
-        WasmKind::Component => wt.precompile_component(wasm.bytes()),
-        WasmKind::PrecompiledModule | WasmKind::PrecompiledComponent => {
-            return Err(Error::new(
-                ErrorKind::Precompiled(PrecompiledReason::Incompatible),
-                format!("`{}` is already precompiled", wasm.name()),
-            ));
-        }
-    }
-    .map_err(|e| crate::source::validation_error(wasm.name(), wasm.bytes(), e))?;
-    Ok(seal(engine, image, WASMTIME_VERSION))
-}
-
+/// Wasmtime's compatibility hash of the engine's settings, fed through
+/// SHA-256: unlike `DefaultHasher`, stable across Rust releases.
 fn compat_hash(engine: &Engine) -> u64 {
-    let mut h = std::hash::DefaultHasher::new();
+    let mut h = StableHasher(Sha256::new());
     engine
         .wasmtime()
         .precompile_compatibility_hash()
         .hash(&mut h);
     h.finish()
+}
+
+/// A `Hasher` over SHA-256, whose output depends only on the bytes written.
+struct StableHasher(Sha256);
+
+impl Hasher for StableHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        let digest = self.0.clone().finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        u64::from_le_bytes(first)
+    }
 }
 
 fn checksum(body: &[u8]) -> [u8; 32] {
@@ -102,19 +97,18 @@ fn image_len(bytes: &[u8]) -> usize {
     usize::try_from(u64::from_le_bytes(len)).unwrap_or(usize::MAX)
 }
 
-fn refused(wasm: &Wasm, reason: PrecompiledReason, what: impl std::fmt::Display) -> Error {
+fn refused(name: &str, reason: PrecompiledReason, what: impl std::fmt::Display) -> Error {
     Error::new(
         ErrorKind::Precompiled(reason),
-        format!("refusing precompiled artifact `{}`: {what}", wasm.name()),
+        format!("refusing precompiled artifact `{name}`: {what}"),
     )
 }
 
 /// Checks integrity and compatibility; returns the native image.
-pub(crate) fn check<'a>(engine: &Engine, wasm: &'a Wasm) -> Result<&'a [u8]> {
-    let bytes = wasm.bytes();
+pub(crate) fn check<'a>(engine: &Engine, name: &str, bytes: &'a [u8]) -> Result<&'a [u8]> {
     if !(bytes.len() >= TRAILER_LEN && bytes.ends_with(MAGIC)) {
         return Err(refused(
-            wasm,
+            name,
             PrecompiledReason::Corrupt,
             "it has no plugbox checksum trailer (compile it with `plugbox compile`)",
         ));
@@ -122,7 +116,7 @@ pub(crate) fn check<'a>(engine: &Engine, wasm: &'a Wasm) -> Result<&'a [u8]> {
     let image_len = image_len(bytes);
     if image_len.checked_add(TRAILER_LEN) != Some(bytes.len()) {
         return Err(refused(
-            wasm,
+            name,
             PrecompiledReason::Corrupt,
             format!(
                 "length field says {image_len} bytes of code but the file is {} bytes",
@@ -134,7 +128,7 @@ pub(crate) fn check<'a>(engine: &Engine, wasm: &'a Wasm) -> Result<&'a [u8]> {
     let (body, rest) = bytes.split_at(body_end);
     if checksum(body)[..] != rest[..32] {
         return Err(refused(
-            wasm,
+            name,
             PrecompiledReason::Corrupt,
             "checksum mismatch (the file is corrupt or was modified)",
         ));
@@ -145,7 +139,7 @@ pub(crate) fn check<'a>(engine: &Engine, wasm: &'a Wasm) -> Result<&'a [u8]> {
         .to_string();
     if version != WASMTIME_VERSION {
         return Err(refused(
-            wasm,
+            name,
             PrecompiledReason::Incompatible,
             format!(
                 "compiled by Wasmtime `{version}`, but this is Wasmtime {WASMTIME_VERSION}; recompile it"
@@ -156,7 +150,7 @@ pub(crate) fn check<'a>(engine: &Engine, wasm: &'a Wasm) -> Result<&'a [u8]> {
     hash.copy_from_slice(&body[image_len + VERSION_LEN..]);
     if u64::from_le_bytes(hash) != compat_hash(engine) {
         return Err(refused(
-            wasm,
+            name,
             PrecompiledReason::Incompatible,
             "compiled with a different engine configuration (opt level, features, fuel, epochs, target); recompile it with the same flags",
         ));
@@ -165,8 +159,8 @@ pub(crate) fn check<'a>(engine: &Engine, wasm: &'a Wasm) -> Result<&'a [u8]> {
 }
 
 /// Whether `wasm` came from inside the engine's cache directory.
-pub(crate) fn in_trusted_cache(engine: &Engine, wasm: &Wasm) -> bool {
-    let (Some(cache), Some(path)) = (engine.config().get_cache_dir(), wasm.path()) else {
+pub(crate) fn in_trusted_cache(engine: &Engine, path: Option<&Path>) -> bool {
+    let (Some(cache), Some(path)) = (engine.config().get_cache_dir(), path) else {
         return false;
     };
     match (std::fs::canonicalize(cache), std::fs::canonicalize(path)) {

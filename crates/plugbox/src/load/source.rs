@@ -2,51 +2,13 @@
 //! enforced while reading; WAT text; magic/version sniffing with errors that
 //! say what the bytes look like; full validation against the engine.
 
+use super::kind::WasmKind;
+use super::validate::{invalid, validation_error};
 use crate::engine::Engine;
-use crate::error::{Error, ErrorKind, InvalidReason, Result};
+use crate::error::{InvalidReason, Result};
+use crate::input::too_large;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-
-/// What a `.wasm` (or `.wat`, `.cwasm`) file holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum WasmKind {
-    /// A core WebAssembly module.
-    Module,
-    /// A component (component model).
-    Component,
-    /// A module precompiled to native code by `plugbox compile`.
-    PrecompiledModule,
-    /// A component precompiled to native code by `plugbox compile`.
-    PrecompiledComponent,
-}
-
-impl WasmKind {
-    /// `module`, `component`, `precompiled module`, `precompiled component`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Module => "module",
-            Self::Component => "component",
-            Self::PrecompiledModule => "precompiled module",
-            Self::PrecompiledComponent => "precompiled component",
-        }
-    }
-
-    /// Whether this is native code rather than WebAssembly.
-    pub fn is_precompiled(self) -> bool {
-        matches!(self, Self::PrecompiledModule | Self::PrecompiledComponent)
-    }
-
-    /// Whether this is a component (precompiled or not).
-    pub fn is_component(self) -> bool {
-        matches!(self, Self::Component | Self::PrecompiledComponent)
-    }
-}
-
-impl std::fmt::Display for WasmKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// WebAssembly bytes that have been read under the size cap, converted from
 /// text if needed, and classified — the input to validation, inspection and
@@ -71,8 +33,6 @@ impl std::fmt::Debug for Wasm {
     }
 }
 
-const CHUNK: usize = 64 << 10;
-
 impl Wasm {
     /// Reads a file (binary, text, or precompiled).
     ///
@@ -83,22 +43,9 @@ impl Wasm {
     pub fn from_file(engine: &Engine, path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let name = path.display().to_string();
-        let file =
-            std::fs::File::open(path).map_err(|e| Error::io(format!("cannot read `{name}`"), e))?;
-        if let Ok(meta) = file.metadata() {
-            if meta.is_dir() {
-                return Err(Error::new(
-                    ErrorKind::Io,
-                    format!("cannot read `{name}`: is a directory"),
-                ));
-            }
-            if let Some(cap) = engine.config().get_max_module_size()
-                && meta.len() > cap
-            {
-                return Err(too_large(&name, meta.len(), cap));
-            }
-        }
-        let mut wasm = Self::from_reader_named(engine, file, &name)?;
+        let bytes = crate::input::read_file(path, engine.config().get_max_module_size())
+            .map_err(|e| e.for_module(&name))?;
+        let mut wasm = Self::decode(name, bytes)?;
         wasm.path = Some(path.to_path_buf());
         Ok(wasm)
     }
@@ -130,7 +77,8 @@ impl Wasm {
     }
 
     fn from_reader_named(engine: &Engine, reader: impl Read, name: &str) -> Result<Self> {
-        let bytes = read_capped(reader, engine.config().get_max_module_size(), name)?;
+        let bytes = crate::input::read_capped(reader, engine.config().get_max_module_size())
+            .map_err(|e| e.for_module(name))?;
         Self::decode(name.to_string(), bytes)
     }
 
@@ -205,49 +153,16 @@ impl Wasm {
             WasmKind::Component => {
                 // Wasmtime validates components while compiling them; for a
                 // compile-free check, validate with the engine's toggles.
-                let features = crate::compile::component_features(engine.config());
+                let features = super::validate::component_features(engine.config());
                 let mut v = wasmparser::Validator::new_with_features(features);
                 v.validate_all(&self.bytes)
                     .map(|_| ())
                     .map_err(|e| validation_error(&self.name, &self.bytes, wasmtime::Error::new(e)))
             }
             WasmKind::PrecompiledModule | WasmKind::PrecompiledComponent => {
-                crate::aot::check(engine, self).map(|_| ())
+                super::aot::check(engine, &self.name, &self.bytes).map(|_| ())
             }
         }
-    }
-}
-
-fn too_large(name: &str, size: u64, limit: u64) -> Error {
-    Error::new(
-        ErrorKind::InvalidModule(InvalidReason::TooLarge { size, limit }),
-        format!(
-            "invalid module `{name}`: larger than the size cap of {} ({}{} bytes)",
-            crate::units::format_bytes(limit),
-            if size > limit { "at least " } else { "" },
-            size
-        ),
-    )
-}
-
-/// Reads `reader` to the end in chunks, stopping with an error as soon as
-/// more than `cap` bytes have arrived.
-pub(crate) fn read_capped(mut reader: impl Read, cap: Option<u64>, name: &str) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    let mut chunk = vec![0u8; CHUNK];
-    loop {
-        let n = match reader.read(&mut chunk) {
-            Ok(0) => return Ok(bytes),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(Error::io(format!("cannot read `{name}`"), e)),
-        };
-        if let Some(cap) = cap
-            && bytes.len() as u64 + n as u64 > cap
-        {
-            return Err(too_large(name, bytes.len() as u64 + n as u64, cap));
-        }
-        bytes.extend_from_slice(&chunk[..n]);
     }
 }
 
@@ -262,19 +177,12 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 
 const WASM_MAGIC: &[u8; 4] = b"\0asm";
 
-fn invalid(name: &str, reason: InvalidReason, what: impl std::fmt::Display) -> Error {
-    Error::new(
-        ErrorKind::InvalidModule(reason),
-        format!("invalid module `{name}`: {what}"),
-    )
-}
-
 /// Converts text to binary and decides what the bytes are.
 fn classify(name: &str, bytes: Vec<u8>) -> Result<(Vec<u8>, WasmKind, bool)> {
     if bytes.is_empty() {
         return Err(invalid(name, InvalidReason::Empty, "empty file (0 bytes)"));
     }
-    if let Some(kind) = crate::aot::detect(&bytes) {
+    if let Some(kind) = super::aot::detect(&bytes) {
         return Ok((bytes, kind, false));
     }
     if bytes.starts_with(WASM_MAGIC) {
@@ -327,7 +235,9 @@ fn classify(name: &str, bytes: Vec<u8>) -> Result<(Vec<u8>, WasmKind, bool)> {
                 "not a WebAssembly binary and not UTF-8 text",
             )
         })?;
-        let binary = parse_wat(name, &text)?;
+        // A byte-order mark is not part of the text format.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let binary = parse_wat(name, text)?;
         let (binary, kind, _) = classify(name, binary)?;
         return Ok((binary, kind, true));
     }
@@ -429,50 +339,6 @@ fn describe_magic(bytes: &[u8]) -> Option<&'static str> {
     } else {
         None
     }
-}
-
-/// Turns a validation or compilation failure into an `InvalidModule` error
-/// with the byte offset, telling disabled features apart from malformed
-/// input by re-validating with every feature on.
-pub(crate) fn validation_error(name: &str, bytes: &[u8], err: wasmtime::Error) -> Error {
-    use wasmparser::{BinaryReaderError, Validator, WasmFeatures};
-    let Some(reader_err) = err.downcast_ref::<BinaryReaderError>() else {
-        return Error::new(ErrorKind::Compile, format!("failed to compile `{name}`"))
-            .with_source(err.into_boxed_dyn_error());
-    };
-    let offset = reader_err.offset();
-    let message = reader_err.message().to_string();
-    if message.contains("unexpected end") {
-        return invalid(
-            name,
-            InvalidReason::Truncated { offset },
-            format!(
-                "truncated: {message} (at offset {offset:#x}, file is {} bytes)",
-                bytes.len()
-            ),
-        );
-    }
-    if Validator::new_with_features(WasmFeatures::all())
-        .validate_all(bytes)
-        .is_ok()
-    {
-        return invalid(
-            name,
-            InvalidReason::FeatureDisabled {
-                offset: Some(offset),
-            },
-            format!(
-                "uses a WebAssembly feature disabled in this engine: {message} (at offset {offset:#x})"
-            ),
-        );
-    }
-    invalid(
-        name,
-        InvalidReason::Malformed {
-            offset: Some(offset),
-        },
-        format!("{message} (at offset {offset:#x})"),
-    )
 }
 
 #[cfg(test)]

@@ -1,0 +1,22 @@
+//! The call pipeline. Every call — core or component, sync or async,
+//! stateless or stateful, typed, values, JSON, `handle` or a WASI command —
+//! is a [`Call`] run by [`Instance::invoke`]: resolve and check what is
+//! called, arm fuel and the deadline, run the guest (on the async path its
+//! future bounded by the deadline and cancel handle, so a pending host call
+//! ends with them), record what it used, classify a failure. Stateless
+//! calls add the one retry policy ([`retry::stateless`]); the synchronous
+//! API drives the same futures ([`drive::drive`]).
+
+mod api;
+pub(crate) mod callable;
+mod classify;
+pub(crate) mod drive;
+pub(crate) mod dynamic;
+mod instance;
+pub(crate) mod kinds;
+pub(crate) mod retry;
+
+pub(crate) use callable::Call;
+pub use instance::Instance;
+pub(crate) use instance::call_mode_error;
+pub use kinds::RunOutput;

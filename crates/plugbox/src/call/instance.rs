@@ -1,0 +1,246 @@
+//! An instance of a plugin — one store and the live instance in it — and
+//! the pipeline every call goes through: resolve, arm the limits, run the
+//! guest bounded by its deadline, record what it used, classify.
+
+use super::callable::{Call, Target};
+use super::classify::{self, Context};
+use super::drive::{Stopped, bounded, in_runtime};
+use crate::code::{How, Live, Prepared};
+use crate::error::{Error, ErrorKind, Limit, Result};
+use crate::stats::CallStats;
+use crate::store::{CancelHandle, StoreState};
+use std::sync::Arc;
+use std::time::Instant;
+use tracing::Instrument;
+use wasmtime::Store;
+
+/// A live instance of a plugin whose state (memory, globals) persists
+/// across calls. Calls are serialised by `&mut self`.
+///
+/// Get one from [`Plugin::instantiate`](crate::Plugin::instantiate); the
+/// call methods are in [`Instance`]'s other `impl` blocks.
+pub struct Instance {
+    pub(super) prepared: Arc<Prepared>,
+    pub(super) store: Store<StoreState>,
+    pub(super) live: Live,
+    fuel_budget: Option<u64>,
+    stats: CallStats,
+}
+
+impl Instance {
+    /// Creates the store and instantiates, running the start function under
+    /// the call's limits. `args` are a WASI command's argv\[1..\].
+    pub(crate) async fn new(
+        prepared: Arc<Prepared>,
+        args: &[String],
+        fuel: Option<u64>,
+        how: How,
+    ) -> Result<Self> {
+        prepared.check_counts()?;
+        let mut store = prepared.template.store(args)?;
+        let span = tracing::debug_span!("instantiate", plugin = prepared.name());
+        arm(&mut store, &prepared, fuel, how);
+        let (deadline, cancel) = limits_of(&store);
+        let start = Instant::now();
+        let instantiate = prepared.instantiate(&mut store, how).instrument(span);
+        let live = match how {
+            How::Sync => instantiate.await,
+            How::Async => {
+                let outcome = in_runtime(bounded(instantiate, deadline, cancel)).await?;
+                stopped(&mut store, outcome)
+            }
+        };
+        let stats = CallStats {
+            duration: start.elapsed(),
+            ..CallStats::default()
+        };
+        match live {
+            Ok(live) => Ok(Self {
+                prepared,
+                store,
+                live,
+                fuel_budget: fuel,
+                stats,
+            }),
+            Err(e) => {
+                let cx = context(&mut store);
+                Err(classify::instantiate_error(prepared.name(), e, cx))
+            }
+        }
+    }
+
+    /// The one pipeline of every call.
+    pub(crate) async fn invoke<C: Call>(&mut self, call: &C, how: How) -> Result<C::Output> {
+        let ready = call.ready(&mut Target {
+            prepared: &self.prepared,
+            store: &mut self.store,
+            live: &self.live,
+        })?;
+        arm(&mut self.store, &self.prepared, self.fuel_budget, how);
+        let start = Instant::now();
+        let result = match how {
+            How::Sync => call.run(ready, &mut self.store, how).await,
+            How::Async => {
+                let (deadline, cancel) = limits_of(&self.store);
+                let outcome = in_runtime(bounded(
+                    call.run(ready, &mut self.store, how),
+                    deadline,
+                    cancel,
+                ))
+                .await?;
+                stopped(&mut self.store, outcome)
+            }
+        };
+        self.finish(start);
+        let failure = match result {
+            Ok(out) => match self.store.data().captured.overflow() {
+                None => return Ok(out),
+                // Output past the cap fails even a call that returned.
+                Some((stream, allowed)) => Error::limit(Limit::Output { stream, allowed }),
+            },
+            Err(e) => classify::classify(e, context(&mut self.store)),
+        };
+        Err(failure
+            .context(format!(
+                "call to `{}` in `{}` failed",
+                call.export(),
+                self.prepared.name()
+            ))
+            .with_stats(self.stats))
+    }
+
+    fn finish(&mut self, start: Instant) {
+        let duration = start.elapsed();
+        // `get_fuel` fails (building an error) when metering is off: ask
+        // the engine instead of the store on the success path.
+        let fuel_consumed = if self.prepared.engine().config().get_consume_fuel() {
+            self.store
+                .get_fuel()
+                .ok()
+                .map(|left| self.fuel_budget.unwrap_or(u64::MAX) - left)
+        } else {
+            None
+        };
+        self.stats = CallStats {
+            fuel_consumed,
+            duration,
+            memory_peak: self.store.data().limiter.memory_peak,
+            attempts: 1,
+        };
+    }
+
+    /// The name of the plugin this is an instance of.
+    pub fn plugin_name(&self) -> &str {
+        self.prepared.name()
+    }
+
+    /// A handle that cancels this instance's running or future calls from
+    /// any thread: they fail with [`TrapKind::Cancelled`](crate::TrapKind::Cancelled),
+    /// also while waiting in a host call.
+    pub fn cancel_handle(&mut self) -> CancelHandle {
+        let handle = self
+            .store
+            .data_mut()
+            .interrupt
+            .cancel
+            .get_or_insert_with(CancelHandle::new)
+            .clone();
+        self.prepared.engine().ensure_ticker();
+        handle
+    }
+
+    /// Usage of the last call (fuel, time, memory high-water mark).
+    pub fn stats(&self) -> CallStats {
+        self.stats
+    }
+
+    pub(crate) fn set_attempts(&mut self, attempts: u32, duration: std::time::Duration) {
+        self.stats.attempts = attempts;
+        self.stats.duration = duration;
+    }
+
+    /// Captured stdout so far (up to the output cap).
+    pub fn stdout(&self) -> Vec<u8> {
+        self.store.data().captured.stdout()
+    }
+
+    /// Captured stderr so far (up to the output cap).
+    pub fn stderr(&self) -> Vec<u8> {
+        self.store.data().captured.stderr()
+    }
+
+    /// A checked error of this instance's plugin (lookups, arguments).
+    pub(crate) fn prepared(&self) -> &Prepared {
+        &self.prepared
+    }
+}
+
+/// The outcome of a bounded guest future: a stop (its future already
+/// dropped) is recorded in the store and reported as Wasmtime's interrupt
+/// trap, which the classifier then names by its reason.
+fn stopped<T>(
+    store: &mut Store<StoreState>,
+    outcome: std::result::Result<wasmtime::Result<T>, Stopped>,
+) -> wasmtime::Result<T> {
+    outcome.unwrap_or_else(|stop| {
+        store.data_mut().interrupt.reason = Some(stop.trap_kind());
+        Err(wasmtime::Error::new(wasmtime::Trap::Interrupt))
+    })
+}
+
+/// The deadline and cancel handle armed for the next call.
+fn limits_of(store: &Store<StoreState>) -> (Option<Instant>, Option<CancelHandle>) {
+    let i = &store.data().interrupt;
+    (i.deadline, i.cancel.clone())
+}
+
+/// What the store knew when the guest stopped.
+fn context(store: &mut Store<StoreState>) -> Context {
+    let data = store.data_mut();
+    Context {
+        interrupt: data.interrupt.reason.take(),
+        denied: data.limiter.denied.take(),
+        overflow: data.captured.overflow(),
+    }
+}
+
+/// Sets fuel and the epoch deadline before guest code runs.
+fn arm(store: &mut Store<StoreState>, prepared: &Prepared, fuel: Option<u64>, how: How) {
+    let engine = prepared.engine();
+    let config = engine.config();
+    if config.get_consume_fuel() {
+        // Setting fuel cannot fail when fuel metering is on.
+        let _ = store.set_fuel(fuel.unwrap_or(u64::MAX));
+    }
+    if config.get_epoch_interruption() {
+        let timeout = prepared.limits().get_timeout();
+        let interrupt = &mut store.data_mut().interrupt;
+        interrupt.reason = None;
+        interrupt.yield_async = how == How::Async;
+        interrupt.deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        if interrupt.deadline.is_some() || interrupt.cancel.is_some() || interrupt.yield_async {
+            engine.ensure_ticker();
+            store.set_epoch_deadline(1);
+        } else {
+            store.set_epoch_deadline(u64::MAX / 2);
+        }
+    }
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("plugin", &self.prepared.name())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The error of a call made the wrong way (see [`ErrorKind::CallMode`]).
+pub(crate) fn call_mode_error(plugin: &str) -> Error {
+    Error::new(
+        ErrorKind::CallMode,
+        format!(
+            "`{plugin}` imports async host functions and this thread drives a current-thread tokio runtime, which a synchronous call would stall: call it with the `*_async` methods"
+        ),
+    )
+}

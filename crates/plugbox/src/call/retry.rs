@@ -1,0 +1,78 @@
+//! The stateless path and its one retry policy: every attempt runs in a
+//! fresh instance; an attempt that ran out of fuel is retried with more
+//! fuel when the limits carry a [`FuelRetry`](crate::FuelRetry).
+
+use super::callable::Call;
+use super::instance::Instance;
+use crate::code::{How, Prepared};
+use crate::config::FuelRetry;
+use crate::error::{Error, Result, TrapKind};
+use crate::stats::CallStats;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Runs `call` in fresh instances of `prepared` until an attempt succeeds,
+/// fails for a reason other than fuel, or the policy says stop.
+pub(crate) async fn stateless<C: Call>(
+    prepared: &Arc<Prepared>,
+    call: &C,
+    how: How,
+) -> Result<(C::Output, CallStats)> {
+    let start = Instant::now();
+    let policy = prepared.limits().get_retry();
+    let mut fuel = prepared.limits().get_fuel();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let attempt = match Instance::new(prepared.clone(), call.args(), fuel, how).await {
+            Ok(mut inst) => {
+                let result = inst.invoke(call, how).await;
+                inst.set_attempts(attempts, start.elapsed());
+                result.map(|out| (out, inst.stats()))
+            }
+            Err(e) => Err(e),
+        };
+        if let Some(more) = next_fuel(policy, &attempt, attempts, fuel) {
+            tracing::debug!(plugin = %prepared.name(), attempts, next = more, "out of fuel; retrying with more");
+            fuel = Some(more);
+            continue;
+        }
+        return attempt.map_err(|e| {
+            let stats = CallStats {
+                attempts,
+                duration: start.elapsed(),
+                ..e.call_stats().unwrap_or_default()
+            };
+            with_attempts(e, attempts).with_stats(stats)
+        });
+    }
+}
+
+/// The fuel for the next attempt, if the policy says to retry.
+fn next_fuel<T>(
+    policy: Option<FuelRetry>,
+    result: &Result<T>,
+    attempts: u32,
+    fuel: Option<u64>,
+) -> Option<u64> {
+    let policy = policy?;
+    let err = result.as_ref().err()?;
+    if err.trap_kind() != Some(TrapKind::OutOfFuel) || attempts >= policy.max_attempts {
+        return None;
+    }
+    let current = fuel?;
+    if current >= policy.max_fuel {
+        return None;
+    }
+    Some(current.saturating_mul(policy.factor).min(policy.max_fuel))
+}
+
+fn with_attempts(err: Error, attempts: u32) -> Error {
+    if attempts > 1 {
+        err.context(format!(
+            "failed after {attempts} attempts with escalating fuel"
+        ))
+    } else {
+        err
+    }
+}

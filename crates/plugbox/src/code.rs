@@ -1,0 +1,391 @@
+//! Compiled, pre-linked code and everything a plugin's stores are made
+//! from. Modules and components are told apart here, once: [`Code`] is one
+//! or the other, and every later step asks it rather than the bytes.
+
+mod atomic_wait;
+mod compile;
+pub(crate) mod component;
+mod link;
+
+pub use compile::precompile;
+
+use crate::config::{Limits, Sandbox, Stdin};
+use crate::engine::Engine;
+use crate::error::{Error, ErrorKind, Limit, Result};
+use crate::load::{Wasm, is_wasi_module};
+use crate::store::{HostFunctions, KvStore, LogSink, StoreState, StoreTemplate, Wasi};
+use compile::Compiled;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use wasmtime::Store;
+use wasmtime::component::types::ComponentFunc;
+
+/// The largest stdin file plugbox reads for a guest: 64 MiB.
+pub const MAX_STDIN_SIZE: u64 = 64 << 20;
+
+/// How one call runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum How {
+    /// Wasmtime's synchronous API: for code whose host calls cannot block.
+    Sync,
+    /// Wasmtime's async API on a fiber, its future bounded by the deadline
+    /// (so a pending host call ends with it) and yielding at every epoch
+    /// tick.
+    Async,
+}
+
+/// The compiled code of a plugin, linked against what plugbox provides.
+pub(crate) enum Code {
+    Module {
+        module: wasmtime::Module,
+        pre: wasmtime::InstancePre<StoreState>,
+        /// Function exports, resolved once: no lookup by name per call.
+        exports: HashMap<String, (wasmtime::ModuleExport, wasmtime::FuncType)>,
+    },
+    Component {
+        component: wasmtime::component::Component,
+        pre: wasmtime::component::InstancePre<StoreState>,
+        /// Function exports (`f` and `iface#f`), resolved once.
+        exports: BTreeMap<String, (wasmtime::component::ComponentExportIndex, ComponentFunc)>,
+    },
+}
+
+/// A live instance in a store.
+pub(crate) enum Live {
+    Module(wasmtime::Instance),
+    Component(wasmtime::component::Instance),
+}
+
+/// What a plugin is built from besides its code: the builder's settings.
+#[derive(Clone, Default)]
+pub(crate) struct Settings {
+    pub(crate) name: Option<String>,
+    pub(crate) limits: Limits,
+    pub(crate) sandbox: Sandbox,
+    pub(crate) allow_precompiled: bool,
+    pub(crate) host: HostFunctions,
+    pub(crate) config: BTreeMap<String, String>,
+    pub(crate) kv: KvStore,
+    pub(crate) log_sink: Option<LogSink>,
+}
+
+/// A compiled, linked and configured plugin: ready to instantiate.
+pub(crate) struct Prepared {
+    pub(crate) template: StoreTemplate,
+    pub(crate) code: Code,
+    /// Calls of the synchronous API take the async path: the plugin has
+    /// host calls that can block (WASI, async host functions).
+    pub(crate) blocking: bool,
+    /// The plugin imports async host functions.
+    pub(crate) async_host: bool,
+    /// Instances, memories and tables one instantiation creates, when known.
+    counts: Counts,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    instances: Option<u64>,
+    memories: Option<u64>,
+    tables: Option<u64>,
+}
+
+impl Prepared {
+    /// Validates, compiles and links `wasm` with `settings`.
+    pub(crate) fn new(engine: &Engine, settings: Settings, wasm: &Wasm) -> Result<Self> {
+        let name: Arc<str> = settings
+            .name
+            .clone()
+            .unwrap_or_else(|| wasm.name().to_string())
+            .into();
+        let _span = tracing::info_span!("load", plugin = %name).entered();
+        settings.limits.check(engine.config())?;
+        settings.sandbox.check()?;
+        let stdin = stdin_bytes(&settings.sandbox)?;
+        let host = &settings.host;
+        let (code, wasi, async_host, counts) =
+            match compile::compile(engine, wasm, settings.allow_precompiled)? {
+                Compiled::Module(module) => {
+                    let uses_wasi = module.imports().any(|i| is_wasi_module(i.module()));
+                    let async_host = module
+                        .imports()
+                        .any(|i| host.is_async(i.module(), i.name()));
+                    let pre = link::link(engine, &module, uses_wasi, host, &name)?;
+                    let exports = module
+                        .exports()
+                        .filter_map(|e| match e.ty() {
+                            wasmtime::ExternType::Func(ty) => {
+                                let index = module.get_export_index(e.name())?;
+                                Some((e.name().to_string(), (index, ty)))
+                            }
+                            _ => None,
+                        })
+                        .collect();
+                    let r = module.resources_required();
+                    let counts = Counts {
+                        instances: Some(1),
+                        memories: Some(r.num_memories.into()),
+                        tables: Some(r.num_tables.into()),
+                    };
+                    let wasi = if uses_wasi { Wasi::P1 } else { Wasi::None };
+                    let code = Code::Module {
+                        module,
+                        pre,
+                        exports,
+                    };
+                    (code, wasi, async_host, counts)
+                }
+                Compiled::Component(component) => {
+                    let pre = component::link(engine, &component, host, &name)?;
+                    let exports = component::functions(engine, &component)
+                        .into_iter()
+                        .filter_map(|f| {
+                            let index = component::export_index(&component, &f)?;
+                            let ty = component::func_type(&component, &f)?;
+                            Some((f, (index, ty)))
+                        })
+                        .collect();
+                    let r = component.resources_required();
+                    let counts = Counts {
+                        instances: (!wasm.kind().is_precompiled())
+                            .then(|| component::core_instances(wasm.bytes())),
+                        memories: r.as_ref().map(|r| r.num_memories.into()),
+                        tables: r.as_ref().map(|r| r.num_tables.into()),
+                    };
+                    let code = Code::Component {
+                        component,
+                        pre,
+                        exports,
+                    };
+                    (code, Wasi::P2, false, counts)
+                }
+            };
+        let template = StoreTemplate {
+            engine: engine.clone(),
+            name,
+            limits: settings.limits,
+            sandbox: settings.sandbox,
+            stdin,
+            wasi,
+            host: settings.host,
+            config: Arc::new(settings.config),
+            kv: settings.kv,
+            log_sink: settings.log_sink,
+        };
+        Ok(Self {
+            blocking: wasi != Wasi::None || async_host,
+            async_host,
+            template,
+            code,
+            counts,
+        })
+    }
+
+    /// A copy sharing the compiled code, with other limits or grants.
+    pub(crate) fn with(&self, limits: Limits, sandbox: Sandbox) -> Result<Self> {
+        limits.check(self.template.engine.config())?;
+        sandbox.check()?;
+        let stdin = stdin_bytes(&sandbox)?;
+        let t = &self.template;
+        Ok(Self {
+            template: StoreTemplate {
+                engine: t.engine.clone(),
+                name: t.name.clone(),
+                limits,
+                sandbox,
+                stdin,
+                wasi: t.wasi,
+                host: t.host.clone(),
+                config: t.config.clone(),
+                kv: t.kv.clone(),
+                log_sink: t.log_sink.clone(),
+            },
+            code: self.code.clone(),
+            blocking: self.blocking,
+            async_host: self.async_host,
+            counts: self.counts,
+        })
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.template.name
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.template.engine
+    }
+
+    pub(crate) fn limits(&self) -> &Limits {
+        &self.template.limits
+    }
+
+    /// How the synchronous API runs this plugin's calls.
+    pub(crate) fn sync_how(&self) -> How {
+        if self.blocking { How::Async } else { How::Sync }
+    }
+
+    /// Refuses an instantiation that would create more instances, memories
+    /// or tables than the limits allow, before Wasmtime tries.
+    pub(crate) fn check_counts(&self) -> Result<()> {
+        let Some(allowed) = self.template.limits.get_max_instances() else {
+            return Ok(());
+        };
+        let c = self.counts;
+        for (what, needed) in [
+            ("instances", c.instances),
+            ("memories", c.memories),
+            ("tables", c.tables),
+        ] {
+            if needed.is_some_and(|n| n > allowed) {
+                return Err(Error::new(
+                    ErrorKind::ResourceLimit(Limit::Count { what, allowed }),
+                    format!(
+                        "cannot instantiate `{}`: too many {what} (at most {allowed})",
+                        self.name()
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Instantiates into `store` (the start function runs under the call's
+    /// limits, armed by the caller).
+    pub(crate) async fn instantiate(
+        &self,
+        store: &mut Store<StoreState>,
+        how: How,
+    ) -> wasmtime::Result<Live> {
+        match (&self.code, how) {
+            (Code::Module { pre, .. }, How::Sync) => pre.instantiate(store).map(Live::Module),
+            (Code::Module { pre, .. }, How::Async) => {
+                pre.instantiate_async(store).await.map(Live::Module)
+            }
+            (Code::Component { pre, .. }, How::Sync) => pre.instantiate(store).map(Live::Component),
+            (Code::Component { pre, .. }, How::Async) => {
+                pre.instantiate_async(store).await.map(Live::Component)
+            }
+        }
+    }
+
+    /// The type of a core module's exported function.
+    pub(crate) fn func_type(&self, func: &str) -> Result<wasmtime::FuncType> {
+        match &self.code {
+            Code::Module {
+                exports, module, ..
+            } => match exports.get(func) {
+                Some((_, ty)) => Ok(ty.clone()),
+                None => Err(match module.get_export(func) {
+                    Some(other) => Error::new(
+                        ErrorKind::ExportNotFound {
+                            name: func.to_string(),
+                        },
+                        format!(
+                            "export `{func}` of `{}` is a {}, not a function",
+                            self.name(),
+                            crate::values::extern_kind(&other)
+                        ),
+                    ),
+                    None => export_not_found(self.name(), func, &self.functions()),
+                }),
+            },
+            Code::Component { .. } => Err(component_needs_json(self.name())),
+        }
+    }
+
+    /// The signature of an exported function: WIT for a component
+    /// (`func(name: string) -> string`), core types for a module.
+    pub(crate) fn signature(&self, func: &str) -> Result<String> {
+        match &self.code {
+            Code::Module { .. } => self
+                .func_type(func)
+                .map(|t| crate::values::format_func_type(&t)),
+            Code::Component { exports, .. } => exports
+                .get(func)
+                .map(|(_, ty)| component::format_func(ty))
+                .ok_or_else(|| export_not_found(self.name(), func, &self.functions())),
+        }
+    }
+
+    /// Names of the exported functions, in export order.
+    pub(crate) fn functions(&self) -> Vec<String> {
+        match &self.code {
+            Code::Module { module, .. } => module
+                .exports()
+                .filter(|e| matches!(e.ty(), wasmtime::ExternType::Func(_)))
+                .map(|e| e.name().to_string())
+                .collect(),
+            Code::Component { component, .. } => component::functions(self.engine(), component),
+        }
+    }
+}
+
+impl Clone for Code {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Module {
+                module,
+                pre,
+                exports,
+            } => Self::Module {
+                module: module.clone(),
+                pre: pre.clone(),
+                exports: exports.clone(),
+            },
+            Self::Component {
+                component,
+                pre,
+                exports,
+            } => Self::Component {
+                component: component.clone(),
+                pre: pre.clone(),
+                exports: exports.clone(),
+            },
+        }
+    }
+}
+
+/// The fixed bytes a guest reads on stdin: a file (read once, capped, a
+/// regular file only) or bytes the embedder gave.
+fn stdin_bytes(sandbox: &Sandbox) -> Result<Option<Arc<[u8]>>> {
+    if let Some(bytes) = sandbox.get_stdin_bytes() {
+        return Ok(Some(bytes.clone()));
+    }
+    match sandbox.get_stdin() {
+        Stdin::File(path) => {
+            let bytes = crate::input::read_file(&path, Some(MAX_STDIN_SIZE))
+                .map_err(|e| e.for_config(&format!("stdin file `{}`", path.display())))?;
+            Ok(Some(bytes.into()))
+        }
+        Stdin::Null | Stdin::Inherit => Ok(None),
+    }
+}
+
+pub(crate) fn component_needs_json(plugin: &str) -> Error {
+    Error::new(
+        ErrorKind::SignatureMismatch {
+            expected: "a core module".into(),
+            found: "a component".into(),
+        },
+        format!("`{plugin}` is a component: call it with JSON values (call_json)"),
+    )
+}
+
+/// Export-not-found naming (some of) the functions that do exist.
+pub(crate) fn export_not_found(plugin: &str, func: &str, funcs: &[String]) -> Error {
+    const SHOWN: usize = 20;
+    let hint = if funcs.is_empty() {
+        "it exports no functions".to_string()
+    } else {
+        let mut names: Vec<String> = funcs.iter().take(SHOWN).map(|f| format!("`{f}`")).collect();
+        if funcs.len() > SHOWN {
+            names.push(format!("and {} more", funcs.len() - SHOWN));
+        }
+        format!("it exports: {}", names.join(", "))
+    };
+    Error::new(
+        ErrorKind::ExportNotFound {
+            name: func.to_string(),
+        },
+        format!("no function `{func}` exported by `{plugin}` ({hint})"),
+    )
+}

@@ -1,0 +1,221 @@
+//! What the schema's settings are written in: sizes and durations (text
+//! with units, or bare numbers), `none` for a limit switched off,
+//! `KEY=VALUE` pairs; their clap parsers and serde adapters; and how two
+//! layers of settings merge.
+
+use super::features::WasmFeature;
+use std::time::Duration;
+
+/// A limit's value, or `none` to switch the limit off. `Option<OrNone<T>>`
+/// in a struct means: unset (take the default), off, or a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OrNone<T>(pub(crate) Option<T>);
+
+/// Values settings are written in: sizes (`64MiB`) and durations (`250ms`),
+/// also accepted as bare numbers (bytes, milliseconds) in a manifest.
+pub(crate) trait Unit: Sized + Copy {
+    fn parse(text: &str) -> Result<Self, String>;
+    fn format(self) -> String;
+    fn from_number(n: u64) -> Result<Self, String>;
+}
+
+impl Unit for u64 {
+    fn parse(text: &str) -> Result<Self, String> {
+        crate::units::parse_size(text)
+    }
+    fn format(self) -> String {
+        crate::units::format_size(self)
+    }
+    fn from_number(n: u64) -> Result<Self, String> {
+        if n > crate::units::MAX_SIZE {
+            return Err(format!("invalid size `{n}`: too large (at most 1 EiB)"));
+        }
+        Ok(n)
+    }
+}
+
+impl Unit for Duration {
+    fn parse(text: &str) -> Result<Self, String> {
+        crate::units::parse_duration(text)
+    }
+    fn format(self) -> String {
+        crate::units::format_duration(self)
+    }
+    fn from_number(n: u64) -> Result<Self, String> {
+        let d = Duration::from_millis(n);
+        if d > crate::units::MAX_DURATION {
+            return Err(format!(
+                "invalid duration `{n}` (milliseconds): too long (at most 365 days)"
+            ));
+        }
+        Ok(d)
+    }
+}
+
+/// Parses `none` or a value (clap value parsers).
+#[allow(dead_code, reason = "used by the clap derives of the `cli` feature")]
+pub(crate) fn parse_or_none<T: Unit>(text: &str) -> Result<OrNone<T>, String> {
+    if text.trim() == "none" {
+        Ok(OrNone(None))
+    } else {
+        T::parse(text).map(|v| OrNone(Some(v)))
+    }
+}
+
+/// Parses a plain count or `none`.
+#[allow(dead_code, reason = "used by the clap derives of the `cli` feature")]
+pub(crate) fn parse_count_or_none(text: &str) -> Result<OrNone<u64>, String> {
+    match text.trim() {
+        "none" => Ok(OrNone(None)),
+        t => t
+            .parse()
+            .map(|n| OrNone(Some(n)))
+            .map_err(|_| format!("invalid number `{text}`: expected a whole number or `none`")),
+    }
+}
+
+#[allow(dead_code, reason = "used by the clap derives of the `cli` feature")]
+pub(crate) fn parse_unit<T: Unit>(text: &str) -> Result<T, String> {
+    T::parse(text)
+}
+
+/// Parses a proposal name, listing the known ones when it is not one.
+#[allow(dead_code, reason = "used by the clap derives of the `cli` feature")]
+pub(crate) fn parse_feature(text: &str) -> Result<WasmFeature, String> {
+    text.parse()
+}
+
+/// Parses `KEY=VALUE` (`--env`, `--config`).
+#[allow(dead_code, reason = "used by the clap derives of the `cli` feature")]
+pub(crate) fn parse_key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("invalid entry `{text}`: expected KEY=VALUE")),
+    }
+}
+
+/// Serde adapters: sizes and durations as text or numbers, `none`, and
+/// `KEY=VALUE` lists written as TOML tables.
+pub(crate) mod serde_units {
+    use crate::config::value::{OrNone, Unit};
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumOrText {
+        Num(u64),
+        Text(String),
+    }
+
+    fn value<T: Unit, E: de::Error>(raw: NumOrText) -> Result<Option<T>, E> {
+        match raw {
+            NumOrText::Num(n) => T::from_number(n).map(Some).map_err(E::custom),
+            NumOrText::Text(t) if t.trim() == "none" => Ok(None),
+            NumOrText::Text(t) => T::parse(&t).map(Some).map_err(E::custom),
+        }
+    }
+
+    fn expecting<E: de::Error>(e: E) -> E {
+        E::custom(format!(
+            "{e}; expected a number, a string with a unit like \"64MiB\" or \"250ms\", or \"none\""
+        ))
+    }
+
+    /// `Option<T>`: a value (`none` is refused: this setting cannot be off).
+    pub(crate) fn de_opt<'de, D: Deserializer<'de>, T: Unit>(d: D) -> Result<Option<T>, D::Error> {
+        let raw = NumOrText::deserialize(d).map_err(expecting)?;
+        match value::<T, D::Error>(raw)? {
+            Some(v) => Ok(Some(v)),
+            None => Err(de::Error::custom(
+                "this setting cannot be `none`; give a value",
+            )),
+        }
+    }
+
+    pub(crate) fn ser_opt<S: Serializer, T: Unit>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(v) => s.serialize_str(&v.format()),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// `Option<OrNone<T>>`: a value or `none`.
+    pub(crate) fn de_or_none<'de, D: Deserializer<'de>, T: Unit>(
+        d: D,
+    ) -> Result<Option<OrNone<T>>, D::Error> {
+        let raw = NumOrText::deserialize(d).map_err(expecting)?;
+        value::<T, D::Error>(raw).map(|v| Some(OrNone(v)))
+    }
+
+    pub(crate) fn ser_or_none<S: Serializer, T: Unit>(
+        v: &Option<OrNone<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(OrNone(Some(v))) => s.serialize_str(&v.format()),
+            Some(OrNone(None)) => s.serialize_str("none"),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// `Option<OrNone<u64>>` for plain counts: a number or `none`.
+    pub(crate) fn de_count_or_none<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<OrNone<u64>>, D::Error> {
+        match NumOrText::deserialize(d).map_err(|e| {
+            <D::Error as de::Error>::custom(format!("{e}; expected a whole number or \"none\""))
+        })? {
+            NumOrText::Num(n) => Ok(Some(OrNone(Some(n)))),
+            NumOrText::Text(t) if t.trim() == "none" => Ok(Some(OrNone(None))),
+            NumOrText::Text(t) => Err(de::Error::custom(format!(
+                "invalid number `{t}`: expected a whole number or \"none\""
+            ))),
+        }
+    }
+
+    pub(crate) fn ser_count_or_none<S: Serializer>(
+        v: &Option<OrNone<u64>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(OrNone(Some(n))) => s.serialize_u64(*n),
+            Some(OrNone(None)) => s.serialize_str("none"),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// `KEY=VALUE` pairs as a TOML table.
+    pub(crate) fn de_pairs<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<(String, String)>, D::Error> {
+        let map = std::collections::BTreeMap::<String, String>::deserialize(d)?;
+        Ok(map.into_iter().collect())
+    }
+
+    pub(crate) fn ser_pairs<S: Serializer>(
+        v: &[(String, String)],
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_map(v.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+/// Merges `over` into `base` field by field: set values of `over` win,
+/// lists are appended.
+macro_rules! merge_fields {
+    ($base:ident, $over:ident; set: $($set:ident),*; lists: $($list:ident),*) => {
+        $(if $over.$set.is_some() { $base.$set = $over.$set.clone(); })*
+        $($base.$list.extend($over.$list.iter().cloned());)*
+    };
+}
+pub(crate) use merge_fields;
+
+/// Checks a duration setting against [`MAX_DURATION`](crate::units::MAX_DURATION).
+pub(crate) fn check_duration(key: &str, d: Duration) -> crate::error::Result<()> {
+    if d > crate::units::MAX_DURATION {
+        return Err(crate::error::Error::config(format!(
+            "invalid {key} `{d:?}`: too long (at most 365 days)"
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,340 @@
+//! `PluginManager`: plugins by name, stateless or stateful, with
+//! concurrency caps, atomic hot reload, metrics and async calls.
+
+use super::metrics::{MetricsSnapshot, SnapshotCollector};
+use super::slot::{Api, Slot, Version, read, write};
+use crate::call::drive::{drive, on_current_thread_runtime};
+use crate::call::dynamic::Json;
+use crate::call::kinds::{Handle, Typed};
+use crate::call::{Call, call_mode_error};
+use crate::config::{Manifest, Mode, PluginSpec};
+use crate::engine::Engine;
+use crate::error::{Error, ErrorKind, Result};
+use crate::plugin::Plugin;
+use crate::store::HostFunctions;
+use serde_json::Value as JsonValue;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use wasmtime::{WasmParams, WasmResults};
+
+/// Loads plugins by name and calls them; `Send + Sync`, cheap to clone,
+/// shareable across threads and tokio tasks.
+///
+/// ```
+/// # fn main() -> plugbox::Result<()> {
+/// use plugbox::{Engine, EngineConfig, PluginManager, PluginSpec};
+/// let dir = std::env::temp_dir().join(format!("plugbox-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// let path = dir.join("add.wat");
+/// std::fs::write(&path, r#"(module (func (export "add") (param i32 i32) (result i32)
+///     local.get 0 local.get 1 i32.add))"#).unwrap();
+///
+/// let manager = PluginManager::new(&Engine::new(&EngineConfig::default())?);
+/// manager.load("adder", PluginSpec::new(&path))?;
+/// assert_eq!(manager.call::<(i32, i32), i32>("adder", "add", (2, 3))?, 5);
+/// assert_eq!(manager.metrics("adder")?.calls, 1);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct PluginManager {
+    pub(super) inner: Arc<ManagerInner>,
+}
+
+pub(super) struct ManagerInner {
+    pub(super) engine: Engine,
+    pub(super) host: RwLock<HostFunctions>,
+    pub(super) slots: RwLock<BTreeMap<String, Arc<Slot>>>,
+    pub(super) watcher: Mutex<Option<notify::RecommendedWatcher>>,
+}
+
+/// What [`PluginManager::list`] reports of a plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginInfo {
+    /// The plugin's name.
+    pub name: String,
+    /// Its source file.
+    pub source: PathBuf,
+    /// Stateless or stateful.
+    pub mode: Mode,
+    /// Version number, starting at 1 and increased by each reload.
+    pub version: u64,
+    /// SHA-256 of the bytes serving now.
+    pub sha256: String,
+    /// Exported functions.
+    pub functions: Vec<String>,
+}
+
+impl PluginManager {
+    /// An empty manager on `engine`.
+    pub fn new(engine: &Engine) -> Self {
+        Self {
+            inner: Arc::new(ManagerInner {
+                engine: engine.clone(),
+                host: RwLock::new(HostFunctions::new()),
+                slots: RwLock::new(BTreeMap::new()),
+                watcher: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Builds the engine of `manifest` and loads every plugin it declares.
+    ///
+    /// # Errors
+    ///
+    /// The first plugin that fails to load, named.
+    pub fn from_manifest(manifest: &Manifest) -> Result<Self> {
+        Self::from_manifest_with_host(manifest, HostFunctions::new())
+    }
+
+    /// As [`from_manifest`](Self::from_manifest), with host functions.
+    ///
+    /// # Errors
+    ///
+    /// As [`from_manifest`](Self::from_manifest).
+    pub fn from_manifest_with_host(manifest: &Manifest, host: HostFunctions) -> Result<Self> {
+        let engine = Engine::new(&manifest.engine_config())?;
+        let manager = Self::new(&engine).with_host(host);
+        for name in manifest.plugins.keys() {
+            manager.load(name, manifest.plugin(name)?)?;
+        }
+        Ok(manager)
+    }
+
+    /// Sets the host functions offered to plugins loaded (or reloaded) from
+    /// now on.
+    #[must_use]
+    pub fn with_host(self, host: HostFunctions) -> Self {
+        *write(&self.inner.host) = host;
+        self
+    }
+
+    /// The shared engine.
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// Loads `spec` under `name`. Relative paths in `spec` are relative to
+    /// the current directory (a [`Manifest`] resolves them against its own
+    /// directory first).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`] if the name is taken or empty, and the errors
+    /// of [`Plugin::from_spec`] (invalid module, link errors, a sha256
+    /// mismatch, ...).
+    pub fn load(&self, name: &str, spec: PluginSpec) -> Result<()> {
+        let _span = tracing::info_span!("load", plugin = name).entered();
+        if name.is_empty() {
+            return Err(Error::config("a plugin name cannot be empty"));
+        }
+        if self.slot(name).is_ok() {
+            return Err(Error::config(format!(
+                "plugin `{name}` is already loaded; reload or unload it first"
+            )));
+        }
+        let version = self.build(name, &spec, 1)?;
+        let slot = Arc::new(Slot::new(name, spec, version));
+        {
+            let mut slots = write(&self.inner.slots);
+            if slots.contains_key(name) {
+                return Err(Error::config(format!("plugin `{name}` is already loaded")));
+            }
+            slots.insert(name.to_string(), slot);
+        }
+        self.rewatch();
+        Ok(())
+    }
+
+    /// Reads, checks and compiles one version of a plugin.
+    pub(super) fn build(&self, name: &str, spec: &PluginSpec, number: u64) -> Result<Version> {
+        let host = read(&self.inner.host).clone();
+        let plugin = Plugin::from_spec(&self.inner.engine, name, spec, host)
+            .map_err(|e| e.context(format!("cannot load plugin `{name}`")))?;
+        Ok(Version::new(plugin, spec, number))
+    }
+
+    /// Removes a plugin; calls in flight finish on it.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::PluginNotFound`].
+    pub fn unload(&self, name: &str) -> Result<()> {
+        write(&self.inner.slots)
+            .remove(name)
+            .ok_or_else(|| not_found(name))?;
+        self.rewatch();
+        Ok(())
+    }
+
+    /// The plugins, by name.
+    pub fn list(&self) -> Vec<PluginInfo> {
+        read(&self.inner.slots)
+            .values()
+            .map(|slot| {
+                let v = slot.version();
+                PluginInfo {
+                    name: slot.name.clone(),
+                    source: slot.spec.get_source().to_path_buf(),
+                    mode: slot.spec.get_mode(),
+                    version: v.number,
+                    sha256: v.plugin.sha256().to_string(),
+                    functions: v.plugin.functions(),
+                }
+            })
+            .collect()
+    }
+
+    /// The version of `name` serving now.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::PluginNotFound`].
+    pub fn plugin(&self, name: &str) -> Result<Plugin> {
+        Ok(self.slot(name)?.version().plugin.clone())
+    }
+
+    /// A snapshot of `name`'s metrics.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::PluginNotFound`].
+    pub fn metrics(&self, name: &str) -> Result<MetricsSnapshot> {
+        Ok(self.slot(name)?.metrics.snapshot())
+    }
+
+    fn snapshots(&self) -> Vec<(String, MetricsSnapshot)> {
+        read(&self.inner.slots)
+            .values()
+            .map(|s| (s.name.clone(), s.metrics.snapshot()))
+            .collect()
+    }
+
+    /// Every plugin's metrics as Prometheus (OpenMetrics) text.
+    pub fn prometheus(&self) -> String {
+        let snapshots = self.snapshots();
+        super::metrics::prometheus_text(snapshots.iter().map(|(n, m)| (n.as_str(), m)))
+    }
+
+    /// A Prometheus collector of this manager's per-plugin metrics, read
+    /// at every scrape, to register next to other metrics in a
+    /// [`prometheus_client`] registry.
+    pub fn metrics_collector(&self) -> SnapshotCollector {
+        let manager = self.clone();
+        SnapshotCollector::new(move || manager.snapshots())
+    }
+
+    pub(super) fn slot(&self, name: &str) -> Result<Arc<Slot>> {
+        read(&self.inner.slots)
+            .get(name)
+            .cloned()
+            .ok_or_else(|| not_found(name))
+    }
+
+    /// Runs `call` on plugin `name` from synchronous code.
+    fn sync_call<C: Call>(&self, name: &str, call: &C) -> Result<C::Output> {
+        let slot = self.slot(name)?;
+        if slot.version().plugin.prepared().async_host && on_current_thread_runtime() {
+            return Err(call_mode_error(name));
+        }
+        drive(slot.invoke(call, Api::Sync))
+    }
+
+    /// Runs `call` on plugin `name` on the async path.
+    async fn async_call<C: Call>(&self, name: &str, call: &C) -> Result<C::Output> {
+        self.slot(name)?.invoke(call, Api::Async).await
+    }
+
+    /// Calls `func` of plugin `name` with typed parameters.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::PluginNotFound`], [`ErrorKind::Busy`] when every slot
+    /// stayed busy for the queue timeout, and the call's own errors.
+    pub fn call<P, R>(&self, name: &str, func: &str, params: P) -> Result<R>
+    where
+        P: WasmParams + Clone + Send + Sync,
+        R: WasmResults + Send + Sync,
+    {
+        self.sync_call(name, &Typed::<P, R>::new(func, params))
+    }
+
+    /// As [`call`](Self::call), on the async path: the guest yields at
+    /// every epoch tick, so a long call never blocks other tasks.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    pub async fn call_async<P, R>(&self, name: &str, func: &str, params: P) -> Result<R>
+    where
+        P: WasmParams + Clone + Send + Sync,
+        R: WasmResults + Send + Sync,
+    {
+        self.async_call(name, &Typed::<P, R>::new(func, params))
+            .await
+    }
+
+    /// Calls `func` of plugin `name` with JSON arguments.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call), plus [`ErrorKind::InvalidArgument`].
+    pub fn call_json(&self, name: &str, func: &str, args: &[JsonValue]) -> Result<Vec<JsonValue>> {
+        self.sync_call(name, &Json { func, args })
+    }
+
+    /// As [`call_json`](Self::call_json), on the async path.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_json`](Self::call_json).
+    pub async fn call_json_async(
+        &self,
+        name: &str,
+        func: &str,
+        args: &[JsonValue],
+    ) -> Result<Vec<JsonValue>> {
+        self.async_call(name, &Json { func, args }).await
+    }
+
+    /// Calls the `handle` export of the `plugbox:plugin` component `name`.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call), and see [`Plugin::handle`].
+    pub fn handle(&self, name: &str, input: &str) -> Result<std::result::Result<String, String>> {
+        self.sync_call(name, &Handle { input })
+    }
+
+    /// As [`handle`](Self::handle), on the async path.
+    ///
+    /// # Errors
+    ///
+    /// As [`handle`](Self::handle).
+    pub async fn handle_async(
+        &self,
+        name: &str,
+        input: &str,
+    ) -> Result<std::result::Result<String, String>> {
+        self.async_call(name, &Handle { input }).await
+    }
+}
+
+pub(super) fn not_found(name: &str) -> Error {
+    Error::new(
+        ErrorKind::PluginNotFound(name.to_string()),
+        format!("no plugin named `{name}` is loaded"),
+    )
+}
+
+impl std::fmt::Debug for PluginManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginManager")
+            .field(
+                "plugins",
+                &read(&self.inner.slots).keys().collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}

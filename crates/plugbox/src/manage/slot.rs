@@ -1,0 +1,199 @@
+//! One named plugin in a manager: the version serving now, its metrics,
+//! and the wrapper every managed call goes through — wait for a permit
+//! (fairly, up to the queue timeout), count the call in flight, run it
+//! statelessly or on the stateful instance, record its metrics.
+
+use super::metrics::Metrics;
+use crate::call::drive::in_runtime;
+use crate::call::{Call, Instance, retry};
+use crate::code::How;
+use crate::config::{Mode, PluginSpec};
+use crate::error::{Error, ErrorKind, Result};
+use crate::plugin::Plugin;
+use crate::stats::CallStats;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tracing::Instrument;
+
+/// One named plugin: its spec, the version serving now, and its metrics.
+pub(crate) struct Slot {
+    pub(crate) name: String,
+    pub(crate) spec: PluginSpec,
+    pub(crate) current: RwLock<Arc<Version>>,
+    pub(crate) metrics: Metrics,
+    pub(crate) last_reload_error: Mutex<Option<String>>,
+    /// Serialises reloads of this plugin.
+    pub(crate) reloading: Mutex<()>,
+}
+
+/// A loaded version of a plugin. Calls in flight keep their version alive,
+/// so a reload never disturbs them.
+pub(crate) struct Version {
+    pub(crate) plugin: Plugin,
+    pub(crate) number: u64,
+    permits: Option<Semaphore>,
+    stateful: Option<Stateful>,
+    queue_timeout: Duration,
+}
+
+/// Which API a call came from: the synchronous one runs plugins whose host
+/// calls cannot block on Wasmtime's sync path.
+#[derive(Clone, Copy)]
+pub(crate) enum Api {
+    Sync,
+    Async,
+}
+
+impl Version {
+    pub(crate) fn new(plugin: Plugin, spec: &PluginSpec, number: u64) -> Self {
+        Self {
+            plugin,
+            number,
+            permits: spec
+                .get_max_concurrency()
+                .map(|n| Semaphore::new(n as usize)),
+            stateful: (spec.get_mode() == Mode::Stateful).then(Stateful::default),
+            queue_timeout: spec.get_queue_timeout(),
+        }
+    }
+
+    /// A permit to run, waiting fairly for one up to the queue timeout.
+    async fn permit(&self, name: &str) -> Result<Option<SemaphorePermit<'_>>> {
+        let Some(sem) = &self.permits else {
+            return Ok(None);
+        };
+        if let Ok(permit) = sem.try_acquire() {
+            return Ok(Some(permit));
+        }
+        // The timer is made inside the runtime: the future runs lazily.
+        let wait = async { tokio::time::timeout(self.queue_timeout, sem.acquire()).await };
+        match in_runtime(wait).await? {
+            Ok(Ok(permit)) => Ok(Some(permit)),
+            _ => Err(busy(name, self.queue_timeout)),
+        }
+    }
+}
+
+impl Slot {
+    pub(crate) fn new(name: &str, spec: PluginSpec, version: Version) -> Self {
+        Self {
+            name: name.to_string(),
+            spec,
+            current: RwLock::new(Arc::new(version)),
+            metrics: Metrics::default(),
+            last_reload_error: Mutex::new(None),
+            reloading: Mutex::new(()),
+        }
+    }
+
+    pub(crate) fn version(&self) -> Arc<Version> {
+        read(&self.current).clone()
+    }
+
+    /// The wrapper of every managed call.
+    pub(crate) async fn invoke<C: Call>(&self, call: &C, api: Api) -> Result<C::Output> {
+        let version = self.version();
+        let how = match api {
+            Api::Sync => version.plugin.prepared().sync_how(),
+            Api::Async => How::Async,
+        };
+        let span = tracing::debug_span!(
+            "call",
+            plugin = %self.name,
+            func = call.export(),
+            version = version.number
+        );
+        let start = Instant::now();
+        let result = async {
+            let _permit = version.permit(&self.name).await?;
+            // Counted once it runs, not while it queues.
+            let _in_flight = self.metrics.start();
+            match &version.stateful {
+                Some(stateful) => {
+                    stateful
+                        .invoke(&version.plugin, call, how, version.queue_timeout)
+                        .await
+                }
+                None => retry::stateless(version.plugin.prepared(), call, how).await,
+            }
+        }
+        .instrument(span)
+        .await;
+        let stats = match &result {
+            Ok((_, stats)) => Some(*stats),
+            Err(e) => e.call_stats(),
+        };
+        self.metrics
+            .record(&result, stats.as_ref(), start.elapsed());
+        result.map(|(out, _)| out)
+    }
+}
+
+/// The one instance of a stateful plugin, used by one call at a time;
+/// callers queue fairly. If a call is abandoned (an async task dropped
+/// mid-call), its instance is discarded and the next call starts a fresh
+/// one.
+#[derive(Default)]
+struct Stateful {
+    instance: tokio::sync::Mutex<Option<Instance>>,
+}
+
+impl Stateful {
+    async fn invoke<C: Call>(
+        &self,
+        plugin: &Plugin,
+        call: &C,
+        how: How,
+        queue_timeout: Duration,
+    ) -> Result<(C::Output, CallStats)> {
+        let mut slot = match self.instance.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => {
+                let wait =
+                    async { tokio::time::timeout(queue_timeout, self.instance.lock()).await };
+                in_runtime(wait)
+                    .await?
+                    .map_err(|_| busy(plugin.name(), queue_timeout))?
+            }
+        };
+        let mut instance = match slot.take() {
+            Some(instance) => instance,
+            None => {
+                let prepared = plugin.prepared().clone();
+                let fuel = prepared.limits().get_fuel();
+                Instance::new(prepared, &[], fuel, how).await?
+            }
+        };
+        // Taken out for the call: if this future is dropped mid-call, the
+        // half-run instance is dropped with it.
+        let result = instance.invoke(call, how).await;
+        let stats = instance.stats();
+        *slot = Some(instance);
+        result.map(|out| (out, stats))
+    }
+}
+
+pub(crate) fn busy(name: &str, waited: Duration) -> Error {
+    Error::new(
+        ErrorKind::Busy,
+        format!(
+            "plugin `{name}` is busy: no free slot within the queue timeout of {}",
+            crate::units::format_duration(waited)
+        ),
+    )
+}
+
+/// Lock helpers that survive poisoning: a panicking embedder thread must
+/// not take the manager down with it.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub(crate) fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub(crate) fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}

@@ -1,0 +1,138 @@
+//! A loaded plugin: compiled, pre-linked code with the limits and sandbox
+//! every call runs under, and what can be asked of it.
+
+use crate::code::{Code, Prepared};
+use crate::config::{Limits, Sandbox};
+use crate::engine::Engine;
+use crate::error::Result;
+use crate::store::KvStore;
+use std::sync::Arc;
+use wasmtime::FuncType;
+
+/// A compiled, linked plugin. Cheap to clone (an `Arc`) and `Send + Sync`:
+/// share one across threads and call it concurrently. Each call on a
+/// `Plugin` runs in a fresh instance (stateless); use
+/// [`instantiate`](Self::instantiate) for an instance whose state persists.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<Prepared>,
+    sha256: Arc<str>,
+}
+
+impl Plugin {
+    pub(crate) fn from_prepared(inner: Arc<Prepared>, sha256: Arc<str>) -> Self {
+        Self { inner, sha256 }
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    /// The engine it was compiled for.
+    pub fn engine(&self) -> &Engine {
+        self.inner.engine()
+    }
+
+    /// The limits every call runs under.
+    pub fn limits(&self) -> &Limits {
+        self.inner.limits()
+    }
+
+    /// The granted capabilities.
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.inner.template.sandbox
+    }
+
+    /// SHA-256 (hex) of the bytes the plugin was loaded from.
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Whether the plugin imports WASI (components always do).
+    pub fn uses_wasi(&self) -> bool {
+        self.inner.template.wasi != crate::store::Wasi::None
+    }
+
+    /// The key-value store of this plugin (`plugbox:plugin/kv`).
+    pub fn kv(&self) -> &KvStore {
+        &self.inner.template.kv
+    }
+
+    /// A copy of this plugin (sharing the compiled code) with other limits.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) when the engine
+    /// cannot enforce them.
+    pub fn with_limits(&self, limits: Limits) -> Result<Self> {
+        let sandbox = self.sandbox().clone();
+        Ok(Self::from_prepared(
+            Arc::new(self.inner.with(limits, sandbox)?),
+            self.sha256.clone(),
+        ))
+    }
+
+    /// A copy of this plugin (sharing the compiled code) with another
+    /// sandbox.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config) or
+    /// [`ErrorKind::Io`](crate::ErrorKind::Io) when a grant is invalid.
+    pub fn with_sandbox(&self, sandbox: Sandbox) -> Result<Self> {
+        let limits = self.limits().clone();
+        Ok(Self::from_prepared(
+            Arc::new(self.inner.with(limits, sandbox)?),
+            self.sha256.clone(),
+        ))
+    }
+
+    /// The type of a core module's exported function.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::ExportNotFound`](crate::ErrorKind::ExportNotFound) when
+    /// there is no such function export;
+    /// [`ErrorKind::SignatureMismatch`](crate::ErrorKind::SignatureMismatch)
+    /// for a component.
+    pub fn func_type(&self, func: &str) -> Result<FuncType> {
+        self.inner.func_type(func)
+    }
+
+    /// Names of the exported functions, in export order (`f` and
+    /// `iface#f` for components).
+    pub fn functions(&self) -> Vec<String> {
+        self.inner.functions()
+    }
+
+    /// Whether the plugin is a component (called with JSON values) rather
+    /// than a core module.
+    pub fn is_component(&self) -> bool {
+        matches!(self.inner.code, Code::Component { .. })
+    }
+
+    /// The WIT signature of a component's exported function
+    /// (`func(name: string) -> string`), or the core signature of a
+    /// module's (`(i32, i32) -> i32`).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::ExportNotFound`](crate::ErrorKind::ExportNotFound) when
+    /// there is no such function.
+    pub fn signature(&self, func: &str) -> Result<String> {
+        self.inner.signature(func)
+    }
+
+    pub(crate) fn prepared(&self) -> &Arc<Prepared> {
+        &self.inner
+    }
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.name())
+            .finish_non_exhaustive()
+    }
+}

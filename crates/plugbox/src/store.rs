@@ -1,0 +1,102 @@
+//! The store of one instance and everything in it: the resource limiter,
+//! the deadline and cancel state, the WASI context built from the sandbox,
+//! the host functions' state, and the `plugbox:plugin` host API.
+
+mod host_fn;
+mod interrupt;
+mod kv;
+mod limiter;
+pub(crate) mod state;
+mod stdio;
+mod wasi;
+pub(crate) mod world;
+
+pub(crate) use host_fn::HostFnFailed;
+pub use host_fn::{ComponentCaller, HostCaller, HostFunctions, HostParams, HostResults, HostValue};
+pub use interrupt::CancelHandle;
+pub(crate) use interrupt::Interrupt;
+pub use kv::{DEFAULT_KV_QUOTA, KvStore, LogSink};
+pub(crate) use limiter::{LimitExceeded, Limiter};
+use state::P2Ctx;
+pub use state::StoreState;
+pub use stdio::flush_host_output;
+pub(crate) use wasi::Captured;
+
+use crate::config::{Limits, Sandbox};
+use crate::engine::Engine;
+use crate::error::Result;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use wasmtime::Store;
+
+/// Which WASI a plugin's stores get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wasi {
+    /// None: the module imports no WASI.
+    None,
+    /// Preview 1, for core modules that import it.
+    P1,
+    /// Preview 2, for components.
+    P2,
+}
+
+/// Everything a plugin's stores are made from, shared by all of them.
+pub(crate) struct StoreTemplate {
+    pub(crate) engine: Engine,
+    pub(crate) name: Arc<str>,
+    pub(crate) limits: Limits,
+    pub(crate) sandbox: Sandbox,
+    /// What the guest reads on stdin, when it is fixed bytes.
+    pub(crate) stdin: Option<Arc<[u8]>>,
+    pub(crate) wasi: Wasi,
+    pub(crate) host: HostFunctions,
+    pub(crate) config: Arc<BTreeMap<String, String>>,
+    pub(crate) kv: KvStore,
+    pub(crate) log_sink: Option<LogSink>,
+}
+
+impl StoreTemplate {
+    /// A new store with its limiter, epoch callback and WASI context;
+    /// `args` are argv\[1..\] (argv\[0\] is the plugin's name).
+    pub(crate) fn store(&self, args: &[String]) -> Result<Store<StoreState>> {
+        let (mut wasi, mut p2, mut captured) = (None, None, Captured::default());
+        if self.wasi != Wasi::None {
+            let mut argv = Vec::with_capacity(args.len() + 1);
+            argv.push(self.name.to_string());
+            argv.extend_from_slice(args);
+            let (mut builder, pipes) = wasi::builder(
+                &self.sandbox,
+                &argv,
+                self.limits.get_max_output(),
+                self.stdin.as_ref(),
+            )?;
+            captured = pipes;
+            if self.wasi == Wasi::P1 {
+                wasi = Some(builder.build_p1());
+            } else {
+                p2 = Some(P2Ctx {
+                    ctx: builder.build(),
+                    table: wasmtime::component::ResourceTable::new(),
+                });
+            }
+        }
+        let state = StoreState {
+            limiter: Limiter::new(&self.limits),
+            interrupt: Interrupt::default(),
+            wasi,
+            p2,
+            plugin_name: self.name.clone(),
+            config: self.config.clone(),
+            host: self.host.make_state(),
+            kv: self.kv.clone(),
+            log_sink: self.log_sink.clone(),
+            captured,
+        };
+        let mut store = Store::new(self.engine.wasmtime(), state);
+        store.limiter(|s| &mut s.limiter);
+        if self.engine.config().get_epoch_interruption() {
+            store.epoch_deadline_callback(|mut ctx| Ok(ctx.data_mut().interrupt.on_tick()));
+        }
+        Ok(store)
+    }
+}

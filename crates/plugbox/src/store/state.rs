@@ -1,0 +1,75 @@
+//! The data of every store: the limiter, the deadline and cancel state,
+//! the WASI context, the host functions' state, the plugin's kv store and
+//! log sink, and the captured output.
+
+use super::interrupt::Interrupt;
+use super::kv::{KvStore, LogSink};
+use super::limiter::Limiter;
+use super::wasi::Captured;
+use crate::config::Limits;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use wasmtime_wasi::p1::WasiP1Ctx;
+
+/// The data of every plugbox store. Host functions reach it through
+/// [`HostCaller`] and [`ComponentCaller`].
+pub struct StoreState {
+    pub(crate) limiter: Limiter,
+    pub(crate) interrupt: Interrupt,
+    pub(super) wasi: Option<WasiP1Ctx>,
+    pub(super) p2: Option<P2Ctx>,
+    pub(crate) plugin_name: Arc<str>,
+    pub(crate) config: Arc<BTreeMap<String, String>>,
+    pub(crate) host: Option<Box<dyn std::any::Any + Send>>,
+    pub(crate) kv: KvStore,
+    pub(crate) log_sink: Option<LogSink>,
+    /// Captured stdout and stderr.
+    pub(crate) captured: Captured,
+}
+
+/// WASI preview 2 state of a component's store.
+pub(super) struct P2Ctx {
+    pub(super) ctx: wasmtime_wasi::WasiCtx,
+    pub(super) table: wasmtime::component::ResourceTable,
+}
+
+impl StoreState {
+    /// A state with no limits and no WASI, for link-time type checks.
+    pub(crate) fn bare() -> Self {
+        Self {
+            limiter: Limiter::new(&Limits::unlimited()),
+            interrupt: Interrupt::default(),
+            wasi: None,
+            p2: None,
+            plugin_name: "".into(),
+            config: Arc::default(),
+            host: None,
+            kv: KvStore::default(),
+            log_sink: None,
+            captured: Captured::default(),
+        }
+    }
+
+    pub(crate) fn wasi_p1(&mut self) -> &mut WasiP1Ctx {
+        // Only modules that import WASI get the WASI functions linked, and
+        // their stores always get a context (see `StoreTemplate::store`).
+        self.wasi
+            .as_mut()
+            .expect("a store of a WASI module has a WASI context")
+    }
+}
+
+impl wasmtime_wasi::WasiView for StoreState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        // Components are always linked against WASI preview 2, and their
+        // stores always get a context (see `StoreTemplate::store`).
+        let p2 = self
+            .p2
+            .as_mut()
+            .expect("a component's store has a WASI preview 2 context");
+        wasmtime_wasi::WasiCtxView {
+            ctx: &mut p2.ctx,
+            table: &mut p2.table,
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! The host's stdout and stderr as guest output streams that never block a
+//! call: guest writes go into a bounded buffer that one writer thread per
+//! stream drains into the real file descriptor. When the reader of a pipe
+//! stops reading, the buffer fills and the guest waits *asynchronously* for
+//! space, so the call's deadline (or a cancel) still ends it — Wasmtime's
+//! own inherited streams write synchronously and would block the call's
+//! thread inside the host call.
+
+use std::io::Write;
+use std::pin::Pin;
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::task::{Context, Poll, Waker};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
+
+/// Bytes a guest may have queued for one host stream.
+const CAPACITY: usize = 64 << 10;
+
+/// The host's stdout or stderr, shared by every guest that inherits it.
+#[derive(Clone)]
+pub(crate) struct HostOutput {
+    shared: Arc<Shared>,
+}
+
+#[derive(Clone, Copy)]
+enum Fd {
+    Stdout,
+    Stderr,
+}
+
+struct Shared {
+    fd: Fd,
+    state: Mutex<State>,
+    /// Wakes the writer thread when bytes arrive.
+    data: Condvar,
+}
+
+#[derive(Default)]
+struct State {
+    queued: Vec<u8>,
+    /// Bytes the writer thread took and is writing now.
+    in_flight: usize,
+    /// The first write error; every later operation reports it.
+    failed: Option<std::io::ErrorKind>,
+    /// Tasks waiting for space or for the buffer to drain.
+    waiters: Vec<Waker>,
+}
+
+static STDOUT: OnceLock<HostOutput> = OnceLock::new();
+static STDERR: OnceLock<HostOutput> = OnceLock::new();
+
+impl HostOutput {
+    pub(crate) fn stdout() -> Self {
+        STDOUT.get_or_init(|| Self::start(Fd::Stdout)).clone()
+    }
+
+    pub(crate) fn stderr() -> Self {
+        STDERR.get_or_init(|| Self::start(Fd::Stderr)).clone()
+    }
+
+    fn start(fd: Fd) -> Self {
+        let shared = Arc::new(Shared {
+            fd,
+            state: Mutex::new(State::default()),
+            data: Condvar::new(),
+        });
+        let writer = shared.clone();
+        let name = match fd {
+            Fd::Stdout => "plugbox-stdout",
+            Fd::Stderr => "plugbox-stderr",
+        };
+        // The thread lives as long as the process; it only ever waits for
+        // data or on the file descriptor.
+        let spawned = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || writer.drain_forever());
+        if let Err(e) = spawned
+            && let Ok(mut state) = shared.state.lock()
+        {
+            state.failed = Some(e.kind());
+        }
+        Self { shared }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn drain_forever(&self) {
+        loop {
+            let chunk = {
+                let mut state = self.lock();
+                while state.queued.is_empty() {
+                    state = self
+                        .data
+                        .wait(state)
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                }
+                let chunk = std::mem::take(&mut state.queued);
+                state.in_flight = chunk.len();
+                chunk
+            };
+            let result = match self.fd {
+                Fd::Stdout => {
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(&chunk).and_then(|()| out.flush())
+                }
+                Fd::Stderr => std::io::stderr().lock().write_all(&chunk),
+            };
+            let waiters = {
+                let mut state = self.lock();
+                state.in_flight = 0;
+                if let Err(e) = result {
+                    state.failed.get_or_insert(e.kind());
+                }
+                std::mem::take(&mut state.waiters)
+            };
+            waiters.into_iter().for_each(Waker::wake);
+        }
+    }
+
+    /// Queues `bytes`, up to the space left; returns how many were taken.
+    fn push(&self, bytes: &[u8]) -> Result<usize, std::io::ErrorKind> {
+        let mut state = self.lock();
+        if let Some(kind) = state.failed {
+            return Err(kind);
+        }
+        let n = bytes.len().min(CAPACITY.saturating_sub(state.queued.len()));
+        state.queued.extend_from_slice(&bytes[..n]);
+        drop(state);
+        if n > 0 {
+            self.data.notify_one();
+        }
+        Ok(n)
+    }
+
+    /// Ready when `done` holds for the state (or a write failed); otherwise
+    /// registers the task to be woken after the next drain.
+    fn poll_until(&self, cx: &mut Context<'_>, done: impl Fn(&State) -> bool) -> Poll<()> {
+        let mut state = self.lock();
+        if state.failed.is_some() || done(&state) {
+            return Poll::Ready(());
+        }
+        if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            state.waiters.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    fn has_space(state: &State) -> bool {
+        state.queued.len() < CAPACITY
+    }
+
+    fn drained(state: &State) -> bool {
+        state.queued.is_empty() && state.in_flight == 0
+    }
+}
+
+impl IsTerminal for HostOutput {
+    fn is_terminal(&self) -> bool {
+        match self.shared.fd {
+            Fd::Stdout => std::io::IsTerminal::is_terminal(&std::io::stdout()),
+            Fd::Stderr => std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        }
+    }
+}
+
+impl StdoutStream for HostOutput {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(GuestOutput {
+            shared: self.shared.clone(),
+            flushing: false,
+        })
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(GuestOutput {
+            shared: self.shared.clone(),
+            flushing: false,
+        })
+    }
+}
+
+/// One guest handle on a host stream.
+struct GuestOutput {
+    shared: Arc<Shared>,
+    /// A flush was requested and has not been seen complete yet.
+    flushing: bool,
+}
+
+fn failed(kind: std::io::ErrorKind) -> StreamError {
+    StreamError::LastOperationFailed(wasmtime::Error::new(std::io::Error::from(kind)))
+}
+
+impl OutputStream for GuestOutput {
+    fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
+        let taken = self.shared.push(&bytes).map_err(failed)?;
+        if taken < bytes.len() {
+            return Err(StreamError::trap(
+                "write exceeds the permit given by check-write",
+            ));
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        self.flushing = true;
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        let state = self.shared.lock();
+        if let Some(kind) = state.failed {
+            return Err(failed(kind));
+        }
+        if self.flushing {
+            if !Shared::drained(&state) {
+                return Ok(0);
+            }
+            self.flushing = false;
+        }
+        Ok(CAPACITY.saturating_sub(state.queued.len()))
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for GuestOutput {
+    async fn ready(&mut self) {
+        let flushing = self.flushing;
+        let shared = self.shared.clone();
+        std::future::poll_fn(|cx| {
+            shared.poll_until(cx, |s| {
+                if flushing {
+                    Shared::drained(s)
+                } else {
+                    Shared::has_space(s)
+                }
+            })
+        })
+        .await;
+    }
+}
+
+impl tokio::io::AsyncWrite for GuestOutput {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        loop {
+            match self.shared.push(buf) {
+                Err(kind) => return Poll::Ready(Err(kind.into())),
+                Ok(0) if !buf.is_empty() => {
+                    std::task::ready!(self.shared.poll_until(cx, Shared::has_space));
+                }
+                Ok(n) => return Poll::Ready(Ok(n)),
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        std::task::ready!(self.shared.poll_until(cx, Shared::drained));
+        match self.shared.lock().failed {
+            Some(kind) => Poll::Ready(Err(kind.into())),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.poll_flush(cx)
+    }
+}
+
+/// Waits (up to `timeout`) until everything guests wrote to the host's
+/// stdout and stderr has reached the file descriptors. The CLI calls this
+/// before it exits.
+pub fn flush_host_output(timeout: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    for out in [STDOUT.get(), STDERR.get()].into_iter().flatten() {
+        loop {
+            let state = out.shared.lock();
+            if Shared::drained(&state) || state.failed.is_some() {
+                break;
+            }
+            drop(state);
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+    true
+}
