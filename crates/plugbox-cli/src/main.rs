@@ -40,7 +40,17 @@ fn main() -> ExitCode {
         }
     };
     init_tracing();
-    match cli.command.execute() {
+    let result = cli.command.execute();
+    // What guests wrote to the inherited stdout and stderr is flushed by
+    // then (their writes wait for it); after a failure (a guest stuck on a
+    // full pipe past its deadline) plugbox does not wait for the reader.
+    let grace = if result.is_ok() {
+        std::time::Duration::from_secs(10)
+    } else {
+        std::time::Duration::ZERO
+    };
+    plugbox::flush_host_output(grace);
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             eprintln!("error: {}", exit::one_line(&err));

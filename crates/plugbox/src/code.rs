@@ -98,6 +98,8 @@ impl Prepared {
             .unwrap_or_else(|| wasm.name().to_string())
             .into();
         let _span = tracing::info_span!("load", plugin = %name).entered();
+        let mut settings = settings;
+        settings.limits = settings.limits.with_engine_defaults(engine.config());
         settings.limits.check(engine.config())?;
         settings.sandbox.check()?;
         let stdin = stdin_bytes(&settings.sandbox)?;
@@ -182,6 +184,7 @@ impl Prepared {
 
     /// A copy sharing the compiled code, with other limits or grants.
     pub(crate) fn with(&self, limits: Limits, sandbox: Sandbox) -> Result<Self> {
+        let limits = limits.with_engine_defaults(self.template.engine.config());
         limits.check(self.template.engine.config())?;
         sandbox.check()?;
         let stdin = stdin_bytes(&sandbox)?;

@@ -2,6 +2,7 @@
 
 mod basics;
 mod components;
+mod deadlines;
 mod limits;
 mod manifest;
 mod sandbox;

@@ -159,6 +159,15 @@ pub struct EngineConfig {
     )]
     max_stack: Option<u64>,
 
+    /// Timeout of plugins that set none of their own, or `none` [default: 30s]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "DURATION", value_parser = super::value::parse_or_none::<Duration>))]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "serde_units::de_or_none::<_, Duration>",
+        serialize_with = "serde_units::ser_or_none::<_, Duration>"
+    )]
+    default_timeout: Option<OrNone<Duration>>,
+
     /// Compile functions on several threads [default: true]
     #[cfg_attr(
         feature = "cli",
@@ -181,7 +190,7 @@ impl EngineConfig {
         merge_fields!(base, over;
             set: opt_level, compiler, pooling, pool_instances, pool_max_memory, cache_dir,
                  max_module_size, consume_fuel, epoch_interruption, epoch_tick, max_stack,
-                 parallel_compilation;
+                 default_timeout, parallel_compilation;
             lists: );
         for f in &over.enable {
             self = self.feature(*f, true);
@@ -356,6 +365,20 @@ impl EngineConfig {
         self.max_stack.unwrap_or(DEFAULT_MAX_STACK)
     }
 
+    /// The timeout of plugins whose limits set none (a plugin's own
+    /// `timeout`, even `none`, wins). Default: 30 s
+    /// ([`DEFAULT_TIMEOUT`](crate::DEFAULT_TIMEOUT)). At most 365 days.
+    pub fn default_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.default_timeout = Some(OrNone(timeout.into()));
+        self
+    }
+
+    /// The default timeout.
+    pub fn get_default_timeout(&self) -> Option<Duration> {
+        self.default_timeout
+            .map_or(Some(super::limits::DEFAULT_TIMEOUT), |t| t.0)
+    }
+
     /// Compiles functions on several threads. Default: on.
     pub fn parallel_compilation(mut self, on: bool) -> Self {
         self.parallel_compilation = Some(on);
@@ -395,6 +418,9 @@ impl EngineConfig {
             )));
         }
         check_duration("epoch-tick", tick)?;
+        if let Some(t) = self.get_default_timeout() {
+            check_duration("default-timeout", t)?;
+        }
         if self.get_pooling() && self.get_pool_instances() == 0 {
             return Err(Error::config(
                 "invalid pool-instances `0`: need at least one instance",

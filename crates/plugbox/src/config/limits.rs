@@ -186,9 +186,19 @@ impl Limits {
         self
     }
 
-    /// The timeout.
+    /// The timeout: the one set, or [`DEFAULT_TIMEOUT`] (a plugin built
+    /// on an engine with another
+    /// [`default_timeout`](crate::EngineConfig::default_timeout) gets that).
     pub fn get_timeout(&self) -> Option<Duration> {
         self.timeout.map_or(Some(DEFAULT_TIMEOUT), |t| t.0)
+    }
+
+    /// These limits with an unset timeout taken from `engine`'s default.
+    pub(crate) fn with_engine_defaults(mut self, engine: &super::engine::EngineConfig) -> Self {
+        if self.timeout.is_none() {
+            self.timeout = Some(OrNone(engine.get_default_timeout()));
+        }
+        self
     }
 
     /// Cap on each linear memory, in bytes. Default: 256 MiB

@@ -22,15 +22,18 @@ pub(crate) struct HostOutput {
     shared: Arc<Shared>,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Fd {
     Stdout,
     Stderr,
+    #[cfg(test)]
+    Other,
 }
 
 struct Shared {
-    fd: Fd,
     state: Mutex<State>,
+    /// The terminal check of the real stream (`false` for other sinks).
+    terminal: bool,
     /// Wakes the writer thread when bytes arrive.
     data: Condvar,
 }
@@ -51,29 +54,41 @@ static STDERR: OnceLock<HostOutput> = OnceLock::new();
 
 impl HostOutput {
     pub(crate) fn stdout() -> Self {
-        STDOUT.get_or_init(|| Self::start(Fd::Stdout)).clone()
+        STDOUT
+            .get_or_init(|| {
+                let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+                Self::start(Fd::Stdout, terminal, Box::new(std::io::stdout()))
+            })
+            .clone()
     }
 
     pub(crate) fn stderr() -> Self {
-        STDERR.get_or_init(|| Self::start(Fd::Stderr)).clone()
+        STDERR
+            .get_or_init(|| {
+                let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+                Self::start(Fd::Stderr, terminal, Box::new(std::io::stderr()))
+            })
+            .clone()
     }
 
-    fn start(fd: Fd) -> Self {
+    fn start(fd: Fd, terminal: bool, mut sink: Box<dyn Write + Send>) -> Self {
         let shared = Arc::new(Shared {
-            fd,
             state: Mutex::new(State::default()),
+            terminal,
             data: Condvar::new(),
         });
         let writer = shared.clone();
         let name = match fd {
             Fd::Stdout => "plugbox-stdout",
             Fd::Stderr => "plugbox-stderr",
+            #[cfg(test)]
+            Fd::Other => "plugbox-test-out",
         };
         // The thread lives as long as the process; it only ever waits for
         // data or on the file descriptor.
         let spawned = std::thread::Builder::new()
             .name(name.into())
-            .spawn(move || writer.drain_forever());
+            .spawn(move || writer.drain_forever(&mut *sink));
         if let Err(e) = spawned
             && let Ok(mut state) = shared.state.lock()
         {
@@ -90,7 +105,7 @@ impl Shared {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn drain_forever(&self) {
+    fn drain_forever(&self, sink: &mut dyn Write) {
         loop {
             let chunk = {
                 let mut state = self.lock();
@@ -104,13 +119,7 @@ impl Shared {
                 state.in_flight = chunk.len();
                 chunk
             };
-            let result = match self.fd {
-                Fd::Stdout => {
-                    let mut out = std::io::stdout().lock();
-                    out.write_all(&chunk).and_then(|()| out.flush())
-                }
-                Fd::Stderr => std::io::stderr().lock().write_all(&chunk),
-            };
+            let result = sink.write_all(&chunk).and_then(|()| sink.flush());
             let waiters = {
                 let mut state = self.lock();
                 state.in_flight = 0;
@@ -162,10 +171,7 @@ impl Shared {
 
 impl IsTerminal for HostOutput {
     fn is_terminal(&self) -> bool {
-        match self.shared.fd {
-            Fd::Stdout => std::io::IsTerminal::is_terminal(&std::io::stdout()),
-            Fd::Stderr => std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        }
+        self.shared.terminal
     }
 }
 
@@ -294,4 +300,56 @@ pub fn flush_host_output(timeout: std::time::Duration) -> bool {
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_full_pipe_makes_the_guest_wait_without_blocking_the_thread() {
+        let (mut reader, writer) = std::io::pipe().unwrap();
+        let out = HostOutput::start(Fd::Other, false, Box::new(writer));
+        let mut stream = out.p2_stream();
+        // Nobody reads: the pipe fills, then plugbox's buffer.
+        let mut written = 0;
+        let start = std::time::Instant::now();
+        loop {
+            let n = stream.check_write().unwrap();
+            if n == 0 {
+                // Full, or the writer thread has not taken the last chunk.
+                if tokio::time::timeout(Duration::from_millis(200), stream.ready())
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                continue;
+            }
+            stream.write(bytes::Bytes::from(vec![b'x'; n])).unwrap();
+            written += n;
+            assert!(start.elapsed() < Duration::from_secs(20), "never filled");
+        }
+        assert!(written >= CAPACITY, "{written}");
+        // Waiting for space is a future: the caller's deadline can drop it.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(100), stream.ready())
+                .await
+                .is_err()
+        );
+        // Once the reader drains the pipe, every byte arrives, in order.
+        let reading = std::thread::spawn(move || {
+            let mut all = vec![0u8; written];
+            reader.read_exact(&mut all).map(|()| all)
+        });
+        stream.flush().unwrap();
+        tokio::time::timeout(Duration::from_secs(20), stream.ready())
+            .await
+            .expect("the flush completes once the reader drains");
+        let all = reading.join().unwrap().unwrap();
+        assert!(all.iter().all(|b| *b == b'x'));
+        assert_eq!(stream.check_write().unwrap(), CAPACITY);
+    }
 }

@@ -4,6 +4,7 @@ mod aot;
 mod asyncexec;
 mod call;
 mod components;
+mod deadlines;
 mod errors;
 mod host;
 mod hostile;

@@ -76,6 +76,11 @@ fn run(words: &[&str]) -> Result<(), Outcome> {
             }
             out.flush()?;
         }
+        ["sleep", ms] => {
+            let ms: u64 = ms.parse().map_err(|_| Outcome::Usage("sleep MS".into()))?;
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            writeln!(out, "slept {ms} ms")?;
+        }
         ["exit", code] => {
             let code: i32 = code.parse().map_err(|_| Outcome::Usage("exit CODE".into()))?;
             out.flush()?;
