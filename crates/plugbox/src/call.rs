@@ -19,4 +19,4 @@ pub(crate) mod retry;
 pub(crate) use callable::Call;
 pub use instance::Instance;
 pub(crate) use instance::call_mode_error;
-pub use kinds::RunOutput;
+pub use kinds::{RunOutput, WitParams, WitResults};

@@ -369,7 +369,9 @@ pub(crate) fn component_needs_json(plugin: &str) -> Error {
             expected: "a core module".into(),
             found: "a component".into(),
         },
-        format!("`{plugin}` is a component: call it with JSON values (call_json)"),
+        format!(
+            "`{plugin}` is a component: call it with component types (call_wit) or JSON values (call_json)"
+        ),
     )
 }
 

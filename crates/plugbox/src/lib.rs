@@ -58,7 +58,7 @@ pub mod units;
 pub mod values;
 pub mod wit_values;
 
-pub use call::{Instance, RunOutput};
+pub use call::{Instance, RunOutput, WitParams, WitResults};
 pub use code::component::ROOT_IMPORT;
 pub use code::{MAX_STDIN_SIZE, precompile};
 pub use config::{

@@ -5,7 +5,7 @@ use super::callable::Call;
 use super::drive::{drive, on_current_thread_runtime};
 use super::dynamic::Json;
 use super::instance::{Instance, call_mode_error};
-use super::kinds::{Handle, Typed, Values};
+use super::kinds::{Handle, Typed, Values, Wit, WitParams, WitResults};
 use crate::code::How;
 use crate::error::Result;
 use serde_json::Value as JsonValue;
@@ -51,6 +51,31 @@ impl Instance {
         R: WasmResults + Send + Sync,
     {
         self.invoke(&Typed::<P, R>::new(func, params), How::Async)
+            .await
+    }
+
+    /// Calls a component's `func` (`greet` or `my:pkg/iface#greet`) with
+    /// typed parameters: tuples of Rust types with a component-model
+    /// mapping, `(String,)` in, `(String,)` out.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    pub fn call_wit<P: WitParams, R: WitResults>(&mut self, func: &str, params: P) -> Result<R> {
+        self.sync_call(&Wit::<P, R>::new(func, params))
+    }
+
+    /// As [`call_wit`](Self::call_wit), without blocking the async executor.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    pub async fn call_wit_async<P: WitParams, R: WitResults>(
+        &mut self,
+        func: &str,
+        params: P,
+    ) -> Result<R> {
+        self.invoke(&Wit::<P, R>::new(func, params), How::Async)
             .await
     }
 

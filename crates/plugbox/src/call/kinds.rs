@@ -44,6 +44,51 @@ impl<'a, P, R> Typed<'a, P, R> {
     }
 }
 
+/// Parameters of a typed component call: a tuple of Rust types with a
+/// component-model mapping (`(u32,)`, `(String, Vec<u8>)`, ...).
+pub trait WitParams:
+    wasmtime::component::ComponentNamedList + wasmtime::component::Lower + Clone + Send + Sync + 'static
+{
+}
+
+impl<T> WitParams for T where
+    T: wasmtime::component::ComponentNamedList
+        + wasmtime::component::Lower
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// Results of a typed component call: a tuple (`(String,)`).
+pub trait WitResults:
+    wasmtime::component::ComponentNamedList + wasmtime::component::Lift + Send + Sync + 'static
+{
+}
+
+impl<T> WitResults for T where
+    T: wasmtime::component::ComponentNamedList + wasmtime::component::Lift + Send + Sync + 'static
+{
+}
+
+/// A typed call of a component's export (`greet` or `iface#greet`).
+pub(crate) struct Wit<'a, P, R> {
+    pub(crate) func: &'a str,
+    pub(crate) params: P,
+    pub(crate) results: std::marker::PhantomData<fn() -> R>,
+}
+
+impl<'a, P, R> Wit<'a, P, R> {
+    pub(crate) fn new(func: &'a str, params: P) -> Self {
+        Self {
+            func,
+            params,
+            results: std::marker::PhantomData,
+        }
+    }
+}
+
 /// A call with dynamic values, checked against the export's signature.
 pub(crate) struct Values<'a> {
     pub(crate) func: &'a str,
@@ -98,6 +143,51 @@ where
                     self.func
                 ),
             )
+        })
+    }
+
+    async fn run(
+        &self,
+        f: Self::Ready,
+        store: &mut Store<StoreState>,
+        how: How,
+    ) -> wasmtime::Result<R> {
+        let params = self.params.clone();
+        match how {
+            How::Sync => f.call(store, params),
+            How::Async => f.call_async(store, params).await,
+        }
+    }
+}
+
+impl<P: WitParams, R: WitResults> Call for Wit<'_, P, R> {
+    type Ready = wasmtime::component::TypedFunc<P, R>;
+    type Output = R;
+
+    fn export(&self) -> &str {
+        self.func
+    }
+
+    fn ready(&self, inst: &mut Target<'_>) -> Result<Self::Ready> {
+        let (f, ty) = component_func(inst, self.func)?;
+        f.typed::<P, R>(&*inst.store).map_err(|e| {
+            let found = crate::code::component::format_func(&ty);
+            let expected = format!(
+                "{} -> {}",
+                std::any::type_name::<P>(),
+                std::any::type_name::<R>()
+            );
+            Error::new(
+                ErrorKind::SignatureMismatch {
+                    expected: expected.clone(),
+                    found: found.clone(),
+                },
+                format!(
+                    "signature mismatch for `{}`: called as {expected} but it is {found}",
+                    self.func
+                ),
+            )
+            .with_source(e.into_boxed_dyn_error())
         })
     }
 

@@ -5,8 +5,9 @@ use super::metrics::{MetricsSnapshot, SnapshotCollector};
 use super::slot::{Api, Slot, Version, read, write};
 use crate::call::drive::{drive, on_current_thread_runtime};
 use crate::call::dynamic::Json;
-use crate::call::kinds::{Handle, Typed};
+use crate::call::kinds::{Handle, Typed, Wit};
 use crate::call::{Call, call_mode_error};
+use crate::call::{WitParams, WitResults};
 use crate::config::{Manifest, Mode, PluginSpec};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
@@ -273,6 +274,35 @@ impl PluginManager {
     {
         self.async_call(name, &Typed::<P, R>::new(func, params))
             .await
+    }
+
+    /// Calls a component's `func` with typed parameters (see
+    /// [`Plugin::call_wit`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    pub fn call_wit<P: WitParams, R: WitResults>(
+        &self,
+        name: &str,
+        func: &str,
+        params: P,
+    ) -> Result<R> {
+        self.sync_call(name, &Wit::<P, R>::new(func, params))
+    }
+
+    /// As [`call_wit`](Self::call_wit), on the async path.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    pub async fn call_wit_async<P: WitParams, R: WitResults>(
+        &self,
+        name: &str,
+        func: &str,
+        params: P,
+    ) -> Result<R> {
+        self.async_call(name, &Wit::<P, R>::new(func, params)).await
     }
 
     /// Calls `func` of plugin `name` with JSON arguments.

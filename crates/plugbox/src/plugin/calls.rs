@@ -4,8 +4,9 @@
 use super::loaded::Plugin;
 use crate::call::drive::{drive, on_current_thread_runtime};
 use crate::call::dynamic::{Json, Words};
-use crate::call::kinds::{Command, Handle, Typed, Values};
+use crate::call::kinds::{Command, Handle, Typed, Values, Wit};
 use crate::call::{Call, Instance, RunOutput, call_mode_error, retry};
+use crate::call::{WitParams, WitResults};
 use crate::code::How;
 use crate::error::Result;
 use crate::stats::CallStats;
@@ -101,6 +102,33 @@ impl Plugin {
         R: WasmResults + Send + Sync,
     {
         self.stateless_async(&Typed::<P, R>::new(func, params))
+            .await
+            .map(|(r, _)| r)
+    }
+
+    /// Calls a component's `func` (`greet` or `my:pkg/iface#greet`) with
+    /// typed parameters in a fresh instance: tuples of Rust types with a
+    /// component-model mapping, `(String,)` in, `(String,)` out.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    pub fn call_wit<P: WitParams, R: WitResults>(&self, func: &str, params: P) -> Result<R> {
+        self.stateless(&Wit::<P, R>::new(func, params))
+            .map(|(r, _)| r)
+    }
+
+    /// As [`call_wit`](Self::call_wit), on the async path.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    pub async fn call_wit_async<P: WitParams, R: WitResults>(
+        &self,
+        func: &str,
+        params: P,
+    ) -> Result<R> {
+        self.stateless_async(&Wit::<P, R>::new(func, params))
             .await
             .map(|(r, _)| r)
     }

@@ -127,3 +127,93 @@ fn components_obey_the_same_limits() {
         "still fine\n"
     );
 }
+
+#[tokio::test]
+async fn components_are_called_async() {
+    let types = Plugin::from_file(&engine(), rust_component("types")).unwrap();
+    assert_eq!(
+        types
+            .call_json_async(
+                "plugbox:test/types#describe",
+                &[
+                    serde_json::json!({"x": 1, "y": 2, "label": "p"}),
+                    serde_json::json!("green")
+                ]
+            )
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let sum: (u32,) = types
+        .call_wit_async("plugbox:test/types#add", (2u32, 3u32))
+        .await
+        .unwrap();
+    assert_eq!(sum, (5,));
+    let echoed: (String,) = types
+        .call_wit_async("plugbox:test/types#echo-string", ("hé".to_string(),))
+        .await
+        .unwrap();
+    assert_eq!(echoed.0, "hé");
+    // A typed call with the wrong types names both signatures.
+    let err = types
+        .call_wit_async::<(String,), (u32,)>("plugbox:test/types#add", ("x".into(),))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::SignatureMismatch { found, .. } if found == "func(a: u32, b: u32) -> u32"),
+        "{err:?}"
+    );
+    let greeter = Plugin::from_file(&engine(), rust_component("greeter")).unwrap();
+    assert_eq!(
+        greeter.handle_async("world").await.unwrap(),
+        Ok("hello, world".to_string())
+    );
+    let mut inst = greeter.instantiate_async().await.unwrap();
+    assert_eq!(
+        inst.handle_async("async").await.unwrap(),
+        Ok("hello, async".to_string())
+    );
+    // Typed calls of core modules point components elsewhere.
+    let err = types.call_async::<(), ()>("count", ()).await.unwrap_err();
+    assert!(format!("{err:#}").contains("call_wit"), "{err:#}");
+}
+
+#[test]
+fn a_spinning_component_does_not_starve_a_current_thread_runtime() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let spinner = Plugin::builder(&engine())
+            .limits(Limits::new().timeout(Duration::from_millis(800)))
+            .from_file(rust_component("misbehave"))
+            .unwrap();
+        let quick_done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let spinning = {
+            let quick_done = quick_done.clone();
+            tokio::spawn(async move {
+                let r = spinner.handle_async("spin").await;
+                (r, quick_done.load(std::sync::atomic::Ordering::SeqCst))
+            })
+        };
+        let quick = {
+            let quick_done = quick_done.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                quick_done.store(true, std::sync::atomic::Ordering::SeqCst);
+            })
+        };
+        quick.await.unwrap();
+        let (result, quick_finished_first) = spinning.await.unwrap();
+        assert!(
+            quick_finished_first,
+            "the quick task ran while the component spun"
+        );
+        assert_eq!(
+            result.unwrap_err().kind(),
+            &ErrorKind::Trap(TrapKind::Timeout)
+        );
+    });
+}
