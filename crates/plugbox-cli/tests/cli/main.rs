@@ -4,5 +4,6 @@ mod basics;
 mod components;
 mod limits;
 mod manifest;
+mod new;
 mod sandbox;
 mod support;
