@@ -100,15 +100,26 @@ fn generate(name: &str, lang: &str, world: &str) -> (tempfile::TempDir, PathBuf)
     (tmp, dir)
 }
 
-/// `plugbox call <plugin> handle <input>` from `dir`; its stdout.
+/// `plugbox call <plugin> handle '"world"'` from `dir`: asserts the answer,
+/// and that the plugin's log reached the host.
 #[track_caller]
-fn call_handle(dir: &Path, plugin: &str, input: &str) -> String {
-    let out = run_ok(
-        dir,
-        env!("CARGO_BIN_EXE_plugbox"),
-        &["call", plugin, "handle", input],
+fn assert_handles_world(dir: &Path, plugin: &str) {
+    let out = command(dir, env!("CARGO_BIN_EXE_plugbox"))
+        .args(["call", plugin, "handle", "\"world\""])
+        .env("PLUGBOX_LOG", "info")
+        .output()
+        .expect("plugbox runs");
+    assert_eq!(
+        stdout(&out),
+        "{\"ok\":\"hello, world\"}\n",
+        "{}",
+        stderr(&out)
     );
-    stdout(&out)
+    assert!(
+        stderr(&out).contains("greeting world"),
+        "no log line in: {}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -120,10 +131,7 @@ fn rust_plugin_template_builds_and_handles_input() {
         &["build", "--release", "--target", "wasm32-wasip2"],
     );
     let wasm = "target/wasm32-wasip2/release/rust_greeter.wasm";
-    assert_eq!(
-        call_handle(&dir, wasm, "\"world\""),
-        "{\"ok\":\"hello, world\"}\n"
-    );
+    assert_handles_world(&dir, wasm);
     own_test(
         &dir,
         "cargo",
@@ -157,10 +165,7 @@ fn c_plugin_template_builds_and_handles_input() {
     require(&toolchains().join("python/bin/wasm-tools"), "wasm-tools");
     let (_tmp, dir) = generate("c-greeter", "c", "plugin");
     run_ok(&dir, "make", &[]);
-    assert_eq!(
-        call_handle(&dir, "c-greeter.wasm", "\"world\""),
-        "{\"ok\":\"hello, world\"}\n"
-    );
+    assert_handles_world(&dir, "c-greeter.wasm");
     own_test(
         &dir,
         "make",
@@ -195,10 +200,7 @@ fn js_plugin_template_builds_and_handles_input() {
     // scripts/toolchains.sh installed at the version package.json pins.
     std::os::unix::fs::symlink(&node_modules, dir.join("node_modules")).expect("link node_modules");
     run_ok(&dir, "npm", &["run", "build", "--silent"]);
-    assert_eq!(
-        call_handle(&dir, "js-greeter.wasm", "\"world\""),
-        "{\"ok\":\"hello, world\"}\n"
-    );
+    assert_handles_world(&dir, "js-greeter.wasm");
     own_test(&dir, "npm", &["test", "--silent"], "# pass 3");
 }
 
@@ -210,10 +212,7 @@ fn python_plugin_template_builds_and_handles_input() {
     );
     let (_tmp, dir) = generate("py-greeter", "python", "plugin");
     run_ok(&dir, "./build.sh", &[]);
-    assert_eq!(
-        call_handle(&dir, "py-greeter.wasm", "\"world\""),
-        "{\"ok\":\"hello, world\"}\n"
-    );
+    assert_handles_world(&dir, "py-greeter.wasm");
     own_test(&dir, "python3", &["-m", "unittest"], "Ran 3 tests");
 }
 
