@@ -44,9 +44,13 @@ impl NewCommand {
         if self.list {
             print!("{}", templates::matrix_table());
             println!(
-                "\nhost functions: add an import to the project's WIT; an embedding host \
+                "\n¹ host functions: add an import to the project's WIT; an embedding host \
                  provides it (`HostFunctions::component_func`), `plugbox call` does not.\n\
-                 sizes and times: the template's plugin, measured by scripts/lang-matrix.sh."
+                 ² kv: in every language's bindings; the templates do not use it.\n\
+                 sizes and times: each template's plugin, built as its README says, measured \
+                 by scripts/lang-matrix.sh (hyperfine, mean of 10 runs of a release plugbox): \
+                 `cold call` is one `plugbox call` process (read, compile, instantiate, call \
+                 `handle`), `precompiled` the same from the `.cwasm` of `plugbox compile`."
             );
             return Ok(());
         }
