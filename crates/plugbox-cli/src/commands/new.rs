@@ -75,13 +75,17 @@ impl NewCommand {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
         }
+        let what = match self.world {
+            World::Plugin => "plugin",
+            World::Command => "command",
+        };
         println!(
-            "created {} `{name}` in {} (see its README.md)",
-            match self.world {
-                World::Plugin => format!("{} plugin", lang.name()),
-                World::Command => format!("{} command", lang.name()),
-            },
-            dir.display()
+            "created {} {what} `{name}` in {}\nbuild it: cd {} && {}\nits README.md says how \
+             to call and test it",
+            lang.name(),
+            dir.display(),
+            dir.display(),
+            template.build_command()
         );
         Ok(())
     }

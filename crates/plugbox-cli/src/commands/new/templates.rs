@@ -130,6 +130,16 @@ pub struct File {
 }
 
 impl Template {
+    /// The command that builds the project, from its directory.
+    pub fn build_command(&self) -> &'static str {
+        match self.lang {
+            Lang::Rust => "cargo build --release --target wasm32-wasip2",
+            Lang::C => "make",
+            Lang::Js => "npm install && npm run build",
+            Lang::Python => "./build.sh",
+        }
+    }
+
     /// The project's files with `name` filled in.
     pub fn render(&self, name: &str) -> Vec<File> {
         let snake = name.replace('-', "_");
