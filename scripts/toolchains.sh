@@ -46,7 +46,9 @@ wit_bindgen() {
     if "$toolchains/bin/wit-bindgen" --version 2>/dev/null | grep -q " $wit_bindgen_version\b"; then
         return
     fi
-    cargo install --quiet --locked wit-bindgen-cli --version "$wit_bindgen_version" \
+    # A debug build: it compiles in a third of the time (about 1 minute on 2
+    # cores instead of 3) and generates the same bindings, in milliseconds.
+    cargo install --quiet --locked --debug wit-bindgen-cli --version "$wit_bindgen_version" \
         --no-default-features --features c --root "$toolchains" --force
 }
 
