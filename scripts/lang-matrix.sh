@@ -13,6 +13,11 @@
 # Times are hyperfine's mean ± σ over RUNS runs (default 10) of a release
 # build, after one warm-up run (the file is in the page cache; nothing else
 # is warm: each run is a new process). Usage: scripts/lang-matrix.sh
+#
+# Until `plugbox bench` exists this times whole processes. Once it does, the
+# "instantiate + call" column should be its number (instantiate + call inside
+# one process, from the compiled code), and the README's matrix and
+# `plugbox new --list` should say so; the size and compile columns stay.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-10}
@@ -73,7 +78,7 @@ for lang in rust c js python; do
         exit 1
     fi
     "$plugbox" compile "$wasm" -o "$wasm.cwasm" >&2
-    size=$(numfmt --to=iec-i --suffix=B --format=%.1f "$(stat -c %s "$wasm")")
+    size=$(numfmt --to=iec-i --suffix=B --format=%.1f "$(stat -c %s "$wasm")" | sed 's/\([0-9]\)\([KMG]\)/\1 \2/')
     call=$(timed "$plugbox call $wasm handle '\"world\"'")
     cwasm=$(timed "$plugbox call --allow-precompiled $wasm.cwasm handle '\"world\"'")
     echo "| $lang | $size | $call | $cwasm |"

@@ -217,8 +217,8 @@ pub const MATRIX: [MatrixRow; 4] = [
             "yes¹ (wit-bindgen, not the SDK)",
         ],
         command: "yes (wasm32-wasip2 binary)",
-        size: "51.2 KiB",
-        call: "39 ms",
+        size: "42.2 KiB",
+        call: "30 ms",
         precompiled_call: "3 ms",
     },
     MatrixRow {
@@ -227,8 +227,8 @@ pub const MATRIX: [MatrixRow; 4] = [
         features: ["yes", "yes", "yes", "yes²", "yes¹"],
         command: "yes (WASI preview 1 module)",
         size: "16.5 KiB",
-        call: "13 ms",
-        precompiled_call: "3 ms",
+        call: "14 ms",
+        precompiled_call: "2 ms",
     },
     MatrixRow {
         lang: Lang::Js,
@@ -236,7 +236,7 @@ pub const MATRIX: [MatrixRow; 4] = [
         features: ["yes", "yes", "yes", "yes²", "yes¹"],
         command: "no (plugin world only)",
         size: "11.5 MiB",
-        call: "8.9 s",
+        call: "5.1 s",
         precompiled_call: "106 ms",
     },
     MatrixRow {
@@ -245,8 +245,8 @@ pub const MATRIX: [MatrixRow; 4] = [
         features: ["yes", "yes", "yes", "yes²", "yes¹"],
         command: "no (plugin world only)",
         size: "17.5 MiB",
-        call: "7.0 s",
-        precompiled_call: "115 ms",
+        call: "4.4 s",
+        precompiled_call: "107 ms",
     },
 ];
 
