@@ -6,6 +6,7 @@ use clap::Subcommand;
 mod call;
 mod compile;
 mod inspect;
+mod new;
 mod run;
 mod validate;
 
@@ -16,6 +17,7 @@ pub enum Command {
     Compile(compile::CompileCommand),
     Inspect(inspect::InspectCommand),
     Validate(validate::ValidateCommand),
+    New(new::NewCommand),
 }
 
 impl Command {
@@ -27,6 +29,7 @@ impl Command {
             Self::Compile(c) => c.execute().map(|()| 0),
             Self::Inspect(c) => c.execute().map(|()| 0),
             Self::Validate(c) => c.execute().map(|()| 0),
+            Self::New(c) => c.execute().map(|()| 0),
         }
     }
 }

@@ -5,5 +5,6 @@ mod components;
 mod deadlines;
 mod limits;
 mod manifest;
+mod new;
 mod sandbox;
 mod support;
