@@ -20,6 +20,12 @@
     ref.null func local.get 0 table.grow $t)
   (func $deep (export "deep") (param i32) (result i32)
     local.get 0 i32.const 1 i32.add call $deep)
+  ;; recurses N levels deep, then returns N: fits a default stack for
+  ;; N = 4000, not a 16 KiB one
+  (func $depth (export "depth") (param i32) (result i32)
+    (if (result i32) (i32.eqz (local.get 0))
+      (then (i32.const 0))
+      (else (i32.add (i32.const 1) (call $depth (i32.sub (local.get 0) (i32.const 1)))))))
   (func (export "count") (result i32)
     global.get $calls i32.const 1 i32.add global.set $calls global.get $calls)
   ;; counts down from N: CPU-bound work that finishes

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 mod commands;
 mod exit;
 mod flags;
+#[cfg(test)]
+mod settings_doc;
 
 /// A sandboxed WebAssembly plugin host.
 #[derive(Parser, Debug)]

@@ -7,4 +7,5 @@ mod limits;
 mod manifest;
 mod new;
 mod sandbox;
+mod settings;
 mod support;

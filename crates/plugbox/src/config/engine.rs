@@ -74,7 +74,7 @@ pub struct EngineConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     opt_level: Option<OptLevel>,
 
-    /// Compiler [default: cranelift]
+    /// Compiler: cranelift, or winch when plugbox is built with it [default: cranelift]
     #[cfg_attr(feature = "cli", arg(long, value_name = "COMPILER"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     compiler: Option<Compiler>,

@@ -221,18 +221,18 @@ pub struct Sandbox {
     #[serde(skip_serializing_if = "Option::is_none")]
     deterministic: Option<bool>,
 
-    /// The guest's stdin: null, inherit, or a file [default: null; `run`: inherit]
+    /// The guest's stdin: null, inherit, or a file [default: null; CLI: inherit]
     #[cfg_attr(feature = "cli", arg(long, value_name = "null|inherit|FILE"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     stdin: Option<Stdin>,
 
-    /// The guest's stdout [default: capture; CLI: inherit]
-    #[cfg_attr(feature = "cli", arg(long, value_name = "STDIO"))]
+    /// Where the guest's stdout goes [default: capture; CLI: inherit]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "capture|inherit|null"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     stdout: Option<Stdio>,
 
-    /// The guest's stderr [default: capture; CLI: inherit]
-    #[cfg_attr(feature = "cli", arg(long, value_name = "STDIO"))]
+    /// Where the guest's stderr goes [default: capture; CLI: inherit]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "capture|inherit|null"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     stderr: Option<Stdio>,
 

@@ -13,6 +13,7 @@ mod load;
 mod manager;
 mod manifest;
 mod sandbox;
+mod settings;
 mod support;
 mod wit_types;
 mod world;

@@ -76,6 +76,12 @@ fn run(words: &[&str]) -> Result<(), Outcome> {
             }
             out.flush()?;
         }
+        ["clock"] => {
+            let since = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_err(|e| Outcome::Usage(format!("clock before 1970: {e}")))?;
+            writeln!(out, "{}", since.as_secs())?;
+        }
         ["sleep", ms] => {
             let ms: u64 = ms.parse().map_err(|_| Outcome::Usage("sleep MS".into()))?;
             std::thread::sleep(std::time::Duration::from_millis(ms));

@@ -1,0 +1,438 @@
+//! Every manifest key takes effect through `plugbox call/run --manifest`,
+//! and a flag of the same name overrides it. A last check makes sure no
+//! key of the README's table of settings is missing here.
+
+use crate::support::{rust_component, rust_guest, stderr, stdout, wat};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+/// A directory with `plugbox.toml` (`{wat}`, `{p1}`, `{p2}` stand for the
+/// guest directories) and `data/hello.txt`.
+struct Setup {
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new(body: &str) -> Self {
+        let dir = plugbox_test_support::sandbox_layout();
+        let text = body
+            .replace("{wat}", &parent(&wat("add.wat")))
+            .replace("{p1}", &parent(&rust_guest("probe")))
+            .replace("{p2}", &parent(&rust_component("probe")));
+        std::fs::write(dir.path().join("plugbox.toml"), text).unwrap();
+        Self { dir }
+    }
+
+    /// `plugbox SUBCOMMAND --manifest plugbox.toml ARGS…`, run in another
+    /// directory than the manifest's, with no stdin.
+    fn plugbox(&self, subcommand: &str, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_plugbox"))
+            .arg(subcommand)
+            .arg("--manifest")
+            .arg(self.dir.path().join("plugbox.toml"))
+            .args(args)
+            .current_dir(std::env::temp_dir())
+            .stdin(Stdio::null())
+            .env_remove("PLUGBOX_LOG")
+            .output()
+            .expect("plugbox runs")
+    }
+
+    fn path(&self, rel: &str) -> std::path::PathBuf {
+        self.dir.path().join(rel)
+    }
+}
+
+fn parent(path: &str) -> String {
+    Path::new(path).parent().unwrap().display().to_string()
+}
+
+#[track_caller]
+fn expect(o: &Output, code: i32, out: &str, err: &str) {
+    assert_eq!(o.status.code(), Some(code), "stderr: {}", stderr(o));
+    assert!(stdout(o).contains(out), "stdout: {}", stdout(o));
+    assert!(stderr(o).contains(err), "stderr: {}", stderr(o));
+}
+
+const HOSTILE: &str = "[plugins.h]\nsource = \"{wat}/hostile.wat\"\n";
+const P1: &str = "[plugins.p]\nsource = \"{p1}/probe.wasm\"\n";
+const P2: &str = "[plugins.p]\nsource = \"{p2}/probe.wasm\"\n";
+
+const TESTED: &[&str] = &[
+    "opt-level",
+    "compiler",
+    "enable",
+    "disable",
+    "pooling",
+    "pool-instances",
+    "pool-max-memory",
+    "cache-dir",
+    "max-module-size",
+    "consume-fuel",
+    "epoch-interruption",
+    "epoch-tick",
+    "max-stack",
+    "default-timeout",
+    "parallel-compilation",
+    "source",
+    "sha256",
+    "mode",
+    "max-concurrency",
+    "queue-timeout",
+    "allow-precompiled",
+    "config",
+    "fuel",
+    "timeout",
+    "max-memory",
+    "max-table-elements",
+    "max-instances",
+    "trap-on-grow-failure",
+    "max-output",
+    "retry-attempts",
+    "retry-factor",
+    "retry-max-fuel",
+    "dir",
+    "ro-dir",
+    "env",
+    "inherit-env",
+    "allow-network",
+    "deterministic",
+    "stdin",
+    "stdout",
+    "stderr",
+];
+
+#[test]
+fn every_setting_of_the_readme_is_tested_here() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    let table = &readme[readme.find("<!-- settings:begin -->").unwrap()
+        ..readme.find("<!-- settings:end -->").unwrap()];
+    let keys: BTreeSet<&str> = table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+        .collect();
+    assert_eq!(keys, TESTED.iter().copied().collect());
+}
+
+#[test]
+fn engine_settings() {
+    let s = Setup::new(&format!("[engine]\ncompiler = \"winch\"\n{HOSTILE}"));
+    expect(&s.plugbox("call", &["h", "ok"]), 2, "", "compiler `winch`");
+    let s =
+        Setup::new("[engine]\ndisable = [\"simd\"]\n[plugins.s]\nsource = \"{wat}/simd.wat\"\n");
+    expect(
+        &s.plugbox("call", &["s", "splat"]),
+        3,
+        "",
+        "disabled in this engine",
+    );
+    // The flag of the same name overrides the manifest.
+    expect(
+        &s.plugbox("call", &["--enable", "simd", "s", "splat", "1"]),
+        0,
+        "",
+        "",
+    );
+    let waits = "[plugins.w]\nsource = \"{wat}/atomic_wait.wat\"\n";
+    let s = Setup::new(&format!("[engine]\nenable = [\"threads\"]\n{waits}"));
+    expect(&s.plugbox("call", &["w", "wait_ms", "1"]), 0, "2\n", "");
+    let s = Setup::new(&format!(
+        "[engine]\npooling = true\npool-max-memory = \"1MiB\"\n{HOSTILE}"
+    ));
+    expect(
+        &s.plugbox("call", &["h", "ok"]),
+        2,
+        "",
+        "pool's slot size `1 MiB`",
+    );
+    let s = Setup::new(&format!(
+        "[engine]\npooling = true\npool-instances = 0\n{HOSTILE}"
+    ));
+    expect(
+        &s.plugbox("call", &["h", "ok"]),
+        2,
+        "",
+        "pool-instances `0`",
+    );
+    let s = Setup::new(&format!("[engine]\ncache-dir = \"cache\"\n{HOSTILE}"));
+    expect(&s.plugbox("call", &["h", "ok"]), 0, "7\n", "");
+    assert!(s.path("cache").is_dir(), "relative to the manifest");
+    let s = Setup::new(&format!("[engine]\nmax-module-size = 10\n{HOSTILE}"));
+    expect(&s.plugbox("call", &["h", "ok"]), 3, "", "size cap of 10 B");
+    let s = Setup::new(&format!("[engine]\nconsume-fuel = true\n{HOSTILE}"));
+    expect(
+        &s.plugbox("call", &["--stats", "h", "work", "10"]),
+        0,
+        "10\n",
+        "fuel consumed: ",
+    );
+    let s = Setup::new(&format!("[engine]\nepoch-interruption = false\n{HOSTILE}"));
+    expect(
+        &s.plugbox("call", &["h", "ok"]),
+        2,
+        "",
+        "epoch interruption",
+    );
+    expect(
+        &s.plugbox("call", &["--default-timeout", "none", "h", "ok"]),
+        0,
+        "7\n",
+        "",
+    );
+    let s = Setup::new(&format!("[engine]\nepoch-tick = \"1h\"\n{HOSTILE}"));
+    expect(&s.plugbox("call", &["h", "ok"]), 2, "", "epoch-tick `1h`");
+    let s = Setup::new(&format!(
+        "[engine]\nepoch-tick = \"20ms\"\n{HOSTILE}[plugins.h.limits]\ntimeout = \"100ms\"\n"
+    ));
+    expect(
+        &s.plugbox("call", &["h", "spin"]),
+        6,
+        "",
+        "deadline exceeded",
+    );
+    let s = Setup::new(&format!("[engine]\nmax-stack = \"16KiB\"\n{HOSTILE}"));
+    expect(
+        &s.plugbox("call", &["h", "depth", "4000"]),
+        6,
+        "",
+        "stack overflow",
+    );
+    expect(
+        &s.plugbox("call", &["--max-stack", "512KiB", "h", "depth", "4000"]),
+        0,
+        "4000\n",
+        "",
+    );
+    let s = Setup::new(&format!("[engine]\ndefault-timeout = \"200ms\"\n{HOSTILE}"));
+    expect(
+        &s.plugbox("call", &["h", "spin"]),
+        6,
+        "",
+        "deadline exceeded",
+    );
+    // Not observable but for compile time: accepted, and invalid values refused.
+    let s = Setup::new(&format!(
+        "[engine]\nparallel-compilation = false\n{HOSTILE}"
+    ));
+    expect(&s.plugbox("call", &["h", "ok"]), 0, "7\n", "");
+    let s = Setup::new(&format!(
+        "[engine]\nparallel-compilation = \"maybe\"\n{HOSTILE}"
+    ));
+    expect(
+        &s.plugbox("call", &["h", "ok"]),
+        2,
+        "",
+        "parallel-compilation",
+    );
+}
+
+#[test]
+fn engine_opt_level_and_plugin_allow_precompiled() {
+    let s = Setup::new("");
+    let cwasm = s.path("add.cwasm");
+    let o = Command::new(env!("CARGO_BIN_EXE_plugbox"))
+        .args(["compile", "--opt-level", "none", &wat("add.wat"), "-o"])
+        .arg(&cwasm)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let plugin = "[plugins.a]\nsource = \"add.cwasm\"\n";
+    let s2 = Setup { dir: s.dir };
+    std::fs::write(s2.path("plugbox.toml"), plugin).unwrap();
+    expect(
+        &s2.plugbox("call", &["a", "add", "1", "2"]),
+        3,
+        "",
+        "native code",
+    );
+    std::fs::write(
+        s2.path("plugbox.toml"),
+        format!("{plugin}allow-precompiled = true\n"),
+    )
+    .unwrap();
+    expect(
+        &s2.plugbox("call", &["a", "add", "1", "2"]),
+        3,
+        "",
+        "different engine configuration",
+    );
+    std::fs::write(
+        s2.path("plugbox.toml"),
+        format!("[engine]\nopt-level = \"none\"\n{plugin}allow-precompiled = true\n"),
+    )
+    .unwrap();
+    expect(&s2.plugbox("call", &["a", "add", "1", "2"]), 0, "3\n", "");
+}
+
+#[test]
+fn plugin_settings() {
+    let s = Setup::new(&format!("{HOSTILE}sha256 = \"{}\"\n", "0".repeat(64)));
+    expect(&s.plugbox("call", &["h", "ok"]), 3, "", "pinned to 0000");
+    let s = Setup::new(&format!(
+        "{HOSTILE}mode = \"stateful\"\nmax-concurrency = 1\nqueue-timeout = \"50ms\"\n"
+    ));
+    // One call per process: the settings are accepted and the call runs.
+    expect(&s.plugbox("call", &["h", "count"]), 0, "1\n", "");
+    let s = Setup::new(&format!("{HOSTILE}max-concurrency = 0\n"));
+    expect(
+        &s.plugbox("call", &["h", "ok"]),
+        2,
+        "",
+        "max-concurrency `0`",
+    );
+    let s = Setup::new(&format!("{HOSTILE}queue-timeout = \"soon\"\n"));
+    expect(
+        &s.plugbox("call", &["h", "ok"]),
+        2,
+        "",
+        "invalid duration `soon`",
+    );
+    let s = Setup::new(&format!(
+        "[plugins.g]\nsource = \"{}\"\nconfig = {{ greeting = \"hey\" }}\n",
+        rust_component("greeter")
+    ));
+    expect(
+        &s.plugbox("call", &["g", "handle", "\"world\""]),
+        0,
+        "hey, world",
+        "",
+    );
+    expect(
+        &s.plugbox(
+            "call",
+            &["--config", "greeting=yo", "g", "handle", "\"world\""],
+        ),
+        0,
+        "yo, world",
+        "",
+    );
+}
+
+#[test]
+fn limit_settings() {
+    let with = |limits: &str| Setup::new(&format!("{HOSTILE}[plugins.h.limits]\n{limits}\n"));
+    let s = with("fuel = 10000");
+    expect(
+        &s.plugbox("call", &["h", "spin"]),
+        6,
+        "",
+        "all fuel consumed",
+    );
+    let s = with("timeout = \"100ms\"");
+    expect(
+        &s.plugbox("call", &["h", "spin"]),
+        6,
+        "",
+        "deadline exceeded",
+    );
+    let s = with("max-memory = \"1MiB\"");
+    expect(&s.plugbox("call", &["h", "memory_bomb"]), 0, "16\n", "");
+    expect(
+        &s.plugbox("call", &["--max-memory", "2MiB", "h", "memory_bomb"]),
+        0,
+        "32\n",
+        "",
+    );
+    let s = with("max-table-elements = 100");
+    expect(
+        &s.plugbox("call", &["h", "table_bomb", "1000"]),
+        0,
+        "-1\n",
+        "",
+    );
+    let s = with("max-instances = 0");
+    expect(
+        &s.plugbox("call", &["h", "ok"]),
+        6,
+        "",
+        "too many instances",
+    );
+    let s = with("max-memory = \"1MiB\"\ntrap-on-grow-failure = true");
+    expect(
+        &s.plugbox("call", &["h", "grow", "100"]),
+        6,
+        "",
+        "memory limit exceeded",
+    );
+    let s = with("fuel = 1000\nretry-attempts = 10\nretry-factor = 2\nretry-max-fuel = 4000");
+    expect(
+        &s.plugbox("call", &["h", "spin"]),
+        6,
+        "",
+        "after 3 attempts",
+    );
+    let s = with("fuel = 1000\nretry-attempts = 8");
+    expect(
+        &s.plugbox("call", &["h", "work", "100000"]),
+        0,
+        "100000\n",
+        "",
+    );
+    let s = Setup::new(&format!(
+        "{P1}[plugins.p.limits]\nmax-output = 1000\n[plugins.p.sandbox]\nstdout = \"capture\"\n"
+    ));
+    expect(
+        &s.plugbox("run", &["p", "flood", "5000"]),
+        6,
+        "",
+        "stdout exceeded its capture cap",
+    );
+}
+
+#[test]
+fn sandbox_settings() {
+    for probe in [P1, P2] {
+        let with = |grants: &str| Setup::new(&format!("{probe}[plugins.p.sandbox]\n{grants}\n"));
+        let s = with("dir = [\"data::/data\"]");
+        expect(
+            &s.plugbox("run", &["p", "write", "/data/new.txt", "x"]),
+            0,
+            "",
+            "",
+        );
+        assert!(s.path("data/new.txt").exists(), "relative to the manifest");
+        let s = with("ro-dir = [\"data::/data\"]");
+        expect(
+            &s.plugbox("run", &["p", "read", "/data/hello.txt"]),
+            0,
+            "hi there",
+            "",
+        );
+        expect(
+            &s.plugbox("run", &["p", "write", "/data/new.txt", "x"]),
+            1,
+            "",
+            "denied",
+        );
+        let s = with("env = { MODE = \"fast\" }");
+        expect(&s.plugbox("run", &["p", "env", "MODE"]), 0, "fast\n", "");
+        expect(
+            &s.plugbox("run", &["--env", "MODE=slow", "p", "env", "MODE"]),
+            0,
+            "slow\n",
+            "",
+        );
+        let s = with("inherit-env = true");
+        expect(&s.plugbox("run", &["p", "env", "PATH"]), 0, "/", "");
+        let s = with("");
+        expect(&s.plugbox("run", &["p", "env", "PATH"]), 1, "", "denied");
+        let s = with("deterministic = true");
+        expect(&s.plugbox("run", &["p", "clock"]), 0, "0\n", "");
+        let s = with("stdin = \"data/hello.txt\"");
+        expect(&s.plugbox("run", &["p", "stdin"]), 0, "hi there", "");
+        let s = with("stdout = \"null\"\nstderr = \"null\"");
+        let o = s.plugbox("run", &["p", "args", "a"]);
+        assert_eq!((o.status.code(), o.stdout.len()), (Some(0), 0));
+        let o = s.plugbox("run", &["p", "env", "NOPE"]);
+        assert_eq!((o.status.code(), o.stderr.len()), (Some(1), 0));
+    }
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let s = Setup::new(&format!("{P2}[plugins.p.sandbox]\nallow-network = true\n"));
+    expect(&s.plugbox("run", &["p", "tcp", &addr]), 0, "", "");
+    let s = Setup::new(P2);
+    expect(&s.plugbox("run", &["p", "tcp", &addr]), 1, "", "");
+}

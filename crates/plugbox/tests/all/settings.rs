@@ -1,0 +1,386 @@
+//! Every manifest key takes effect when a `PluginManager` loads the
+//! manifest: one check per key, and a check that no key of the README's
+//! table of settings (itself tested against the schema) is missing here.
+
+use crate::support::{rust_component, rust_guest, wat};
+use plugbox::{
+    ErrorKind, InvalidReason, Limit, Manifest, PluginManager, PrecompiledReason, TrapKind,
+};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Writes `body` as `plugbox.toml` in a fresh directory (with a `data/`
+/// directory holding `hello.txt`) and loads it. `{wat}`, `{p1}` and `{p2}`
+/// stand for the WAT guests, the wasip1 and the wasip2 Rust guests.
+fn load(body: &str) -> (tempfile::TempDir, plugbox::Result<PluginManager>) {
+    let dir = plugbox_test_support::sandbox_layout();
+    let wat_dir = wat("add.wat").parent().unwrap().display().to_string();
+    let p1 = rust_guest("probe").parent().unwrap().display().to_string();
+    let p2 = rust_component("probe")
+        .parent()
+        .unwrap()
+        .display()
+        .to_string();
+    let text = body
+        .replace("{wat}", &wat_dir)
+        .replace("{p1}", &p1)
+        .replace("{p2}", &p2);
+    let path = dir.path().join("plugbox.toml");
+    std::fs::write(&path, text).unwrap();
+    let manager = Manifest::from_file(&path).and_then(|m| PluginManager::from_manifest(&m));
+    (dir, manager)
+}
+
+fn ok(body: &str) -> (tempfile::TempDir, PluginManager) {
+    let (dir, m) = load(body);
+    (dir, m.unwrap_or_else(|e| panic!("{body}\n{e:#}")))
+}
+
+#[track_caller]
+fn refused(body: &str) -> plugbox::Error {
+    let (_dir, m) = load(body);
+    m.expect_err(body)
+}
+
+const HOSTILE: &str = "[plugins.h]\nsource = \"{wat}/hostile.wat\"\n";
+
+fn run(m: &PluginManager, name: &str, args: &[&str]) -> plugbox::RunOutput {
+    m.plugin(name).unwrap().run(args).unwrap()
+}
+
+/// Keys this file tests; checked against the README's table.
+const TESTED: &[&str] = &[
+    "opt-level",
+    "compiler",
+    "enable",
+    "disable",
+    "pooling",
+    "pool-instances",
+    "pool-max-memory",
+    "cache-dir",
+    "max-module-size",
+    "consume-fuel",
+    "epoch-interruption",
+    "epoch-tick",
+    "max-stack",
+    "default-timeout",
+    "parallel-compilation",
+    "source",
+    "sha256",
+    "mode",
+    "max-concurrency",
+    "queue-timeout",
+    "allow-precompiled",
+    "config",
+    "fuel",
+    "timeout",
+    "max-memory",
+    "max-table-elements",
+    "max-instances",
+    "trap-on-grow-failure",
+    "max-output",
+    "retry-attempts",
+    "retry-factor",
+    "retry-max-fuel",
+    "dir",
+    "ro-dir",
+    "env",
+    "inherit-env",
+    "allow-network",
+    "deterministic",
+    "stdin",
+    "stdout",
+    "stderr",
+];
+
+#[test]
+fn every_setting_of_the_readme_is_tested_here() {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    let table = &readme[readme.find("<!-- settings:begin -->").unwrap()
+        ..readme.find("<!-- settings:end -->").unwrap()];
+    let keys: BTreeSet<&str> = table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `")?.split('`').next())
+        .collect();
+    let tested: BTreeSet<&str> = TESTED.iter().copied().collect();
+    assert_eq!(keys, tested);
+}
+
+#[test]
+fn engine_opt_level_compiler_and_features() {
+    // An artifact compiled at opt-level `none` only loads in such an engine.
+    let dir = tempfile::tempdir().unwrap();
+    let engine =
+        plugbox::Engine::new(&plugbox::EngineConfig::new().opt_level(plugbox::OptLevel::None))
+            .unwrap();
+    let wasm = plugbox::Wasm::from_file(&engine, wat("add.wat")).unwrap();
+    let cwasm = dir.path().join("add.cwasm");
+    std::fs::write(&cwasm, plugbox::precompile(&engine, &wasm).unwrap()).unwrap();
+    let plugin = format!(
+        "[plugins.a]\nsource = \"{}\"\nallow-precompiled = true\n",
+        cwasm.display()
+    );
+    let (_d, m) = ok(&format!("[engine]\nopt-level = \"none\"\n{plugin}"));
+    assert_eq!(m.call::<(i32, i32), i32>("a", "add", (1, 2)).unwrap(), 3);
+    let err = refused(&plugin);
+    assert_eq!(
+        err.kind(),
+        &ErrorKind::Precompiled(PrecompiledReason::Incompatible)
+    );
+    let err = refused(&format!("[engine]\ncompiler = \"winch\"\n{HOSTILE}"));
+    assert!(format!("{err:#}").contains("compiler `winch`"), "{err:#}");
+    let simd = "[plugins.s]\nsource = \"{wat}/simd.wat\"\n";
+    let err = refused(&format!("[engine]\ndisable = [\"simd\"]\n{simd}"));
+    assert!(matches!(
+        err.kind(),
+        ErrorKind::InvalidModule(InvalidReason::FeatureDisabled { .. })
+    ));
+    let waits = "[plugins.w]\nsource = \"{wat}/atomic_wait.wat\"\n";
+    let (_d, m) = ok(&format!("[engine]\nenable = [\"threads\"]\n{waits}"));
+    assert_eq!(m.call::<i64, i32>("w", "wait_ms", 1).unwrap(), 2);
+    // Without `threads`, the shared memory cannot be created.
+    let (_d, m) = ok(waits);
+    assert!(m.call::<i64, i32>("w", "wait_ms", 1).is_err());
+}
+
+#[test]
+fn engine_pooling() {
+    let two = "[plugins.a]\nsource = \"{wat}/hostile.wat\"\nmode = \"stateful\"\n\
+               [plugins.b]\nsource = \"{wat}/hostile.wat\"\nmode = \"stateful\"\n";
+    let (_d, m) = ok(&format!(
+        "[engine]\npooling = true\npool-instances = 1\n{two}"
+    ));
+    assert_eq!(m.call::<(), i32>("a", "ok", ()).unwrap(), 7);
+    // `a` keeps the only slot.
+    let err = m.call::<(), i32>("b", "ok", ()).unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Busy, "{err:#}");
+    let err = refused(&format!(
+        "[engine]\npooling = true\npool-max-memory = \"1MiB\"\n{HOSTILE}"
+    ));
+    assert!(
+        format!("{err:#}").contains("larger than the pool's slot size `1 MiB`"),
+        "{err:#}"
+    );
+}
+
+#[test]
+fn engine_cache_dir_and_max_module_size() {
+    let (dir, m) = ok(&format!("[engine]\ncache-dir = \"cache\"\n{HOSTILE}"));
+    assert_eq!(m.call::<(), i32>("h", "ok", ()).unwrap(), 7);
+    let cache = dir.path().join("cache");
+    assert!(cache.is_dir(), "relative to the manifest");
+    let err = refused(&format!("[engine]\nmax-module-size = 10\n{HOSTILE}"));
+    assert!(matches!(
+        err.kind(),
+        ErrorKind::InvalidModule(InvalidReason::TooLarge { limit: 10, .. })
+    ));
+}
+
+#[test]
+fn engine_fuel_epochs_and_stack() {
+    let (_d, m) = ok(&format!("[engine]\nconsume-fuel = true\n{HOSTILE}"));
+    m.call::<i64, i64>("h", "work", 100).unwrap();
+    assert!(m.metrics("h").unwrap().fuel_consumed > 100);
+    let err = refused(&format!("[engine]\nepoch-interruption = false\n{HOSTILE}"));
+    assert!(format!("{err:#}").contains("epoch interruption"), "{err:#}");
+    let (_d, m) = ok(&format!(
+        "[engine]\nepoch-interruption = false\ndefault-timeout = \"none\"\n{HOSTILE}"
+    ));
+    assert_eq!(m.call::<(), i32>("h", "ok", ()).unwrap(), 7);
+    let err = refused(&format!("[engine]\nepoch-tick = \"1h\"\n{HOSTILE}"));
+    assert!(format!("{err:#}").contains("epoch-tick `1h`"), "{err:#}");
+    let (_d, m) = ok(&format!(
+        "[engine]\nepoch-tick = \"20ms\"\n{HOSTILE}[plugins.h.limits]\ntimeout = \"100ms\"\n"
+    ));
+    assert_eq!(
+        m.engine().config().get_epoch_tick(),
+        Duration::from_millis(20)
+    );
+    let err = m.call::<(), ()>("h", "spin", ()).unwrap_err();
+    assert_eq!(err.trap_kind(), Some(TrapKind::Timeout));
+    let (_d, m) = ok(&format!("[engine]\nmax-stack = \"16KiB\"\n{HOSTILE}"));
+    let err = m.call::<i32, i32>("h", "depth", 4000).unwrap_err();
+    assert_eq!(err.trap_kind(), Some(TrapKind::StackOverflow));
+    let (_d, m) = ok(HOSTILE);
+    assert_eq!(m.call::<i32, i32>("h", "depth", 4000).unwrap(), 4000);
+    // Compiling on one thread or several is not observable but for time.
+    let (_d, m) = ok(&format!(
+        "[engine]\nparallel-compilation = false\n{HOSTILE}"
+    ));
+    assert!(!m.engine().config().get_parallel_compilation());
+}
+
+#[test]
+fn engine_default_timeout() {
+    let (_d, m) = ok(&format!("[engine]\ndefault-timeout = \"200ms\"\n{HOSTILE}"));
+    let start = Instant::now();
+    let err = m.call::<(), ()>("h", "spin", ()).unwrap_err();
+    assert_eq!(err.trap_kind(), Some(TrapKind::Timeout));
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn plugin_source_sha256_mode_and_concurrency() {
+    // `source` is relative to the manifest.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(wat("add.wat"), dir.path().join("add.wat")).unwrap();
+    std::fs::write(
+        dir.path().join("plugbox.toml"),
+        "[plugins.a]\nsource = \"add.wat\"\n",
+    )
+    .unwrap();
+    let m = PluginManager::from_manifest(
+        &Manifest::from_file(dir.path().join("plugbox.toml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(m.call::<(i32, i32), i32>("a", "add", (2, 2)).unwrap(), 4);
+    let err = refused(&format!("{HOSTILE}sha256 = \"{}\"\n", "0".repeat(64)));
+    assert!(matches!(err.kind(), ErrorKind::Sha256Mismatch { .. }));
+    let (_d, m) = ok(&format!("{HOSTILE}mode = \"stateful\"\n"));
+    m.call::<(), i32>("h", "count", ()).unwrap();
+    assert_eq!(m.call::<(), i32>("h", "count", ()).unwrap(), 2);
+    let (_d, m) = ok(&format!(
+        "{HOSTILE}max-concurrency = 1\nqueue-timeout = \"20ms\"\n[plugins.h.limits]\ntimeout = \"1s\"\n"
+    ));
+    let spinning = {
+        let m = m.clone();
+        std::thread::spawn(move || m.call::<(), ()>("h", "spin", ()))
+    };
+    while m.metrics("h").unwrap().in_flight == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let start = Instant::now();
+    let err = m.call::<(), i32>("h", "ok", ()).unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Busy);
+    assert!(
+        format!("{err:#}").contains("queue timeout of 20ms"),
+        "{err:#}"
+    );
+    assert!(start.elapsed() < Duration::from_millis(900));
+    spinning.join().unwrap().unwrap_err();
+}
+
+#[test]
+fn plugin_allow_precompiled_and_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = plugbox::Engine::new(&plugbox::EngineConfig::new()).unwrap();
+    let wasm = plugbox::Wasm::from_file(&engine, wat("add.wat")).unwrap();
+    let cwasm = dir.path().join("add.cwasm");
+    std::fs::write(&cwasm, plugbox::precompile(&engine, &wasm).unwrap()).unwrap();
+    let plugin = format!("[plugins.a]\nsource = \"{}\"\n", cwasm.display());
+    let err = refused(&plugin);
+    assert_eq!(
+        err.kind(),
+        &ErrorKind::Precompiled(PrecompiledReason::NotTrusted)
+    );
+    let (_d, m) = ok(&format!("{plugin}allow-precompiled = true\n"));
+    assert_eq!(m.call::<(i32, i32), i32>("a", "add", (1, 1)).unwrap(), 2);
+    let greeter = format!(
+        "[plugins.g]\nsource = \"{}\"\nconfig = {{ greeting = \"hey\" }}\n",
+        rust_component("greeter").display()
+    );
+    let (_d, m) = ok(&greeter);
+    assert_eq!(m.handle("g", "world").unwrap(), Ok("hey, world".into()));
+}
+
+#[test]
+fn limits() {
+    let with = |limits: &str| ok(&format!("{HOSTILE}[plugins.h.limits]\n{limits}\n"));
+    let (_d, m) = with("fuel = 10000");
+    let err = m.call::<(), ()>("h", "spin", ()).unwrap_err();
+    assert_eq!(err.trap_kind(), Some(TrapKind::OutOfFuel));
+    let (_d, m) = with("timeout = \"100ms\"");
+    assert_eq!(
+        m.call::<(), ()>("h", "spin", ()).unwrap_err().trap_kind(),
+        Some(TrapKind::Timeout)
+    );
+    let (_d, m) = with("max-memory = \"1MiB\"");
+    assert_eq!(m.call::<(), i32>("h", "memory_bomb", ()).unwrap(), 16);
+    let (_d, m) = with("max-table-elements = 100");
+    assert_eq!(m.call::<i32, i32>("h", "table_bomb", 1000).unwrap(), -1);
+    let (_d, m) = with("max-instances = 0");
+    assert!(matches!(
+        m.call::<(), i32>("h", "ok", ()).unwrap_err().kind(),
+        ErrorKind::ResourceLimit(Limit::Count { allowed: 0, .. })
+    ));
+    let (_d, m) = with("max-memory = \"1MiB\"\ntrap-on-grow-failure = true");
+    assert!(matches!(
+        m.call::<i32, i32>("h", "grow", 100).unwrap_err().kind(),
+        ErrorKind::ResourceLimit(Limit::Memory { .. })
+    ));
+    // Retries: 1000 fuel, x2 each time, capped at 4000: three attempts.
+    let (_d, m) = with("fuel = 1000\nretry-attempts = 10\nretry-factor = 2\nretry-max-fuel = 4000");
+    let err = m.call::<(), ()>("h", "spin", ()).unwrap_err();
+    assert!(format!("{err:#}").contains("after 3 attempts"), "{err:#}");
+    let (_d, m) = with("fuel = 1000\nretry-attempts = 8");
+    assert_eq!(m.call::<i64, i64>("h", "work", 100_000).unwrap(), 100_000);
+    let probe = "[plugins.p]\nsource = \"{p1}/probe.wasm\"\n";
+    let (_d, m) = ok(&format!("{probe}[plugins.p.limits]\nmax-output = 1000\n"));
+    let err = m.plugin("p").unwrap().run(&["flood", "5000"]).unwrap_err();
+    assert_eq!(
+        err.kind(),
+        &ErrorKind::ResourceLimit(Limit::Output {
+            stream: "stdout",
+            allowed: 1000
+        })
+    );
+}
+
+#[test]
+fn sandbox_files_env_and_clocks() {
+    for probe in ["{p1}/probe.wasm", "{p2}/probe.wasm"] {
+        let with = |grants: &str| {
+            ok(&format!(
+                "[plugins.p]\nsource = \"{probe}\"\n[plugins.p.sandbox]\n{grants}\n"
+            ))
+        };
+        let (dir, m) = with("dir = [\"data::/data\"]");
+        assert_eq!(run(&m, "p", &["write", "/data/new.txt", "x"]).exit_code, 0);
+        assert!(
+            dir.path().join("data/new.txt").exists(),
+            "relative to the manifest"
+        );
+        let (dir, m) = with("ro-dir = [\"data::/data\"]");
+        assert_eq!(
+            run(&m, "p", &["read", "/data/hello.txt"]).stdout,
+            b"hi there"
+        );
+        assert_eq!(run(&m, "p", &["write", "/data/new.txt", "x"]).exit_code, 1);
+        assert!(!dir.path().join("data/new.txt").exists());
+        let (_d, m) = with("env = { MODE = \"fast\" }");
+        assert_eq!(run(&m, "p", &["env", "MODE"]).stdout, b"fast\n");
+        let (_d, m) = with("inherit-env = true");
+        assert_eq!(run(&m, "p", &["env", "PATH"]).exit_code, 0);
+        let (_d, m) = with("");
+        assert_eq!(run(&m, "p", &["env", "PATH"]).exit_code, 1);
+        let (_d, m) = with("deterministic = true");
+        assert_eq!(run(&m, "p", &["clock"]).stdout, b"0\n");
+        let (_d, m) = with("stdin = \"data/hello.txt\"");
+        assert_eq!(run(&m, "p", &["stdin"]).stdout, b"hi there");
+        let (_d, m) = with("stdout = \"null\"\nstderr = \"null\"");
+        let out = run(&m, "p", &["args", "a"]);
+        assert_eq!((out.exit_code, out.stdout.len()), (0, 0));
+        let out = run(&m, "p", &["env", "NOPE"]);
+        assert_eq!((out.exit_code, out.stderr.len()), (1, 0));
+    }
+}
+
+#[test]
+fn sandbox_allow_network() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let probe = "[plugins.p]\nsource = \"{p2}/probe.wasm\"\n";
+    let (_d, m) = ok(probe);
+    assert_eq!(
+        run(&m, "p", &["tcp", &addr]).exit_code,
+        1,
+        "denied by default"
+    );
+    let (_d, m) = ok(&format!(
+        "{probe}[plugins.p.sandbox]\nallow-network = true\n"
+    ));
+    assert_eq!(run(&m, "p", &["tcp", &addr]).exit_code, 0);
+}
