@@ -126,24 +126,8 @@ where
 
     fn ready(&self, inst: &mut Target<'_>) -> Result<Self::Ready> {
         let (f, ty) = module_func(inst, self.func)?;
-        f.typed::<P, R>(&*inst.store).map_err(|_| {
-            let found = format_func_type(&ty);
-            let expected = format!(
-                "{} -> {}",
-                std::any::type_name::<P>(),
-                std::any::type_name::<R>()
-            );
-            Error::new(
-                ErrorKind::SignatureMismatch {
-                    expected: expected.clone(),
-                    found: found.clone(),
-                },
-                format!(
-                    "signature mismatch for `{}`: called as {expected} but it is {found}",
-                    self.func
-                ),
-            )
-        })
+        f.typed::<P, R>(&*inst.store)
+            .map_err(|_| mismatch::<P, R>(self.func, format_func_type(&ty)))
     }
 
     async fn run(
@@ -171,23 +155,8 @@ impl<P: WitParams, R: WitResults> Call for Wit<'_, P, R> {
     fn ready(&self, inst: &mut Target<'_>) -> Result<Self::Ready> {
         let (f, ty) = component_func(inst, self.func)?;
         f.typed::<P, R>(&*inst.store).map_err(|e| {
-            let found = crate::code::component::format_func(&ty);
-            let expected = format!(
-                "{} -> {}",
-                std::any::type_name::<P>(),
-                std::any::type_name::<R>()
-            );
-            Error::new(
-                ErrorKind::SignatureMismatch {
-                    expected: expected.clone(),
-                    found: found.clone(),
-                },
-                format!(
-                    "signature mismatch for `{}`: called as {expected} but it is {found}",
-                    self.func
-                ),
-            )
-            .with_source(e.into_boxed_dyn_error())
+            mismatch::<P, R>(self.func, crate::code::component::format_func(&ty))
+                .with_source(e.into_boxed_dyn_error())
         })
     }
 
@@ -410,6 +379,22 @@ pub(super) fn component_func(
         name,
         &prepared.functions(),
     ))
+}
+
+/// A typed call whose Rust types `P -> R` are not the export's `found`.
+fn mismatch<P, R>(func: &str, found: String) -> Error {
+    let expected = format!(
+        "{} -> {}",
+        std::any::type_name::<P>(),
+        std::any::type_name::<R>()
+    );
+    Error::new(
+        ErrorKind::SignatureMismatch {
+            expected: expected.clone(),
+            found: found.clone(),
+        },
+        format!("signature mismatch for `{func}`: called as {expected} but it is {found}"),
+    )
 }
 
 fn not_a_plugin_world(plugin: &str, why: &str) -> Error {

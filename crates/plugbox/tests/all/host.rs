@@ -72,6 +72,37 @@ fn host_function_error_names_the_function() {
     );
 }
 
+#[derive(Debug, thiserror::Error)]
+#[error("replica {0} is down")]
+struct ReplicaDown(u32);
+
+#[test]
+fn host_function_errors_stay_downcastable() {
+    let host = HostFunctions::new().func(
+        "env",
+        "fail",
+        |_c, (): ()| -> Result<(), plugbox::BoxError> { Err(Box::new(ReplicaDown(3))) },
+    );
+    let p = Plugin::builder(&engine())
+        .host(
+            host.func("env", "add_one", |_c, (x,): (i32,)| Ok(x))
+                .func("env", "tick", |_c, (): ()| Ok(0i64))
+                .func("env", "slow", |_c, (): ()| Ok(()))
+                .func("env", "log", |_c, (_p, _l): (i32, i32)| Ok(())),
+        )
+        .from_file(wat("host_sync.wat"))
+        .unwrap();
+    let err = p.call::<(), ()>("fail", ()).unwrap_err();
+    let down = err
+        .find_source::<ReplicaDown>()
+        .expect("the host's own error is a source");
+    assert_eq!(down.0, 3);
+    assert!(
+        format!("{err:#}").ends_with("host function `env::fail` failed: replica 3 is down"),
+        "{err:#}"
+    );
+}
+
 #[test]
 fn host_functions_cannot_outlive_the_deadline() {
     let (p, _) = plugin(Limits::new().timeout(Duration::from_millis(50)));

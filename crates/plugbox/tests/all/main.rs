@@ -8,6 +8,7 @@ mod deadlines;
 mod errors;
 mod host;
 mod hostile;
+mod layout;
 mod limits;
 mod load;
 mod manager;
