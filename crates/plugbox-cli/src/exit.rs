@@ -19,24 +19,33 @@ pub const TRAP: u8 = 5;
 /// A limit was exceeded (fuel, timeout, cancellation, memory, table,
 /// instances, stack, output, busy).
 pub const LIMIT: u8 = 6;
-/// An I/O error outside the guest.
+/// An I/O error outside the guest (including writing plugbox's output).
 pub const IO: u8 = 7;
+/// `call`: the guest exited (`proc_exit`) instead of returning; its status
+/// is in the message, never the exit code, so it cannot pass for one of
+/// plugbox's own codes.
+pub const GUEST_EXIT: u8 = 8;
 
 pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0    success (for `run`: the guest's own exit status passes through)
+  0    success; `run`: the guest's own exit status passes through (0 to 255)
   1    other error
   2    usage error: bad flags or call arguments, unknown export, bad config
   3    invalid or rejected module (malformed, too large, disabled feature, refused .cwasm)
   4    link or instantiation error (missing or mismatched import)
-  5    the guest trapped
-  6    a limit was exceeded (fuel, timeout, cancel, memory, table, stack, output)
-  7    I/O error";
+  5    the guest trapped (or called the host with invalid arguments)
+  6    a limit was exceeded (fuel, timeout, cancel, memory, table, stack, output, size)
+  7    I/O error outside the guest
+  8    `call`: the guest exited (proc_exit) instead of returning; the status is printed
+A closed stdout (`plugbox ... | head`) ends plugbox quietly with 0.";
 
 /// The exit code for an error: plugbox's kind decides, anything else is
 /// an I/O error if it is one, and `OTHER` otherwise.
 pub fn code_for(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
+        if cause.downcast_ref::<crate::output::OutputError>().is_some() {
+            return IO;
+        }
         if let Some(e) = cause.downcast_ref::<plugbox::Error>() {
             return code_for_kind(e.kind());
         }
@@ -60,7 +69,7 @@ pub fn code_for_kind(kind: &ErrorKind) -> u8 {
         ErrorKind::Trap(t) if t.is_limit() => LIMIT,
         ErrorKind::Trap(_) => TRAP,
         ErrorKind::ResourceLimit(_) | ErrorKind::Busy => LIMIT,
-        ErrorKind::Exit(n) => (*n & 0xff) as u8,
+        ErrorKind::Exit(_) => GUEST_EXIT,
         ErrorKind::Io => IO,
         ErrorKind::InvalidArgument
         | ErrorKind::ExportNotFound { .. }

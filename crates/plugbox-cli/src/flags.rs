@@ -91,15 +91,15 @@ impl PluginFlags {
 
 fn print_stats(stats: &plugbox::CallStats) {
     if let Some(fuel) = stats.fuel_consumed {
-        eprintln!("fuel consumed: {fuel}");
+        crate::output::note!("fuel consumed: {fuel}");
     }
-    eprintln!("duration: {:.3?}", stats.duration);
-    eprintln!(
+    crate::output::note!("duration: {:.3?}", stats.duration);
+    crate::output::note!(
         "memory peak: {}",
         plugbox::units::format_bytes(stats.memory_peak)
     );
     if stats.attempts > 1 {
-        eprintln!("attempts: {}", stats.attempts);
+        crate::output::note!("attempts: {}", stats.attempts);
     }
 }
 

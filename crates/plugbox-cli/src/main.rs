@@ -7,6 +7,7 @@ use std::process::ExitCode;
 mod commands;
 mod exit;
 mod flags;
+mod output;
 #[cfg(test)]
 mod settings_doc;
 
@@ -33,7 +34,7 @@ fn main() -> ExitCode {
             use clap::error::ErrorKind as Clap;
             if matches!(e.kind(), Clap::InvalidValue | Clap::ValueValidation) {
                 let text = e.to_string();
-                eprintln!("{}", text.lines().next().unwrap_or_default());
+                crate::output::note!("{}", text.lines().next().unwrap_or_default());
             } else {
                 // Printing help or a usage error can only fail on a closed pipe.
                 let _ = e.print();
@@ -54,8 +55,18 @@ fn main() -> ExitCode {
     plugbox::flush_host_output(grace);
     match result {
         Ok(code) => ExitCode::from(code),
+        // The reader of stdout went away (`| head`): end quietly, like
+        // other command-line tools.
+        Err(err)
+            if err
+                .chain()
+                .filter_map(|c| c.downcast_ref::<output::OutputError>())
+                .any(output::OutputError::is_broken_pipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(err) => {
-            eprintln!("error: {}", exit::one_line(&err));
+            crate::output::note!("error: {}", exit::one_line(&err));
             ExitCode::from(exit::code_for(&err))
         }
     }

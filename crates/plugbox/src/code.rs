@@ -381,7 +381,11 @@ pub(crate) fn export_not_found(plugin: &str, func: &str, funcs: &[String]) -> Er
     let hint = if funcs.is_empty() {
         "it exports no functions".to_string()
     } else {
-        let mut names: Vec<String> = funcs.iter().take(SHOWN).map(|f| format!("`{f}`")).collect();
+        let mut names: Vec<String> = funcs
+            .iter()
+            .take(SHOWN)
+            .map(|f| format!("`{}`", crate::text::printable(f)))
+            .collect();
         if funcs.len() > SHOWN {
             names.push(format!("and {} more", funcs.len() - SHOWN));
         }
@@ -391,6 +395,9 @@ pub(crate) fn export_not_found(plugin: &str, func: &str, funcs: &[String]) -> Er
         ErrorKind::ExportNotFound {
             name: func.to_string(),
         },
-        format!("no function `{func}` exported by `{plugin}` ({hint})"),
+        format!(
+            "no function `{}` exported by `{plugin}` ({hint})",
+            crate::text::printable(func)
+        ),
     )
 }

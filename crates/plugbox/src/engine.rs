@@ -146,6 +146,11 @@ fn wasmtime_config(config: &EngineConfig) -> Result<wasmtime::Config> {
     {
         apply_feature(&mut c, WasmFeature::RelaxedSimd, false);
     }
+    // The GC proposal stays off unless asked for: it brings its own heap,
+    // whose failures Wasmtime 48.0.8 handles by aborting (fixed later).
+    if config.get_feature(WasmFeature::Gc).is_none() {
+        apply_feature(&mut c, WasmFeature::Gc, false);
+    }
     for feature in WasmFeature::ALL {
         if let Some(on) = config.get_feature(feature) {
             apply_feature(&mut c, feature, on);
@@ -153,7 +158,11 @@ fn wasmtime_config(config: &EngineConfig) -> Result<wasmtime::Config> {
     }
     c.consume_fuel(config.get_consume_fuel());
     c.epoch_interruption(config.get_epoch_interruption());
-    c.max_wasm_stack(usize::try_from(config.get_max_stack()).unwrap_or(usize::MAX));
+    let stack = usize::try_from(config.get_max_stack()).unwrap_or(usize::MAX);
+    c.max_wasm_stack(stack);
+    // Calls on the async path run on a fiber stack that must hold the wasm
+    // stack plus the host's frames: 1 MiB more, at least Wasmtime's 2 MiB.
+    c.async_stack_size(stack.saturating_add(1 << 20).max(2 << 20));
     c.parallel_compilation(config.get_parallel_compilation());
     if config.get_pooling() {
         let mut pool = wasmtime::PoolingAllocationConfig::new();

@@ -209,6 +209,14 @@ pub enum TrapKind {
     /// An allocation exceeded an implementation limit.
     #[error("allocation too large")]
     AllocationTooLarge,
+    /// A wasm exception was thrown and nothing caught it.
+    #[error("uncaught wasm exception")]
+    UncaughtException,
+    /// The guest called the host with arguments the host refused: an
+    /// invalid pointer or length, a bad resource handle, or more data in
+    /// one call than the host accepts.
+    #[error("invalid host call")]
+    BadHostCall,
     /// Any other trap code.
     #[error("trap")]
     Other,
@@ -254,6 +262,18 @@ pub enum Limit {
         /// `stdout` or `stderr`.
         stream: &'static str,
         /// The cap in bytes.
+        allowed: u64,
+    },
+    /// The module declares more than the engine compiles: functions, a
+    /// function's size, or a function's locals (`max-functions`,
+    /// `max-function-size`, `max-locals`).
+    #[error("the module declares {found} {what}, more than the cap of {allowed}")]
+    Declared {
+        /// `functions`, `bytes in one function` or `locals in one function`.
+        what: &'static str,
+        /// What the module declares.
+        found: u64,
+        /// The cap.
         allowed: u64,
     },
     /// A limit Wasmtime reported without details.

@@ -54,6 +54,7 @@ mod manage;
 mod plugin;
 mod stats;
 mod store;
+pub mod text;
 pub mod units;
 pub mod values;
 pub mod wit_values;

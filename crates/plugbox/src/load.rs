@@ -3,6 +3,7 @@
 //! checked `.cwasm` format of precompiled artifacts.
 
 pub(crate) mod aot;
+pub(crate) mod bounds;
 mod inspect;
 mod kind;
 mod source;

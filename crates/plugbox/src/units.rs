@@ -58,10 +58,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
                 format!("unknown unit `{unit}` (use ns, us, ms, s, m, h or d)")
             }
             humantime::DurationError::NumberOverflow => "out of range".to_string(),
+            humantime::DurationError::NumberExpected(at)
+            | humantime::DurationError::InvalidCharacter(at) => {
+                let bad = t[at.min(t.len())..].chars().next().unwrap_or(' ');
+                format!(
+                    "unexpected `{bad}` (write a whole or decimal number and a unit, like `250ms`)"
+                )
+            }
             humantime::DurationError::Empty => {
                 "expected a number with a unit like `250ms` or `2s`".to_string()
             }
-            other => other.to_string(),
         };
         format!("invalid duration `{text}`: {why}")
     })?;

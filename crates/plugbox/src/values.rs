@@ -8,13 +8,44 @@ use wasmtime::{FuncType, Val, ValType};
 /// Formats a function type as `(i32, i32) -> i32`, `() -> ()` or
 /// `(f64) -> (i32, i64)`.
 pub fn format_func_type(ty: &FuncType) -> String {
-    let params: Vec<String> = ty.params().map(|t| t.to_string()).collect();
-    let results: Vec<String> = ty.results().map(|t| t.to_string()).collect();
+    let params: Vec<String> = ty.params().map(|t| format_val_type(&t)).collect();
+    let results: Vec<String> = ty.results().map(|t| format_val_type(&t)).collect();
     let results = match results.len() {
         1 => results[0].clone(),
         _ => format!("({})", results.join(", ")),
     };
     format!("({}) -> {results}", params.join(", "))
+}
+
+/// A value type as WebAssembly text writes it: `i32`, `funcref`,
+/// `(ref null extern)`, `(ref $type)` for a concrete (typed) reference.
+pub fn format_val_type(ty: &ValType) -> String {
+    use wasmtime::HeapType as H;
+    let ValType::Ref(r) = ty else {
+        return ty.to_string();
+    };
+    let heap = match r.heap_type() {
+        H::Func => "func",
+        H::Extern => "extern",
+        H::Any => "any",
+        H::Eq => "eq",
+        H::I31 => "i31",
+        H::Array => "array",
+        H::Struct => "struct",
+        H::Exn => "exn",
+        H::Cont => "cont",
+        H::None => "none",
+        H::NoFunc => "nofunc",
+        H::NoExtern => "noextern",
+        H::NoExn => "noexn",
+        H::NoCont => "nocont",
+        _ => "$type",
+    };
+    match (r.is_nullable(), heap) {
+        (true, "func" | "extern" | "any" | "eq" | "i31" | "exn") => format!("{heap}ref"),
+        (true, _) => format!("(ref null {heap})"),
+        (false, _) => format!("(ref {heap})"),
+    }
 }
 
 /// `function`, `global`, `table`, `memory` or `tag`.
@@ -41,7 +72,11 @@ pub(crate) fn val_type_name(v: &Val) -> &'static str {
 }
 
 fn describe_arg(func: &str, index: usize, ty: &ValType) -> String {
-    format!("argument {} of `{func}` ({ty})", index + 1)
+    format!(
+        "argument {} of `{func}` ({})",
+        index + 1,
+        format_val_type(ty)
+    )
 }
 
 pub(crate) fn check_arity(func: &str, ty: &FuncType, given: usize) -> Result<()> {

@@ -45,10 +45,10 @@ impl CallCommand {
                 .iter()
                 .map(plugbox::values::DynValue::to_json)
                 .collect();
-            println!("{}", serde_json::Value::Array(json));
+            crate::output::outln!("{}", serde_json::Value::Array(json))?;
         } else {
             for r in &results {
-                println!("{r}");
+                crate::output::outln!("{r}")?;
             }
         }
         Ok(())

@@ -40,7 +40,7 @@ impl CompileCommand {
         let size = wasm.bytes().len() as u64;
         let chatty = std::io::stderr().is_terminal() && size > 1 << 20;
         if chatty {
-            eprintln!(
+            crate::output::note!(
                 "compiling `{}` ({}) ...",
                 self.file.display(),
                 format_bytes(size)
@@ -50,7 +50,7 @@ impl CompileCommand {
         let bytes = plugbox::precompile(&engine, &wasm)?;
         std::fs::write(&output, &bytes)
             .with_context(|| format!("cannot write `{}`", output.display()))?;
-        eprintln!(
+        crate::output::note!(
             "compiled `{}` ({} {}) to `{}` ({}) in {:.2?}",
             self.file.display(),
             format_bytes(size),

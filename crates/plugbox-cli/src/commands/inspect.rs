@@ -3,6 +3,7 @@
 use anyhow::Result;
 use clap::Parser;
 use plugbox::EngineConfig;
+use plugbox::text::printable;
 use plugbox::units::format_bytes;
 use plugbox::{Inspection, Wasm};
 use std::path::PathBuf;
@@ -30,16 +31,20 @@ impl InspectCommand {
         if self.json {
             let mut value = serde_json::to_value(&info)?;
             value["file"] = serde_json::Value::String(self.file.display().to_string());
-            println!("{}", serde_json::to_string_pretty(&value)?);
+            crate::output::outln!("{}", serde_json::to_string_pretty(&value)?)?;
         } else {
-            print!("{}", render(&self.file.display().to_string(), &info));
+            crate::output::out!("{}", render(&self.file.display().to_string(), &info))?;
         }
         Ok(())
     }
 }
 
+/// The human form: every name the module chose goes through
+/// [`printable`], so it cannot rewrite the terminal or fake a line
+/// (`--json` keeps them exact, escaped by JSON).
 fn render(name: &str, info: &Inspection) -> String {
     use std::fmt::Write;
+    let p = |s: &str| printable(s).into_owned();
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -67,9 +72,14 @@ fn render(name: &str, info: &Inspection) -> String {
         info.imports
             .iter()
             .map(|i| {
-                format!("{} {} {}", qualify(&i.module, &i.name), i.kind, i.ty)
-                    .trim_end()
-                    .to_string()
+                format!(
+                    "{} {} {}",
+                    qualify(&p(&i.module), &p(&i.name)),
+                    i.kind,
+                    p(&i.ty)
+                )
+                .trim_end()
+                .to_string()
             })
             .collect(),
     );
@@ -79,7 +89,7 @@ fn render(name: &str, info: &Inspection) -> String {
         info.exports
             .iter()
             .map(|e| {
-                format!("{} {} {}", e.name, e.kind, e.ty)
+                format!("{} {} {}", p(&e.name), e.kind, p(&e.ty))
                     .trim_end()
                     .to_string()
             })
@@ -130,19 +140,19 @@ fn render(name: &str, info: &Inspection) -> String {
         "custom sections",
         info.custom_sections
             .iter()
-            .map(|c| format!("{} ({})", c.name, format_bytes(c.size)))
+            .map(|c| format!("{} ({})", p(&c.name), format_bytes(c.size)))
             .collect(),
     );
     let wasi = if info.wasi.is_empty() {
         "none".to_string()
     } else {
-        info.wasi.join(", ")
+        p(&info.wasi.join(", "))
     };
     let _ = writeln!(s, "wasi: {wasi}");
     if let Some(wit) = &info.wit {
         let _ = writeln!(s, "wit:");
         for line in wit.lines() {
-            let _ = writeln!(s, "{}", format!("  {line}").trim_end());
+            let _ = writeln!(s, "{}", format!("  {}", p(line)).trim_end());
         }
     }
     s

@@ -42,8 +42,8 @@ pub struct NewCommand {
 impl NewCommand {
     pub fn execute(self) -> Result<()> {
         if self.list {
-            print!("{}", templates::matrix_table());
-            println!(
+            crate::output::out!("{}", templates::matrix_table())?;
+            crate::output::outln!(
                 "\n¹ host functions: add an import to the project's WIT; an embedding host \
                  provides it (`HostFunctions::component_func`), `plugbox call` does not.\n\
                  ² kv: in every language's bindings; the templates do not use it.\n\
@@ -51,11 +51,11 @@ impl NewCommand {
                  by scripts/lang-matrix.sh (hyperfine, mean of 10 runs of a release plugbox): \
                  `cold call` is one `plugbox call` process (read, compile, instantiate, call \
                  `handle`), `precompiled` the same from the `.cwasm` of `plugbox compile`."
-            );
+            )?;
             return Ok(());
         }
         let (Some(name), Some(lang)) = (self.name, self.lang) else {
-            unreachable!("clap requires NAME and --lang without --list");
+            return Err(UsageError("NAME and --lang are required (or --list)".into()).into());
         };
         validate_name(&name)?;
         let template = lang.template(self.world).map_err(|why| {
@@ -79,14 +79,14 @@ impl NewCommand {
             World::Plugin => "plugin",
             World::Command => "command",
         };
-        println!(
+        crate::output::outln!(
             "created {} {what} `{name}` in {}\nbuild it: cd {} && {}\nits README.md says how \
              to call and test it",
             lang.name(),
             dir.display(),
             dir.display(),
             template.build_command()
-        );
+        )?;
         Ok(())
     }
 }

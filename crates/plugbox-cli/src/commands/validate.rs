@@ -22,7 +22,7 @@ impl ValidateCommand {
         let engine = crate::flags::engine(&self.engine)?;
         let wasm = Wasm::from_file(&engine, &self.file)?;
         wasm.validate(&engine)?;
-        println!("ok");
+        crate::output::outln!("ok")?;
         Ok(())
     }
 }

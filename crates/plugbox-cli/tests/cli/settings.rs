@@ -69,6 +69,9 @@ const TESTED: &[&str] = &[
     "pool-max-memory",
     "cache-dir",
     "max-module-size",
+    "max-functions",
+    "max-function-size",
+    "max-locals",
     "consume-fuel",
     "epoch-interruption",
     "epoch-tick",
@@ -162,6 +165,20 @@ fn engine_settings() {
     assert!(s.path("cache").is_dir(), "relative to the manifest");
     let s = Setup::new(&format!("[engine]\nmax-module-size = 10\n{HOSTILE}"));
     expect(&s.plugbox("call", &["h", "ok"]), 3, "", "size cap of 10 B");
+    for (key, found) in [
+        ("max-functions = 2", "functions, more than the cap of 2"),
+        (
+            "max-function-size = 4",
+            "bytes in one function, more than the cap of 4",
+        ),
+        (
+            "max-locals = 0",
+            "locals in one function, more than the cap of 0",
+        ),
+    ] {
+        let s = Setup::new(&format!("[engine]\n{key}\n{HOSTILE}"));
+        expect(&s.plugbox("call", &["h", "ok"]), 6, "", found);
+    }
     let s = Setup::new(&format!("[engine]\nconsume-fuel = true\n{HOSTILE}"));
     expect(
         &s.plugbox("call", &["--stats", "h", "work", "10"]),

@@ -3,8 +3,9 @@
 //! from Wasmtime's own interrupts), pool exhaustion — by type, never by
 //! message text.
 
-use crate::error::{Error, ErrorKind, Limit, TrapKind, wasmtime_source};
+use crate::error::{BoxError, Error, ErrorKind, Limit, TrapKind, wasmtime_source};
 use crate::store::{HostFnFailed, LimitExceeded};
+use crate::text::printable;
 use std::fmt::Write as _;
 
 /// What the store knew when the guest stopped.
@@ -72,6 +73,21 @@ fn classify_kind(err: wasmtime::Error, interrupt: Option<TrapKind>) -> Error {
         return Error::new(ErrorKind::Trap(kind), format!("wasm trap: {kind}"))
             .with_backtrace(backtrace);
     }
+    if err.downcast_ref::<wasmtime::ThrownException>().is_some() {
+        let kind = TrapKind::UncaughtException;
+        return Error::new(ErrorKind::Trap(kind), format!("wasm trap: {kind}"))
+            .with_backtrace(backtrace);
+    }
+    // An error raised while guest code was on the stack, by none of
+    // plugbox's own host calls: WASI or Wasmtime refusing the guest's
+    // arguments (a bad pointer, too much data for one host call).
+    if backtrace.is_some() {
+        let kind = TrapKind::BadHostCall;
+        let why: BoxError = err.root_cause().to_string().into();
+        return Error::new(ErrorKind::Trap(kind), format!("wasm trap: {kind}"))
+            .with_source(why)
+            .with_backtrace(backtrace);
+    }
     Error::new(ErrorKind::Other, "guest call failed")
         .with_source(wasmtime_source(err))
         .with_backtrace(backtrace)
@@ -100,9 +116,17 @@ pub(crate) fn instantiate_error(name: &str, err: wasmtime::Error, cx: Context) -
         || err.downcast_ref::<HostFnFailed>().is_some()
         || cx.interrupt.is_some();
     if guest_failed {
-        return classify(err, cx).context(format!(
-            "cannot instantiate `{name}`: its start function failed"
-        ));
+        // A trap with no wasm frame happened before any guest code ran:
+        // while its data or element segments were copied in.
+        let ran_code = err
+            .downcast_ref::<wasmtime::WasmBacktrace>()
+            .is_some_and(|bt| !bt.frames().is_empty());
+        let what = if ran_code || cx.interrupt.is_some() {
+            "its start function failed"
+        } else {
+            "its data or element segments do not fit its memories and tables"
+        };
+        return classify(err, cx).context(format!("cannot instantiate `{name}`: {what}"));
     }
     Error::new(
         ErrorKind::Instantiate,
@@ -114,8 +138,9 @@ pub(crate) fn instantiate_error(name: &str, err: wasmtime::Error, cx: Context) -
 fn format_backtrace(bt: &wasmtime::WasmBacktrace) -> String {
     let mut out = String::new();
     for (i, frame) in bt.frames().iter().enumerate() {
-        let name = frame.func_name().unwrap_or("<unnamed>");
-        let module = frame.module().name().unwrap_or("<module>");
+        // Names from the module's name section: the module controls them.
+        let name = printable(frame.func_name().unwrap_or("<unnamed>"));
+        let module = printable(frame.module().name().unwrap_or("<module>"));
         let _ = write!(out, "{i:>4}: {module}!{name} (func {})", frame.func_index());
         if let Some(off) = frame.module_offset() {
             let _ = write!(out, " @ {off:#x}");

@@ -199,9 +199,10 @@ impl Call for Values<'_> {
         for (i, (want, got)) in params.iter().zip(self.args).enumerate() {
             if !got.matches_ty(&*inst.store, want).unwrap_or(false) {
                 return Err(Error::invalid_argument(format!(
-                    "argument {} of `{}` must be {want} but a {} was given",
+                    "argument {} of `{}` must be {} but a {} was given",
                     i + 1,
                     self.func,
+                    crate::values::format_val_type(want),
                     val_type_name(got)
                 )));
             }

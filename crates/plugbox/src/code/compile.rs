@@ -91,6 +91,9 @@ pub(crate) fn compile(engine: &Engine, wasm: &Wasm, allow_precompiled: bool) -> 
 /// precompiled.
 pub fn precompile(engine: &Engine, wasm: &Wasm) -> Result<Vec<u8>> {
     let wt = engine.wasmtime();
+    if !wasm.kind().is_precompiled() {
+        crate::load::bounds::check_declared(engine.config(), wasm.name(), wasm.bytes())?;
+    }
     let image = match wasm.kind() {
         WasmKind::Module => wt.precompile_module(&compilable(wasm)?),
         WasmKind::Component => wt.precompile_component(wasm.bytes()),

@@ -4,6 +4,7 @@
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::{HostFunctions, StoreState};
+use crate::text::printable;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Component, InstancePre, Linker};
 
@@ -70,10 +71,11 @@ fn explain(
         });
     match missing {
         Some((module, name)) => {
+            let (m, n) = (printable(&module), printable(&name));
             let what = if module == ROOT_IMPORT {
-                format!("`{name}`")
+                format!("`{n}`")
             } else {
-                format!("`{module}` (it calls `{name}`)")
+                format!("`{m}` (it calls `{n}`)")
             };
             Error::new(
                 ErrorKind::Link { module, name },

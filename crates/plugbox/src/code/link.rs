@@ -6,6 +6,7 @@ use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::load::is_wasi_module;
 use crate::store::{HostFunctions, StoreState};
+use crate::text::printable;
 use crate::values::{extern_kind, format_func_type};
 use wasmtime::{ExternType, ImportType, InstancePre, Linker, Module, Store};
 
@@ -24,9 +25,24 @@ pub(crate) fn link(
             .with_source(e.into_boxed_dyn_error())
     })?;
     if uses_wasi {
-        wasmtime_wasi::p1::add_to_linker_async(&mut linker, StoreState::wasi_p1).map_err(|e| {
-            Error::new(ErrorKind::Other, "cannot set up WASI").with_source(e.into_boxed_dyn_error())
-        })?;
+        wasmtime_wasi::p1::add_to_linker_async(&mut linker, StoreState::wasi_p1)
+            .and_then(|_| {
+                // WASI reserves statuses from 126 up and Wasmtime refuses
+                // them; a command's status passes through as given.
+                linker.allow_shadowing(true).func_wrap(
+                    "wasi_snapshot_preview1",
+                    "proc_exit",
+                    |status: i32| -> wasmtime::Result<()> {
+                        Err(wasmtime_wasi::I32Exit(status).into())
+                    },
+                )?;
+                linker.allow_shadowing(false);
+                Ok(())
+            })
+            .map_err(|e| {
+                Error::new(ErrorKind::Other, "cannot set up WASI")
+                    .with_source(e.into_boxed_dyn_error())
+            })?;
     }
     match linker.instantiate_pre(module) {
         Ok(pre) => Ok(pre),
@@ -45,6 +61,8 @@ fn explain(
     let mut store = Store::new(engine.wasmtime(), StoreState::bare());
     for import in module.imports() {
         let (m, n) = (import.module().to_string(), import.name().to_string());
+        // What the module named, shown safely (the kind keeps it exact).
+        let shown = format!("{}::{}", printable(&m), printable(&n));
         let link_err = |what: String| {
             Error::new(
                 ErrorKind::Link {
@@ -62,7 +80,7 @@ fn explain(
                     "; plugbox provides WASI preview 1 (`wasi_snapshot_preview1`) and the host functions an embedder registers".to_string()
                 };
                 return link_err(format!(
-                    "missing import `{m}::{n}` ({}){hint}",
+                    "missing import `{shown}` ({}){hint}",
                     describe(&import)
                 ));
             }
@@ -72,14 +90,14 @@ fn explain(
                     && !have.matches(&want)
                 {
                     return link_err(format!(
-                        "import `{m}::{n}` has the wrong type: the module expects {} but the host provides {}",
+                        "import `{shown}` has the wrong type: the module expects {} but the host provides {}",
                         format_func_type(&want),
                         format_func_type(have)
                     ));
                 }
                 if std::mem::discriminant(&found) != std::mem::discriminant(&import.ty()) {
                     return link_err(format!(
-                        "import `{m}::{n}` has the wrong kind: the module expects a {} but the host provides a {}",
+                        "import `{shown}` has the wrong kind: the module expects a {} but the host provides a {}",
                         extern_kind(&import.ty()),
                         extern_kind(&found)
                     ));
@@ -100,8 +118,8 @@ fn explain(
             },
             format!(
                 "cannot link `{plugin}`: import `{}::{}` ({}) does not match what the host provides",
-                import.module(),
-                import.name(),
+                printable(import.module()),
+                printable(import.name()),
                 describe(&import)
             ),
         ),

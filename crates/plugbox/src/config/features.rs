@@ -6,11 +6,12 @@ use std::str::FromStr;
 
 /// A WebAssembly proposal that can be switched on or off.
 ///
-/// Unset features keep Wasmtime 48's defaults: the WebAssembly 3.0 set is
-/// on (SIMD, relaxed SIMD, multi-memory, memory64, reference types, tail
-/// calls, typed function references, GC, exceptions) plus the component
-/// model; threads are on but shared memories are refused unless `threads`
-/// is enabled explicitly; wide arithmetic is off.
+/// Unset features keep Wasmtime 48's defaults but one: the WebAssembly 3.0
+/// set is on (SIMD, relaxed SIMD, multi-memory, memory64, reference types,
+/// tail calls, typed function references, exceptions) plus the component
+/// model; garbage collection is off unless enabled (see SECURITY.md);
+/// threads are on but shared memories are refused unless `threads` is
+/// enabled explicitly; wide arithmetic is off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]

@@ -100,11 +100,39 @@ pub(crate) mod serde_units {
     use crate::config::value::{OrNone, Unit};
     use serde::{Deserialize, Deserializer, Serializer, de};
 
-    #[derive(Deserialize)]
-    #[serde(untagged)]
+    /// A number or a string, with messages that name what was found.
     enum NumOrText {
         Num(u64),
         Text(String),
+    }
+
+    impl<'de> Deserialize<'de> for NumOrText {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visit;
+            impl de::Visitor<'_> for Visit {
+                type Value = NumOrText;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a number, or a string like \"64MiB\", \"250ms\" or \"none\"")
+                }
+                fn visit_u64<E: de::Error>(self, v: u64) -> Result<NumOrText, E> {
+                    Ok(NumOrText::Num(v))
+                }
+                fn visit_i64<E: de::Error>(self, v: i64) -> Result<NumOrText, E> {
+                    u64::try_from(v).map(NumOrText::Num).map_err(|_| {
+                        E::custom(format!("invalid value `{v}`: must not be negative"))
+                    })
+                }
+                fn visit_f64<E: de::Error>(self, v: f64) -> Result<NumOrText, E> {
+                    Err(E::custom(format!(
+                        "invalid value `{v}`: a bare number must be whole; write a unit for fractions (\"1.5s\")"
+                    )))
+                }
+                fn visit_str<E: de::Error>(self, v: &str) -> Result<NumOrText, E> {
+                    Ok(NumOrText::Text(v.to_string()))
+                }
+            }
+            d.deserialize_any(Visit)
+        }
     }
 
     fn value<T: Unit, E: de::Error>(raw: NumOrText) -> Result<Option<T>, E> {
@@ -115,15 +143,9 @@ pub(crate) mod serde_units {
         }
     }
 
-    fn expecting<E: de::Error>(e: E) -> E {
-        E::custom(format!(
-            "{e}; expected a number, a string with a unit like \"64MiB\" or \"250ms\", or \"none\""
-        ))
-    }
-
     /// `Option<T>`: a value (`none` is refused: this setting cannot be off).
     pub(crate) fn de_opt<'de, D: Deserializer<'de>, T: Unit>(d: D) -> Result<Option<T>, D::Error> {
-        let raw = NumOrText::deserialize(d).map_err(expecting)?;
+        let raw = NumOrText::deserialize(d)?;
         match value::<T, D::Error>(raw)? {
             Some(v) => Ok(Some(v)),
             None => Err(de::Error::custom(
@@ -143,7 +165,7 @@ pub(crate) mod serde_units {
     pub(crate) fn de_or_none<'de, D: Deserializer<'de>, T: Unit>(
         d: D,
     ) -> Result<Option<OrNone<T>>, D::Error> {
-        let raw = NumOrText::deserialize(d).map_err(expecting)?;
+        let raw = NumOrText::deserialize(d)?;
         value::<T, D::Error>(raw).map(|v| Some(OrNone(v)))
     }
 
@@ -162,9 +184,7 @@ pub(crate) mod serde_units {
     pub(crate) fn de_count_or_none<'de, D: Deserializer<'de>>(
         d: D,
     ) -> Result<Option<OrNone<u64>>, D::Error> {
-        match NumOrText::deserialize(d).map_err(|e| {
-            <D::Error as de::Error>::custom(format!("{e}; expected a whole number or \"none\""))
-        })? {
+        match NumOrText::deserialize(d)? {
             NumOrText::Num(n) => Ok(Some(OrNone(Some(n)))),
             NumOrText::Text(t) if t.trim() == "none" => Ok(Some(OrNone(None))),
             NumOrText::Text(t) => Err(de::Error::custom(format!(

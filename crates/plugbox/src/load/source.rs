@@ -147,6 +147,9 @@ impl Wasm {
     /// this engine has turned off; [`ErrorKind::Precompiled`] for a corrupt
     /// or foreign artifact.
     pub fn validate(&self, engine: &Engine) -> Result<()> {
+        if !self.kind.is_precompiled() {
+            super::bounds::check_declared(engine.config(), &self.name, &self.bytes)?;
+        }
         match self.kind {
             WasmKind::Module => wasmtime::Module::validate(engine.wasmtime(), &self.bytes)
                 .map_err(|e| validation_error(&self.name, &self.bytes, e)),

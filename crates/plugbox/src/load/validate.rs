@@ -99,6 +99,9 @@ pub(crate) fn component_features(config: &EngineConfig) -> WasmFeatures {
         WasmFeature::WideArithmetic => WasmFeatures::WIDE_ARITHMETIC,
         WasmFeature::ComponentModel => WasmFeatures::COMPONENT_MODEL,
     };
+    if config.get_feature(WasmFeature::Gc).is_none() {
+        features.remove(WasmFeatures::GC);
+    }
     if config.get_feature(WasmFeature::Simd) == Some(false)
         && config.get_feature(WasmFeature::RelaxedSimd).is_none()
     {

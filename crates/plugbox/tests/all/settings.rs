@@ -60,6 +60,9 @@ const TESTED: &[&str] = &[
     "pool-max-memory",
     "cache-dir",
     "max-module-size",
+    "max-functions",
+    "max-function-size",
+    "max-locals",
     "consume-fuel",
     "epoch-interruption",
     "epoch-tick",
@@ -177,6 +180,25 @@ fn engine_cache_dir_and_max_module_size() {
         err.kind(),
         ErrorKind::InvalidModule(InvalidReason::TooLarge { limit: 10, .. })
     ));
+}
+
+#[test]
+fn engine_caps_on_what_a_module_declares() {
+    for (key, what) in [
+        ("max-functions = 2", "functions"),
+        ("max-function-size = 4", "bytes in one function"),
+        ("max-locals = 0", "locals in one function"),
+    ] {
+        let err = refused(&format!("[engine]\n{key}\n{HOSTILE}"));
+        assert!(
+            matches!(err.kind(), ErrorKind::ResourceLimit(Limit::Declared { what: w, .. }) if *w == what),
+            "{key}: {err:#}"
+        );
+    }
+    let (_d, m) = ok(&format!(
+        "[engine]\nmax-functions = \"none\"\nmax-function-size = \"none\"\nmax-locals = \"none\"\n{HOSTILE}"
+    ));
+    assert_eq!(m.call::<(), i32>("h", "ok", ()).unwrap(), 7);
 }
 
 #[test]
