@@ -18,5 +18,5 @@ pub(crate) mod retry;
 
 pub(crate) use callable::Call;
 pub use instance::Instance;
-pub(crate) use instance::call_mode_error;
+pub(crate) use instance::check_sync;
 pub use kinds::{RunOutput, WitParams, WitResults};

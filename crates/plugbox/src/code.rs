@@ -221,6 +221,13 @@ impl Prepared {
         &self.template.limits
     }
 
+    /// The deadline of a call starting now.
+    pub(crate) fn deadline(&self) -> Option<std::time::Instant> {
+        self.limits()
+            .get_timeout()
+            .and_then(|t| std::time::Instant::now().checked_add(t))
+    }
+
     /// How the synchronous API runs this plugin's calls.
     pub(crate) fn sync_how(&self) -> How {
         if self.blocking { How::Async } else { How::Sync }

@@ -92,6 +92,9 @@ pub enum ErrorKind {
     /// tokio runtime (blocking it would stall those functions). Use the
     /// `*_async` methods there.
     CallMode,
+    /// A component instance that trapped (or was stopped) before was
+    /// called again; it cannot be entered any more. Instantiate a new one.
+    Poisoned,
     /// The configuration (engine, limits, sandbox, manifest) is invalid.
     Config,
     /// An I/O error outside the guest (reading a module, a preopen, ...).

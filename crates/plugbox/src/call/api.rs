@@ -2,9 +2,9 @@
 //! hands it to the one pipeline, synchronously or not.
 
 use super::callable::Call;
-use super::drive::{drive, on_current_thread_runtime};
+use super::drive::drive;
 use super::dynamic::Json;
-use super::instance::{Instance, call_mode_error};
+use super::instance::{Instance, check_sync};
 use super::kinds::{Handle, Typed, Values, Wit, WitParams, WitResults};
 use crate::code::How;
 use crate::error::Result;
@@ -14,11 +14,8 @@ use wasmtime::{Val, WasmParams, WasmResults};
 impl Instance {
     /// Runs `call` through the pipeline from synchronous code.
     pub(crate) fn sync_call<C: Call>(&mut self, call: &C) -> Result<C::Output> {
-        let prepared = self.prepared();
-        if prepared.async_host && on_current_thread_runtime() {
-            return Err(call_mode_error(prepared.name()));
-        }
-        let how = prepared.sync_how();
+        check_sync(self.prepared())?;
+        let how = self.prepared().sync_how();
         drive(self.invoke(call, how))
     }
 

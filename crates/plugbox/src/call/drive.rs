@@ -10,22 +10,19 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Instant;
 
-/// plugbox's runtime: one worker thread plus tokio's blocking pool. Calls
-/// on the async path enter it while they are polled, whatever executor
-/// polls them, so their timers and WASI's background work never depend on
-/// the caller's runtime (or on the caller having one).
-fn runtime() -> Result<&'static tokio::runtime::Handle> {
-    static RUNTIME: OnceLock<std::result::Result<tokio::runtime::Runtime, String>> =
-        OnceLock::new();
-    RUNTIME
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("plugbox-io")
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())
-        })
+type Runtime = std::result::Result<tokio::runtime::Runtime, String>;
+
+fn start(name: &str, workers: usize) -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn handle(runtime: &'static Runtime) -> Result<&'static tokio::runtime::Handle> {
+    runtime
         .as_ref()
         .map(tokio::runtime::Runtime::handle)
         .map_err(|e| {
@@ -34,6 +31,24 @@ fn runtime() -> Result<&'static tokio::runtime::Handle> {
                 format!("cannot start plugbox's async runtime: {e}"),
             )
         })
+}
+
+/// plugbox's runtime: two worker threads plus tokio's blocking pool. Calls
+/// on the async path enter it while they are polled, whatever executor
+/// polls them, so their timers, WASI's background work and the tasks async
+/// host functions spawn never depend on the caller's runtime (or on the
+/// caller having one).
+fn runtime() -> Result<&'static tokio::runtime::Handle> {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    handle(RUNTIME.get_or_init(|| start("plugbox-io", 2)))
+}
+
+/// The clock of deadlines: a runtime of its own that runs no task, only
+/// its timer, so no embedder code (an async host function's blocking task,
+/// say) can hold back the deadline of any call.
+fn clock() -> Result<&'static tokio::runtime::Handle> {
+    static CLOCK: OnceLock<Runtime> = OnceLock::new();
+    handle(CLOCK.get_or_init(|| start("plugbox-clock", 1)))
 }
 
 /// Polls `fut` inside plugbox's runtime.
@@ -65,15 +80,25 @@ impl Stopped {
 /// Runs `fut` until it completes, the deadline passes or the call is
 /// cancelled, whichever is first. Dropping `fut` ends a host call it is
 /// waiting in (Wasmtime unwinds the guest's stack). Must be polled inside
-/// plugbox's runtime ([`in_runtime`]).
+/// plugbox's runtime ([`in_runtime`]). (Should the clock fail to start, the
+/// epoch deadline still stops wasm code.)
 pub(crate) async fn bounded<F: Future>(
     fut: F,
     deadline: Option<Instant>,
     cancel: Option<CancelHandle>,
 ) -> std::result::Result<F::Output, Stopped> {
+    // Made under the clock's runtime: its timer fires it, whatever is
+    // running on plugbox's other runtime.
+    let timer = match (deadline, clock()) {
+        (Some(d), Ok(clock)) => {
+            let _entered = clock.enter();
+            Some(tokio::time::sleep_until(d.into()))
+        }
+        _ => None,
+    };
     let sleep = async {
-        match deadline {
-            Some(d) => tokio::time::sleep_until(d.into()).await,
+        match timer {
+            Some(timer) => timer.await,
             None => std::future::pending().await,
         }
     };

@@ -25,21 +25,28 @@ pub struct Instance {
     pub(super) live: Live,
     fuel_budget: Option<u64>,
     stats: CallStats,
+    /// The deadline every call of this instance shares (the stateless
+    /// path's: one deadline for all attempts), or each call its own.
+    pinned_deadline: Option<Option<Instant>>,
+    /// A component instance that trapped cannot be entered again.
+    poisoned: bool,
 }
 
 impl Instance {
     /// Creates the store and instantiates, running the start function under
     /// the call's limits. `args` are a WASI command's argv\[1..\].
+    /// `deadline` bounds the start function (`None`: no deadline).
     pub(crate) async fn new(
         prepared: Arc<Prepared>,
         args: &[String],
         fuel: Option<u64>,
         how: How,
+        deadline: Option<Instant>,
     ) -> Result<Self> {
         prepared.check_counts()?;
         let mut store = prepared.template.store(args)?;
         let span = tracing::debug_span!("instantiate", plugin = prepared.name());
-        arm(&mut store, &prepared, fuel, how);
+        arm(&mut store, &prepared, fuel, how, deadline);
         let (deadline, cancel) = limits_of(&store);
         let start = Instant::now();
         let instantiate = prepared.instantiate(&mut store, how).instrument(span);
@@ -61,6 +68,8 @@ impl Instance {
                 live,
                 fuel_budget: fuel,
                 stats,
+                pinned_deadline: None,
+                poisoned: false,
             }),
             Err(e) => {
                 let cx = context(&mut store);
@@ -69,16 +78,47 @@ impl Instance {
         }
     }
 
+    /// Makes every later call of this instance end by `deadline`.
+    pub(crate) fn pin_deadline(&mut self, deadline: Option<Instant>) {
+        self.pinned_deadline = Some(deadline);
+    }
+
+    /// Whether the instance can no longer be called (a component that
+    /// trapped).
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
     /// The one pipeline of every call.
     pub(crate) async fn invoke<C: Call>(&mut self, call: &C, how: How) -> Result<C::Output> {
+        if self.poisoned {
+            return Err(Error::new(
+                ErrorKind::Poisoned,
+                format!(
+                    "the instance of `{}` cannot be called again: a component instance that trapped stays unusable; instantiate a new one",
+                    self.prepared.name()
+                ),
+            ));
+        }
         let ready = call.ready(&mut Target {
             prepared: &self.prepared,
             store: &mut self.store,
             live: &self.live,
         })?;
-        arm(&mut self.store, &self.prepared, self.fuel_budget, how);
+        let deadline = self
+            .pinned_deadline
+            .unwrap_or_else(|| self.prepared.deadline());
+        arm(
+            &mut self.store,
+            &self.prepared,
+            self.fuel_budget,
+            how,
+            deadline,
+        );
         let start = Instant::now();
         let result = match how {
+            // A cancel that came before the call: no guest code runs.
+            _ if cancelled(&mut self.store) => Err(wasmtime::Error::new(wasmtime::Trap::Interrupt)),
             How::Sync => call.run(ready, &mut self.store, how).await,
             How::Async => {
                 let (deadline, cancel) = limits_of(&self.store);
@@ -92,6 +132,9 @@ impl Instance {
             }
         };
         self.finish(start);
+        if result.is_err() && matches!(self.live, Live::Component(_)) {
+            self.poisoned = true;
+        }
         let failure = match result {
             Ok(out) => match self.store.data().captured.overflow() {
                 None => return Ok(out),
@@ -137,16 +180,26 @@ impl Instance {
     /// A handle that cancels this instance's running or future calls from
     /// any thread: they fail with [`TrapKind::Cancelled`](crate::TrapKind::Cancelled),
     /// also while waiting in a host call.
-    pub fn cancel_handle(&mut self) -> CancelHandle {
-        let handle = self
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::Config`] when the engine runs without epoch
+    /// interruption: nothing could stop running wasm code.
+    pub fn cancel_handle(&mut self) -> Result<CancelHandle> {
+        let engine = self.prepared.engine();
+        if !engine.config().get_epoch_interruption() {
+            return Err(Error::config(
+                "a cancel handle needs an engine with epoch interruption (epoch-interruption, `EngineConfig::epoch_interruption`)",
+            ));
+        }
+        engine.ensure_ticker();
+        Ok(self
             .store
             .data_mut()
             .interrupt
             .cancel
             .get_or_insert_with(CancelHandle::new)
-            .clone();
-        self.prepared.engine().ensure_ticker();
-        handle
+            .clone())
     }
 
     /// Usage of the last call (fuel, time, memory high-water mark).
@@ -204,8 +257,28 @@ fn context(store: &mut Store<StoreState>) -> Context {
     }
 }
 
-/// Sets fuel and the epoch deadline before guest code runs.
-fn arm(store: &mut Store<StoreState>, prepared: &Prepared, fuel: Option<u64>, how: How) {
+/// Whether the instance's cancel handle has fired (recording it as the
+/// reason the call stops).
+fn cancelled(store: &mut Store<StoreState>) -> bool {
+    let interrupt = &mut store.data_mut().interrupt;
+    let fired = interrupt
+        .cancel
+        .as_ref()
+        .is_some_and(CancelHandle::is_cancelled);
+    if fired {
+        interrupt.reason = Some(crate::error::TrapKind::Cancelled);
+    }
+    fired
+}
+
+/// Sets fuel and the deadline before guest code runs.
+fn arm(
+    store: &mut Store<StoreState>,
+    prepared: &Prepared,
+    fuel: Option<u64>,
+    how: How,
+    deadline: Option<Instant>,
+) {
     let engine = prepared.engine();
     let config = engine.config();
     if config.get_consume_fuel() {
@@ -213,11 +286,10 @@ fn arm(store: &mut Store<StoreState>, prepared: &Prepared, fuel: Option<u64>, ho
         let _ = store.set_fuel(fuel.unwrap_or(u64::MAX));
     }
     if config.get_epoch_interruption() {
-        let timeout = prepared.limits().get_timeout();
         let interrupt = &mut store.data_mut().interrupt;
         interrupt.reason = None;
         interrupt.yield_async = how == How::Async;
-        interrupt.deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        interrupt.deadline = deadline;
         if interrupt.deadline.is_some() || interrupt.cancel.is_some() || interrupt.yield_async {
             engine.ensure_ticker();
             store.set_epoch_deadline(1);
@@ -235,12 +307,18 @@ impl std::fmt::Debug for Instance {
     }
 }
 
-/// The error of a call made the wrong way (see [`ErrorKind::CallMode`]).
-pub(crate) fn call_mode_error(plugin: &str) -> Error {
-    Error::new(
-        ErrorKind::CallMode,
-        format!(
-            "`{plugin}` imports async host functions and this thread drives a current-thread tokio runtime, which a synchronous call would stall: call it with the `*_async` methods"
-        ),
-    )
+/// Refuses a synchronous call that would stall the caller's runtime: a
+/// plugin with async host functions, from a thread that drives a
+/// current-thread tokio runtime (see [`ErrorKind::CallMode`]).
+pub(crate) fn check_sync(prepared: &Prepared) -> Result<()> {
+    if prepared.async_host && super::drive::on_current_thread_runtime() {
+        return Err(Error::new(
+            ErrorKind::CallMode,
+            format!(
+                "`{}` imports async host functions and this thread drives a current-thread tokio runtime, which a synchronous call would stall: call it with the `*_async` methods",
+                prepared.name()
+            ),
+        ));
+    }
+    Ok(())
 }

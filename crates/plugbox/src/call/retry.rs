@@ -19,13 +19,17 @@ pub(crate) async fn stateless<C: Call>(
     how: How,
 ) -> Result<(C::Output, CallStats)> {
     let start = Instant::now();
+    // One deadline for the whole call: instantiation and every attempt.
+    let deadline = prepared.deadline();
     let policy = prepared.limits().get_retry();
     let mut fuel = prepared.limits().get_fuel();
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let attempt = match Instance::new(prepared.clone(), call.args(), fuel, how).await {
+        let attempt = match Instance::new(prepared.clone(), call.args(), fuel, how, deadline).await
+        {
             Ok(mut inst) => {
+                inst.pin_deadline(deadline);
                 let result = inst.invoke(call, how).await;
                 inst.set_attempts(attempts, start.elapsed());
                 result.map(|out| (out, inst.stats()))

@@ -50,7 +50,7 @@ fn explain(
 ) -> Error {
     let wt = engine.wasmtime();
     let provided = |name: &str| {
-        name.starts_with("wasi:")
+        provides_wasi(name)
             || name.starts_with("plugbox:plugin/")
             || host.provides_component_import(name)
     };
@@ -80,13 +80,28 @@ fn explain(
             Error::new(
                 ErrorKind::Link { module, name },
                 format!(
-                    "cannot link `{plugin}`: missing import {what}; plugbox provides WASI preview 2 (`wasi:*`), its host API (`plugbox:plugin/*`) and the embedder's component host functions to components"
+                    "cannot link `{plugin}`: missing import {what}; plugbox provides WASI preview 2 (`wasi:cli`, `wasi:clocks`, `wasi:filesystem`, `wasi:io`, `wasi:random`, `wasi:sockets` at 0.2.x), its host API (`plugbox:plugin/*`) and the embedder's component host functions to components"
                 ),
             )
         }
         None => Error::new(ErrorKind::Other, format!("cannot link `{plugin}`"))
             .with_source(err.into_boxed_dyn_error()),
     }
+}
+
+/// Whether `name` is a WASI preview 2 interface Wasmtime's p2 linker
+/// provides: `wasi:{cli,clocks,filesystem,io,random,sockets}/…@0.2.x`
+/// (not `wasi:http`, `wasi:keyvalue`, ... nor other versions).
+fn provides_wasi(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix("wasi:") else {
+        return false;
+    };
+    let package = rest.split('/').next().unwrap_or_default();
+    let version = rest.rsplit_once('@').map(|(_, v)| v);
+    matches!(
+        package,
+        "cli" | "clocks" | "filesystem" | "io" | "random" | "sockets"
+    ) && version.is_some_and(|v| v.starts_with("0.2."))
 }
 
 /// Every exported function: top-level ones by name, those of exported

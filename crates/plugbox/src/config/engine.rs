@@ -493,6 +493,11 @@ impl EngineConfig {
         check_duration("epoch-tick", tick)?;
         if let Some(t) = self.get_default_timeout() {
             check_duration("default-timeout", t)?;
+            if t.is_zero() {
+                return Err(Error::config(
+                    "invalid default-timeout `0s`: must be more than zero (`none` for no timeout)",
+                ));
+            }
         }
         if self.get_pooling() && self.get_pool_instances() == 0 {
             return Err(Error::config(

@@ -296,6 +296,11 @@ impl Limits {
         }
         if let Some(timeout) = self.get_timeout() {
             check_duration("timeout", timeout)?;
+            if timeout.is_zero() {
+                return Err(Error::config(
+                    "invalid timeout `0s`: must be more than zero (`none` for no timeout)",
+                ));
+            }
             if !engine.get_epoch_interruption() {
                 return Err(Error::config(
                     "a timeout needs an engine with epoch interruption (epoch-interruption, EngineConfig::epoch_interruption)",

@@ -248,10 +248,21 @@ impl Sandbox {
         Self::default()
     }
 
-    /// `self` with the grants `over` adds and the settings it sets.
+    /// `self` with the grants `over` adds and the settings it sets. A
+    /// directory `over` grants at a guest path replaces one `self` granted
+    /// there (flags over a manifest); an environment variable `over` sets
+    /// wins.
     #[must_use]
     pub fn merge(mut self, over: &Self) -> Self {
         let base = &mut self;
+        let replaced: Vec<String> = over
+            .dir
+            .iter()
+            .chain(&over.ro_dir)
+            .map(DirGrant::guest_path)
+            .collect();
+        base.dir.retain(|d| !replaced.contains(&d.guest_path()));
+        base.ro_dir.retain(|d| !replaced.contains(&d.guest_path()));
         merge_fields!(base, over;
             set: inherit_env, allow_network, deterministic, stdin, stdout, stderr, stdin_bytes;
             lists: dir, ro_dir, env);

@@ -3,10 +3,10 @@
 
 use super::metrics::{MetricsSnapshot, SnapshotCollector};
 use super::slot::{Api, Slot, Version, read, write};
-use crate::call::drive::{drive, on_current_thread_runtime};
+use crate::call::drive::drive;
 use crate::call::dynamic::Json;
 use crate::call::kinds::{Handle, Typed, Wit};
-use crate::call::{Call, call_mode_error};
+use crate::call::{Call, check_sync};
 use crate::call::{WitParams, WitResults};
 use crate::config::{Manifest, Mode, PluginSpec};
 use crate::engine::Engine;
@@ -236,9 +236,7 @@ impl PluginManager {
     /// Runs `call` on plugin `name` from synchronous code.
     fn sync_call<C: Call>(&self, name: &str, call: &C) -> Result<C::Output> {
         let slot = self.slot(name)?;
-        if slot.version().plugin.prepared().async_host && on_current_thread_runtime() {
-            return Err(call_mode_error(name));
-        }
+        check_sync(slot.version().plugin.prepared())?;
         drive(slot.invoke(call, Api::Sync))
     }
 

@@ -58,8 +58,8 @@ impl Version {
         }
     }
 
-    /// A permit to run, waiting fairly for one up to the queue timeout.
-    async fn permit(&self, name: &str) -> Result<Option<SemaphorePermit<'_>>> {
+    /// A permit to run, waiting fairly for one until `until`.
+    async fn permit(&self, name: &str, until: Instant) -> Result<Option<SemaphorePermit<'_>>> {
         let Some(sem) = &self.permits else {
             return Ok(None);
         };
@@ -67,7 +67,7 @@ impl Version {
             return Ok(Some(permit));
         }
         // The timer is made inside the runtime: the future runs lazily.
-        let wait = async { tokio::time::timeout(self.queue_timeout, sem.acquire()).await };
+        let wait = async { tokio::time::timeout_at(until.into(), sem.acquire()).await };
         match in_runtime(wait).await? {
             Ok(Ok(permit)) => Ok(Some(permit)),
             _ => Err(busy(name, self.queue_timeout)),
@@ -106,16 +106,23 @@ impl Slot {
         );
         let start = Instant::now();
         let result = async {
-            let _permit = version.permit(&self.name).await?;
-            // Counted once it runs, not while it queues.
-            let _in_flight = self.metrics.start();
+            // One queue deadline for both waits: the permit, then (stateful)
+            // the instance.
+            let until = start.checked_add(version.queue_timeout).unwrap_or(start);
+            let _permit = version.permit(&self.name, until).await?;
             match &version.stateful {
                 Some(stateful) => {
-                    stateful
-                        .invoke(&version.plugin, call, how, version.queue_timeout)
-                        .await
+                    let held = stateful
+                        .lock(&self.name, until, version.queue_timeout)
+                        .await?;
+                    // Counted once it runs, not while it queues.
+                    let _in_flight = self.metrics.start();
+                    Stateful::invoke(held, &version.plugin, call, how).await
                 }
-                None => retry::stateless(version.plugin.prepared(), call, how).await,
+                None => {
+                    let _in_flight = self.metrics.start();
+                    retry::stateless(version.plugin.prepared(), call, how).await
+                }
             }
         }
         .instrument(span)
@@ -140,36 +147,48 @@ struct Stateful {
 }
 
 impl Stateful {
-    async fn invoke<C: Call>(
+    /// The instance slot, waiting fairly for it until `until`.
+    async fn lock(
         &self,
+        name: &str,
+        until: Instant,
+        queue_timeout: Duration,
+    ) -> Result<tokio::sync::MutexGuard<'_, Option<Instance>>> {
+        if let Ok(guard) = self.instance.try_lock() {
+            return Ok(guard);
+        }
+        let wait = async { tokio::time::timeout_at(until.into(), self.instance.lock()).await };
+        in_runtime(wait)
+            .await?
+            .map_err(|_| busy(name, queue_timeout))
+    }
+
+    async fn invoke<C: Call>(
+        mut slot: tokio::sync::MutexGuard<'_, Option<Instance>>,
         plugin: &Plugin,
         call: &C,
         how: How,
-        queue_timeout: Duration,
     ) -> Result<(C::Output, CallStats)> {
-        let mut slot = match self.instance.try_lock() {
-            Ok(guard) => guard,
-            Err(_) => {
-                let wait =
-                    async { tokio::time::timeout(queue_timeout, self.instance.lock()).await };
-                in_runtime(wait)
-                    .await?
-                    .map_err(|_| busy(plugin.name(), queue_timeout))?
-            }
-        };
+        let prepared = plugin.prepared();
+        // One deadline for this call, instantiation included.
+        let deadline = prepared.deadline();
         let mut instance = match slot.take() {
             Some(instance) => instance,
             None => {
-                let prepared = plugin.prepared().clone();
                 let fuel = prepared.limits().get_fuel();
-                Instance::new(prepared, &[], fuel, how).await?
+                Instance::new(prepared.clone(), &[], fuel, how, deadline).await?
             }
         };
+        instance.pin_deadline(deadline);
         // Taken out for the call: if this future is dropped mid-call, the
         // half-run instance is dropped with it.
         let result = instance.invoke(call, how).await;
         let stats = instance.stats();
-        *slot = Some(instance);
+        // A component instance that trapped cannot be entered again: the
+        // next call starts a fresh one.
+        if !instance.is_poisoned() {
+            *slot = Some(instance);
+        }
         result.map(|out| (out, stats))
     }
 }

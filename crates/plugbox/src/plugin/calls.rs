@@ -2,10 +2,10 @@
 //! the one pipeline (and its retry policy), synchronously or not.
 
 use super::loaded::Plugin;
-use crate::call::drive::{drive, on_current_thread_runtime};
+use crate::call::drive::drive;
 use crate::call::dynamic::{Json, Words};
 use crate::call::kinds::{Command, Handle, Typed, Values, Wit};
-use crate::call::{Call, Instance, RunOutput, call_mode_error, retry};
+use crate::call::{Call, Instance, RunOutput, check_sync, retry};
 use crate::call::{WitParams, WitResults};
 use crate::code::How;
 use crate::error::Result;
@@ -26,11 +26,13 @@ impl Plugin {
     pub fn instantiate(&self) -> Result<Instance> {
         self.check_sync()?;
         let how = self.prepared().sync_how();
+        let prepared = self.prepared();
         drive(Instance::new(
-            self.prepared().clone(),
+            prepared.clone(),
             &[],
             self.limits().get_fuel(),
             how,
+            prepared.deadline(),
         ))
     }
 
@@ -41,20 +43,19 @@ impl Plugin {
     ///
     /// As [`instantiate`](Self::instantiate).
     pub async fn instantiate_async(&self) -> Result<Instance> {
+        let prepared = self.prepared();
         Instance::new(
-            self.prepared().clone(),
+            prepared.clone(),
             &[],
             self.limits().get_fuel(),
             How::Async,
+            prepared.deadline(),
         )
         .await
     }
 
     fn check_sync(&self) -> Result<()> {
-        if self.prepared().async_host && on_current_thread_runtime() {
-            return Err(call_mode_error(self.name()));
-        }
-        Ok(())
+        check_sync(self.prepared())
     }
 
     /// Runs `call` statelessly from synchronous code.

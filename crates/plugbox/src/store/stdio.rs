@@ -132,13 +132,19 @@ impl Shared {
         }
     }
 
-    /// Queues `bytes`, up to the space left; returns how many were taken.
-    fn push(&self, bytes: &[u8]) -> Result<usize, std::io::ErrorKind> {
+    /// Queues `bytes`, up to the space left (or all of them with
+    /// `overshoot`); returns how many were taken.
+    fn push(&self, bytes: &[u8], overshoot: bool) -> Result<usize, std::io::ErrorKind> {
         let mut state = self.lock();
         if let Some(kind) = state.failed {
             return Err(kind);
         }
-        let n = bytes.len().min(CAPACITY.saturating_sub(state.queued.len()));
+        let room = CAPACITY.saturating_sub(state.queued.len());
+        let n = if overshoot {
+            bytes.len()
+        } else {
+            bytes.len().min(room)
+        };
         state.queued.extend_from_slice(&bytes[..n]);
         drop(state);
         if n > 0 {
@@ -204,12 +210,16 @@ fn failed(kind: std::io::ErrorKind) -> StreamError {
 
 impl OutputStream for GuestOutput {
     fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
-        let taken = self.shared.push(&bytes).map_err(failed)?;
-        if taken < bytes.len() {
+        // Several guests share the buffer and each got its permit from
+        // `check_write`: take the whole write even if another one filled the
+        // buffer in between. A permit is at most the capacity, so the buffer
+        // stays bounded by a capacity per writing guest.
+        if bytes.len() > CAPACITY {
             return Err(StreamError::trap(
                 "write exceeds the permit given by check-write",
             ));
         }
+        self.shared.push(&bytes, true).map_err(failed)?;
         Ok(())
     }
 
@@ -258,7 +268,7 @@ impl tokio::io::AsyncWrite for GuestOutput {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         loop {
-            match self.shared.push(buf) {
+            match self.shared.push(buf, false) {
                 Err(kind) => return Poll::Ready(Err(kind.into())),
                 Ok(0) if !buf.is_empty() => {
                     std::task::ready!(self.shared.poll_until(cx, Shared::has_space));
@@ -285,18 +295,22 @@ impl tokio::io::AsyncWrite for GuestOutput {
 /// stdout and stderr has reached the file descriptors. The CLI calls this
 /// before it exits.
 pub fn flush_host_output(timeout: std::time::Duration) -> bool {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
     let deadline = std::time::Instant::now() + timeout;
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
     for out in [STDOUT.get(), STDERR.get()].into_iter().flatten() {
-        loop {
-            let state = out.shared.lock();
-            if Shared::drained(&state) || state.failed.is_some() {
-                break;
-            }
-            drop(state);
-            if std::time::Instant::now() >= deadline {
+        while out.shared.poll_until(&mut cx, Shared::drained).is_pending() {
+            let now = std::time::Instant::now();
+            if now >= deadline {
                 return false;
             }
-            std::thread::sleep(std::time::Duration::from_millis(1));
+            std::thread::park_timeout(deadline - now);
         }
     }
     true

@@ -125,7 +125,7 @@ fn the_default_timeout_holds_in_host_calls_too() {
 fn a_cancel_ends_a_host_call() {
     let p = blocking(Limits::new().timeout(Duration::from_secs(60)));
     let mut inst = p.instantiate().unwrap();
-    let handle = inst.cancel_handle();
+    let handle = inst.cancel_handle().unwrap();
     let canceller = std::thread::spawn(move || {
         std::thread::sleep(DEADLINE);
         handle.cancel();

@@ -114,7 +114,7 @@ fn ticker_thread_stops_when_the_engine_is_dropped() {
 fn cancel_handle_stops_a_call_from_another_thread() {
     let p = hostile(&engine(), Limits::new().timeout(Duration::from_secs(60)));
     let mut inst = p.instantiate().unwrap();
-    let handle = inst.cancel_handle();
+    let handle = inst.cancel_handle().unwrap();
     let canceller = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(50));
         handle.cancel();
@@ -135,7 +135,7 @@ fn cancel_handle_stops_a_call_from_another_thread() {
 fn cancel_works_without_a_timeout() {
     let p = hostile(&engine(), Limits::new().timeout(None));
     let mut inst = p.instantiate().unwrap();
-    let handle = inst.cancel_handle();
+    let handle = inst.cancel_handle().unwrap();
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(20));
         handle.cancel();

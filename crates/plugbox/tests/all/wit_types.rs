@@ -228,7 +228,7 @@ fn components_are_stateless_per_call_and_limited() {
         .unwrap()
         .instantiate()
         .unwrap();
-    let handle = inst.cancel_handle();
+    let handle = inst.cancel_handle().unwrap();
     std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(30));
         handle.cancel();
