@@ -48,9 +48,11 @@ pub enum ErrorKind {
     Compile,
     /// An import could not be satisfied (missing, or of the wrong type).
     Link {
-        /// The import's module (or, for components, its interface) name.
+        /// The import's module name; for a component, the imported
+        /// interface (`root` for a top-level function import).
         module: String,
-        /// The import's field name (empty for component interface imports).
+        /// The import's field name; for a component, the first function of
+        /// the interface (or the top-level function's name).
         name: String,
     },
     /// Instantiation failed for a reason other than a trap in the start

@@ -424,6 +424,16 @@ fn sandbox_settings() {
             "",
             "denied",
         );
+        // A flag's grant replaces the manifest's grant of the same guest
+        // path (here: read-write over read-only).
+        let flag = format!("{}::/data", s.path("data").display());
+        expect(
+            &s.plugbox("run", &["--dir", &flag, "p", "write", "/data/new.txt", "x"]),
+            0,
+            "",
+            "",
+        );
+        assert!(s.path("data/new.txt").exists());
         let s = with("env = { MODE = \"fast\" }");
         expect(&s.plugbox("run", &["p", "env", "MODE"]), 0, "fast\n", "");
         expect(

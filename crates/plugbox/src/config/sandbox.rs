@@ -105,8 +105,8 @@ impl<'de> Deserialize<'de> for DirGrant {
 #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Stdio {
-    /// Captured in memory up to [`Limits::max_output`](crate::Limits::max_output)
-    /// (the library's default); readable after the call.
+    /// Captured in memory up to the `max-output` limit (the library's
+    /// default); readable after the call.
     #[default]
     Capture,
     /// Shares the host process's stream (the CLI's default). Writes never

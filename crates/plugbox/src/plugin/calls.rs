@@ -154,6 +154,15 @@ impl Plugin {
         self.stateless(&Values { func, args })
     }
 
+    /// As [`call_values`](Self::call_values), on the async path.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_values`](Self::call_values).
+    pub async fn call_values_async(&self, func: &str, args: &[Val]) -> Result<Vec<Val>> {
+        self.invoke_values_async(func, args).await.map(|(r, _)| r)
+    }
+
     /// As [`invoke_values`](Self::invoke_values), on the async path.
     ///
     /// # Errors

@@ -93,3 +93,37 @@ async fn sync_wasi_calls_inside_a_runtime_never_panic() {
     assert!(inst.call_json("_start", &[]).unwrap().is_empty());
     assert_eq!(inst.stdout(), b"hello from wasi\n");
 }
+
+#[tokio::test]
+async fn every_call_style_has_an_async_twin() {
+    use plugbox::Plugin;
+    use plugbox::wasmtime::Val;
+    let p = Plugin::from_file(&engine(), wat("add.wat")).unwrap();
+    assert_eq!(
+        p.call_async::<(i32, i32), i32>("add", (5, 3))
+            .await
+            .unwrap(),
+        8
+    );
+    let out = p
+        .call_values_async("add", &[Val::I32(5), Val::I32(3)])
+        .await
+        .unwrap();
+    assert_eq!(out[0].i32(), Some(8));
+    let (out, stats) = p
+        .invoke_values_async("add", &[Val::I32(1), Val::I32(2)])
+        .await
+        .unwrap();
+    assert_eq!((out[0].i32(), stats.attempts), (Some(3), 1));
+    let out = p
+        .call_json_async("add", &[serde_json::json!(2), serde_json::json!(2)])
+        .await
+        .unwrap();
+    assert_eq!(out, [serde_json::json!(4)]);
+    let mut inst = p.instantiate_async().await.unwrap();
+    let out = inst
+        .call_values_async("add", &[Val::I32(5), Val::I32(3)])
+        .await
+        .unwrap();
+    assert_eq!(out[0].i32(), Some(8));
+}

@@ -13,6 +13,7 @@ mod limits;
 mod load;
 mod manager;
 mod manifest;
+mod pipeline;
 mod sandbox;
 mod settings;
 mod support;
