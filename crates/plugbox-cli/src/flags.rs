@@ -90,8 +90,11 @@ impl PluginFlags {
 }
 
 fn print_stats(stats: &plugbox::CallStats) {
-    if let Some(fuel) = stats.fuel_consumed {
-        crate::output::note!("fuel consumed: {fuel}");
+    // `--stats` turns fuel metering on, so no figure means an interrupted
+    // call.
+    match stats.fuel_consumed {
+        Some(fuel) => crate::output::note!("fuel consumed: {fuel}"),
+        None => crate::output::note!("fuel consumed: unknown (the call was interrupted)"),
     }
     crate::output::note!("duration: {:.3?}", stats.duration);
     crate::output::note!(

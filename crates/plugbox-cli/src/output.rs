@@ -26,6 +26,22 @@ pub fn write_out(args: std::fmt::Arguments<'_>) -> Result<(), OutputError> {
         .map_err(OutputError)
 }
 
+/// Writes raw bytes (a guest's captured output) to stdout.
+pub fn out_bytes(bytes: &[u8]) -> Result<(), OutputError> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(OutputError)
+}
+
+/// Writes raw bytes to stderr, ignoring a failure.
+pub fn err_bytes(bytes: &[u8]) {
+    let _ = std::io::stderr().lock().write_all(bytes);
+}
+
 /// Writes formatted text to stderr, ignoring a failure.
 pub fn write_note(args: std::fmt::Arguments<'_>) {
     let _ = std::io::stderr().lock().write_fmt(args);

@@ -29,6 +29,10 @@ impl RunCommand {
             let stats = out.stats;
             (out, stats)
         }))?;
+        // With `--stdout capture` / `--stderr capture` the run's output,
+        // bounded by `--max-output`, is written once the run is over.
+        crate::output::out_bytes(&output.stdout)?;
+        crate::output::err_bytes(&output.stderr);
         Ok((output.exit_code & 0xff) as u8)
     }
 }

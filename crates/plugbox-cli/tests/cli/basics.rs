@@ -176,4 +176,17 @@ fn run_passes_the_guest_exit_code_through() {
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let o = plugbox(&["run", &wat("add.wat")]);
     assert_error(&o, 2, "not a WASI command");
+    // Captured output is written once the run is over, within its cap.
+    let o = plugbox(&["run", "--stdout", "capture", &wat("hello_wasi.wat")]);
+    assert_eq!(stdout(&o), "hello from wasi\n", "{}", stderr(&o));
+    let o = plugbox(&[
+        "run",
+        "--stdout",
+        "capture",
+        "--max-output",
+        "3",
+        &wat("hello_wasi.wat"),
+    ]);
+    assert_error(&o, 6, "stdout exceeded its capture cap of 3 B");
+    assert_eq!(stdout(&o), "");
 }

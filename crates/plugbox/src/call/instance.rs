@@ -156,7 +156,11 @@ impl Instance {
         let duration = start.elapsed();
         // `get_fuel` fails (building an error) when metering is off: ask
         // the engine instead of the store on the success path.
-        let fuel_consumed = if self.prepared.engine().config().get_consume_fuel() {
+        // Wasmtime does not store the fuel counter when it interrupts wasm
+        // code at an epoch check, so after a deadline or a cancel the
+        // figure would be too low: none is given.
+        let interrupted = self.store.data().interrupt.reason.is_some();
+        let fuel_consumed = if self.prepared.engine().config().get_consume_fuel() && !interrupted {
             self.store
                 .get_fuel()
                 .ok()

@@ -27,14 +27,15 @@ pub struct RunOutput {
     pub stats: CallStats,
 }
 
-/// A typed call of a core module's export.
-pub(crate) struct Typed<'a, P, R> {
+/// A typed call: parameters `P`, results `R`, of a core module's export
+/// (`K` = [`Core`]) or a component's (`K` = [`Component`]).
+pub(crate) struct TypedCall<'a, P, R, K> {
     pub(crate) func: &'a str,
     pub(crate) params: P,
-    pub(crate) results: std::marker::PhantomData<fn() -> R>,
+    results: std::marker::PhantomData<fn() -> (R, K)>,
 }
 
-impl<'a, P, R> Typed<'a, P, R> {
+impl<'a, P, R, K> TypedCall<'a, P, R, K> {
     pub(crate) fn new(func: &'a str, params: P) -> Self {
         Self {
             func,
@@ -43,6 +44,16 @@ impl<'a, P, R> Typed<'a, P, R> {
         }
     }
 }
+
+/// Marks a typed call of a core module's export.
+pub(crate) enum Core {}
+/// Marks a typed call of a component's export.
+pub(crate) enum Component {}
+
+/// A typed call of a core module's export.
+pub(crate) type Typed<'a, P, R> = TypedCall<'a, P, R, Core>;
+/// A typed call of a component's export (`greet` or `iface#greet`).
+pub(crate) type Wit<'a, P, R> = TypedCall<'a, P, R, Component>;
 
 /// Parameters of a typed component call: a tuple of Rust types with a
 /// component-model mapping (`(u32,)`, `(String, Vec<u8>)`, ...).
@@ -70,23 +81,6 @@ pub trait WitResults:
 impl<T> WitResults for T where
     T: wasmtime::component::ComponentNamedList + wasmtime::component::Lift + Send + Sync + 'static
 {
-}
-
-/// A typed call of a component's export (`greet` or `iface#greet`).
-pub(crate) struct Wit<'a, P, R> {
-    pub(crate) func: &'a str,
-    pub(crate) params: P,
-    pub(crate) results: std::marker::PhantomData<fn() -> R>,
-}
-
-impl<'a, P, R> Wit<'a, P, R> {
-    pub(crate) fn new(func: &'a str, params: P) -> Self {
-        Self {
-            func,
-            params,
-            results: std::marker::PhantomData,
-        }
-    }
 }
 
 /// A call with dynamic values, checked against the export's signature.

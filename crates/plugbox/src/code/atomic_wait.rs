@@ -99,6 +99,9 @@ fn scan(bytes: &[u8]) -> wasmparser::Result<Scan> {
                     scan.memories.push((m.shared, m.memory64));
                 }
             }
+            // Memories are declared before the code: without a shared one
+            // there is nothing to rewrite, and no need to read the code.
+            Payload::CodeSectionStart { .. } if !scan.memories.iter().any(|m| m.0) => break,
             Payload::CodeSectionEntry(body) => {
                 let mut ops = body.get_operators_reader()?;
                 while !ops.eof() {

@@ -358,11 +358,6 @@ impl Sandbox {
         self.stdin_bytes.as_ref()
     }
 
-    /// Shares the host's stdin. Default: off.
-    pub fn inherit_stdin(self, on: bool) -> Self {
-        self.stdin(if on { Stdin::Inherit } else { Stdin::Null })
-    }
-
     /// Where stdout goes. Default: [`Stdio::Capture`].
     pub fn stdout(mut self, stdio: Stdio) -> Self {
         self.stdout = Some(stdio);

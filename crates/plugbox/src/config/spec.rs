@@ -178,11 +178,17 @@ impl PluginSpec {
         &self.sandbox
     }
 
-    /// Caps concurrent calls and sets how long extra calls wait.
-    /// Default: unlimited, and a 1 s queue timeout.
-    pub fn max_concurrency(mut self, n: u32, queue_timeout: Duration) -> Self {
-        self.max_concurrency = Some(n);
-        self.queue_timeout = Some(queue_timeout);
+    /// Caps concurrent calls (stateless mode; a stateful plugin runs one
+    /// call at a time). Default: unlimited.
+    pub fn max_concurrency(mut self, n: impl Into<Option<u32>>) -> Self {
+        self.max_concurrency = n.into();
+        self
+    }
+
+    /// How long a call waits for a free slot before it fails with
+    /// [`ErrorKind::Busy`](crate::ErrorKind::Busy). Default: 1 s.
+    pub fn queue_timeout(mut self, timeout: Duration) -> Self {
+        self.queue_timeout = Some(timeout);
         self
     }
 

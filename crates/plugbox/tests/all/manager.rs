@@ -94,7 +94,8 @@ fn a_full_plugin_waits_then_reports_busy() {
         let spec = PluginSpec::new(wat("hostile.wat"))
             .mode(mode)
             .limits(Limits::new().timeout(Duration::from_millis(600)))
-            .max_concurrency(1, Duration::from_millis(50));
+            .max_concurrency(1)
+            .queue_timeout(Duration::from_millis(50));
         m.load("one", spec).unwrap();
         let busy = {
             let m = m.clone();

@@ -108,7 +108,7 @@ fn a_component_importing_wasi_http_gets_a_link_error() {
         (import "wasi:http/outgoing-handler@0.2.6" (instance
             (export "handle" (func))))
     )"#;
-    let err = Plugin::from_bytes(&engine(), component.as_bytes().to_vec())
+    let err = Plugin::from_bytes(&engine(), component.as_bytes())
         .and_then(|p| p.instantiate().map(drop))
         .unwrap_err();
     assert!(matches!(err.kind(), ErrorKind::Link { .. }), "{err:#}");
