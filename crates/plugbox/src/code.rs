@@ -153,12 +153,16 @@ impl Prepared {
                         memories: r.as_ref().map(|r| r.num_memories.into()),
                         tables: r.as_ref().map(|r| r.num_tables.into()),
                     };
+                    let async_host = component
+                        .component_type()
+                        .imports(engine.wasmtime())
+                        .any(|(name, _)| host.is_async_component_import(name));
                     let code = Code::Component {
                         component,
                         pre,
                         exports,
                     };
-                    (code, Wasi::P2, false, counts)
+                    (code, Wasi::P2, async_host, counts)
                 }
             };
         let template = StoreTemplate {

@@ -83,7 +83,8 @@ pub use manage::{
 pub use plugin::{Plugin, PluginBuilder};
 pub use stats::CallStats;
 pub use store::{
-    CancelHandle, ComponentCaller, DEFAULT_KV_QUOTA, HostCaller, HostFunctions, HostParams,
-    HostResults, HostValue, KvStore, LogSink, StoreState, flush_host_output,
+    CancelHandle, ComponentCaller, ComponentParams, ComponentResults, DEFAULT_KV_QUOTA, HostCaller,
+    HostFunctions, HostParams, HostResults, HostValue, KvStore, LogSink, StoreState,
+    flush_host_output,
 };
 pub use wasmtime;

@@ -12,7 +12,10 @@ mod wasi;
 pub(crate) mod world;
 
 pub(crate) use host_fn::HostFnFailed;
-pub use host_fn::{ComponentCaller, HostCaller, HostFunctions, HostParams, HostResults, HostValue};
+pub use host_fn::{
+    ComponentCaller, ComponentParams, ComponentResults, HostCaller, HostFunctions, HostParams,
+    HostResults, HostValue,
+};
 pub use interrupt::CancelHandle;
 pub(crate) use interrupt::Interrupt;
 pub use kv::{DEFAULT_KV_QUOTA, KvStore, LogSink};

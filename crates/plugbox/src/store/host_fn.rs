@@ -12,7 +12,7 @@ mod callers;
 mod types;
 
 pub use callers::{ComponentCaller, HostCaller};
-pub use types::{HostParams, HostResults, HostValue};
+pub use types::{ComponentParams, ComponentResults, HostParams, HostResults, HostValue};
 
 use crate::error::BoxError;
 use crate::store::state::StoreState;
@@ -63,6 +63,7 @@ type ComponentDef =
 struct ComponentImport {
     interface: String,
     name: String,
+    is_async: bool,
 }
 
 /// A set of host functions plugins may import, plus the factory of the
@@ -147,24 +148,89 @@ impl HostFunctions {
     /// `interface` is empty. Parameters and results are Rust types with a
     /// component-model mapping (`u32`, `String`, `Vec<T>`, tuples, ...),
     /// given as tuples: `(u32,)` in, `(u32,)` out.
-    pub fn component_func<P, R, F>(mut self, interface: &str, name: &str, f: F) -> Self
+    pub fn component_func<P, R, F>(self, interface: &str, name: &str, f: F) -> Self
     where
-        P: wasmtime::component::ComponentNamedList
-            + wasmtime::component::Lift
-            + Send
-            + Sync
-            + 'static,
-        R: wasmtime::component::ComponentNamedList
-            + wasmtime::component::Lower
-            + Send
-            + Sync
-            + 'static,
+        P: ComponentParams,
+        R: ComponentResults,
         F: Fn(&mut ComponentCaller<'_>, P) -> Result<R, BoxError> + Send + Sync + 'static,
     {
         let f = Arc::new(f);
+        self.component_def(interface, name, false, move |mut instance, at, full| {
+            let f = f.clone();
+            instance.func_wrap(
+                at,
+                move |mut store: wasmtime::StoreContextMut<'_, StoreState>, params: P| {
+                    let mut caller = ComponentCaller {
+                        state: store.data_mut(),
+                    };
+                    let result = f(&mut caller, params).map_err(|source| failed(&full, source))?;
+                    if store.data_mut().interrupt.expired() {
+                        return Err(wasmtime::Error::new(wasmtime::Trap::Interrupt));
+                    }
+                    Ok(result)
+                },
+            )
+        })
+    }
+
+    /// Registers an asynchronous host function for components (see
+    /// [`component_func`](Self::component_func) for the naming and the
+    /// types, [`func_async`](Self::func_async) for how it runs): the
+    /// call's deadline and cancel handle drop its future.
+    pub fn component_func_async<P, R, F>(self, interface: &str, name: &str, f: F) -> Self
+    where
+        P: ComponentParams,
+        R: ComponentResults,
+        F: for<'a> Fn(
+                ComponentCaller<'a>,
+                P,
+            )
+                -> Pin<Box<dyn Future<Output = Result<R, BoxError>> + Send + 'a>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let f = Arc::new(f);
+        self.component_def(interface, name, true, move |mut instance, at, full| {
+            let f = f.clone();
+            instance.func_wrap_async(
+                at,
+                move |mut store: wasmtime::StoreContextMut<'_, StoreState>, params: P| {
+                    let (f, full) = (f.clone(), full.clone());
+                    Box::new(async move {
+                        let caller = ComponentCaller {
+                            state: store.data_mut(),
+                        };
+                        f(caller, params)
+                            .await
+                            .map_err(|source| failed(&full, source))
+                    })
+                },
+            )
+        })
+    }
+
+    /// Adds a component definition: `define` receives the linker instance
+    /// of `interface` (or the root), the function's name and its full name
+    /// for errors.
+    fn component_def(
+        mut self,
+        interface: &str,
+        name: &str,
+        is_async: bool,
+        define: impl Fn(
+            wasmtime::component::LinkerInstance<'_, StoreState>,
+            &str,
+            String,
+        ) -> wasmtime::Result<()>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
         let import = ComponentImport {
             interface: interface.to_string(),
             name: name.to_string(),
+            is_async,
         };
         let full = if interface.is_empty() {
             name.to_string()
@@ -173,30 +239,12 @@ impl HostFunctions {
         };
         let at = import.clone();
         let def: Arc<ComponentDef> = Arc::new(move |linker| {
-            let (f, full) = (f.clone(), full.clone());
-            let mut instance = if at.interface.is_empty() {
+            let instance = if at.interface.is_empty() {
                 linker.root()
             } else {
                 linker.instance(&at.interface)?
             };
-            instance.func_wrap(
-                &at.name,
-                move |mut store: wasmtime::StoreContextMut<'_, StoreState>, params: P| {
-                    let mut caller = ComponentCaller {
-                        state: store.data_mut(),
-                    };
-                    let result = f(&mut caller, params).map_err(|source| {
-                        wasmtime::Error::new(HostFnFailed {
-                            name: full.clone(),
-                            source,
-                        })
-                    })?;
-                    if store.data_mut().interrupt.expired() {
-                        return Err(wasmtime::Error::new(wasmtime::Trap::Interrupt));
-                    }
-                    Ok(result)
-                },
-            )
+            define(instance, &at.name, full.clone())
         });
         self.component_defs.push((import, def));
         self
@@ -208,6 +256,14 @@ impl HostFunctions {
         self.component_defs
             .iter()
             .any(|(i, _)| i.interface == name || (i.interface.is_empty() && i.name == name))
+    }
+
+    /// Whether the component import `name` (an interface or a top-level
+    /// function) is satisfied by an async host function.
+    pub(crate) fn is_async_component_import(&self, name: &str) -> bool {
+        self.component_defs.iter().any(|(i, _)| {
+            i.is_async && (i.interface == name || (i.interface.is_empty() && i.name == name))
+        })
     }
 
     /// Defines the component host functions in `linker`.
@@ -297,11 +353,9 @@ impl HostFunctions {
                             Box::new(async move {
                                 // The call's future is bounded by its deadline:
                                 // past it, this future is dropped mid-await.
-                                let vals = f(HostCaller { caller }, args.to_vec()).await.map_err(
-                                    |source| {
-                                        wasmtime::Error::new(HostFnFailed { name: full, source })
-                                    },
-                                )?;
+                                let vals = f(HostCaller { caller }, args.to_vec())
+                                    .await
+                                    .map_err(|source| failed(&full, source))?;
                                 out.clone_from_slice(&vals);
                                 Ok(())
                             })
@@ -314,6 +368,14 @@ impl HostFunctions {
     }
 }
 
+/// The error of a failed host function, naming it.
+fn failed(name: &str, source: BoxError) -> wasmtime::Error {
+    wasmtime::Error::new(HostFnFailed {
+        name: name.to_string(),
+        source,
+    })
+}
+
 /// Ends a sync host call: names the function in its error, and stops the
 /// guest at once if its deadline passed or it was cancelled meanwhile.
 fn finish(
@@ -322,10 +384,7 @@ fn finish(
     name: &str,
 ) -> wasmtime::Result<()> {
     if let Err(source) = result {
-        return Err(wasmtime::Error::new(HostFnFailed {
-            name: name.to_string(),
-            source,
-        }));
+        return Err(failed(name, source));
     }
     if hc.caller.data_mut().interrupt.expired() {
         return Err(wasmtime::Error::new(wasmtime::Trap::Interrupt));

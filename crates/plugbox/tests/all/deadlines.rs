@@ -123,15 +123,36 @@ fn the_default_timeout_holds_in_host_calls_too() {
 
 #[test]
 fn a_cancel_ends_a_host_call() {
-    let p = blocking(Limits::new().timeout(Duration::from_secs(60)));
-    let mut inst = p.instantiate().unwrap();
-    let handle = inst.cancel_handle().unwrap();
-    let canceller = std::thread::spawn(move || {
-        std::thread::sleep(DEADLINE);
-        handle.cancel();
-    });
+    let long = Limits::new().timeout(Duration::from_secs(60));
+    // A WASI sleep.
+    let mut inst = blocking(long.clone()).instantiate().unwrap();
+    let canceller = cancel_after(DEADLINE, inst.cancel_handle().unwrap());
     ends_at(DEADLINE, TrapKind::Cancelled, || {
         inst.call::<i64, i32>("sleep", TEN_SECONDS_NS)
+    });
+    canceller.join().unwrap();
+    // An atomic wait.
+    let threads = Engine::new(&EngineConfig::new().feature(WasmFeature::Threads, true)).unwrap();
+    let p = Plugin::builder(&threads)
+        .limits(long.clone())
+        .from_file(wat("atomic_wait.wat"))
+        .unwrap();
+    let mut inst = p.instantiate().unwrap();
+    let canceller = cancel_after(DEADLINE, inst.cancel_handle().unwrap());
+    ends_at(DEADLINE, TrapKind::Cancelled, || {
+        inst.call::<(), i32>("wait", ())
+    });
+    canceller.join().unwrap();
+    // An async host function that never answers.
+    let p = Plugin::builder(&engine())
+        .host(never_answers())
+        .limits(long)
+        .from_file(wat("host_async.wat"))
+        .unwrap();
+    let mut inst = p.instantiate().unwrap();
+    let canceller = cancel_after(DEADLINE, inst.cancel_handle().unwrap());
+    ends_at(DEADLINE, TrapKind::Cancelled, || {
+        inst.call::<i32, i32>("fetch_twice", 1)
     });
     canceller.join().unwrap();
 }
@@ -201,6 +222,40 @@ async fn an_async_host_function_ends_at_the_deadline() {
 }
 
 #[test]
+fn an_async_component_host_function_ends_at_the_deadline_or_a_cancel() {
+    let host = HostFunctions::new()
+        .component_func("", "add-one", |_c, (x,): (u32,)| Ok((x + 1,)))
+        .component_func_async("my:host/math", "double", |_c, (_x,): (u32,)| {
+            Box::pin(async { std::future::pending::<Result<(u32,), plugbox::BoxError>>().await })
+        });
+    let p = Plugin::builder(&engine())
+        .host(host)
+        .limits(Limits::new().timeout(DEADLINE))
+        .from_file(wat("component_host.wat"))
+        .unwrap();
+    ends_at(DEADLINE, TrapKind::Timeout, || {
+        p.call_wit::<(u32,), (u32,)>("quadruple", (1,))
+    });
+    let p = p
+        .with_limits(Limits::new().timeout(Duration::from_secs(60)))
+        .unwrap();
+    let mut inst = p.instantiate().unwrap();
+    let canceller = cancel_after(DEADLINE, inst.cancel_handle().unwrap());
+    ends_at(DEADLINE, TrapKind::Cancelled, || {
+        inst.call_wit::<(u32,), (u32,)>("quadruple", (1,))
+    });
+    canceller.join().unwrap();
+}
+
+/// Cancels through `handle` after `delay`, from another thread.
+fn cancel_after(delay: Duration, handle: plugbox::CancelHandle) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        handle.cancel();
+    })
+}
+
+#[test]
 fn a_blocked_stdin_read_ends_at_the_deadline() {
     // This test binary's stdin becomes a pipe nobody writes to (no other
     // test reads stdin).
@@ -226,6 +281,16 @@ fn a_blocked_stdin_read_ends_at_the_deadline() {
             .unwrap();
         ends_at(DEADLINE, TrapKind::Timeout, || p.run(&["stdin"]));
     }
+    // A cancel ends the read too.
+    let p = blocking(Limits::new().timeout(Duration::from_secs(60)))
+        .with_sandbox(Sandbox::new().stdin(Stdin::Inherit))
+        .unwrap();
+    let mut inst = p.instantiate().unwrap();
+    let canceller = cancel_after(DEADLINE, inst.cancel_handle().unwrap());
+    ends_at(DEADLINE, TrapKind::Cancelled, || {
+        inst.call::<(), i32>("read_stdin", ())
+    });
+    canceller.join().unwrap();
     // Keep the write end open until here: the reads above must block.
     // SAFETY: closing a descriptor this test opened.
     unsafe {

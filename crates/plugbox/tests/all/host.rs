@@ -236,6 +236,52 @@ fn components_import_typed_host_functions() {
     assert!(format!("{err:#}").contains("doubling is down"), "{err:#}");
 }
 
+fn async_component_host() -> HostFunctions {
+    HostFunctions::new()
+        .state(|| 0u32)
+        .component_func("", "add-one", |_c, (x,): (u32,)| Ok((x + 1,)))
+        .component_func_async("my:host/math", "double", |mut c, (x,): (u32,)| {
+            Box::pin(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                *c.state::<u32>().ok_or("no state")? += 1;
+                if x > 1000 {
+                    return Err("too big to double".into());
+                }
+                Ok((x * 2,))
+            })
+        })
+}
+
+#[tokio::test]
+async fn components_import_async_host_functions() {
+    let p = Plugin::builder(&engine())
+        .host(async_component_host())
+        .from_file(wat("component_host.wat"))
+        .unwrap();
+    assert_eq!(
+        p.call_wit_async::<(u32,), (u32,)>("quadruple", (3,))
+            .await
+            .unwrap(),
+        (12,)
+    );
+    let err = p
+        .call_json_async("quadruple", &[serde_json::json!(5000)])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        &ErrorKind::HostFunction {
+            name: "my:host/math#double".into()
+        }
+    );
+    assert!(format!("{err:#}").contains("too big to double"), "{err:#}");
+    // From a plain thread, the synchronous API drives it too.
+    let sync = std::thread::spawn(move || p.call_wit::<(u32,), (u32,)>("quadruple", (4,)))
+        .join()
+        .unwrap();
+    assert_eq!(sync.unwrap(), (16,));
+}
+
 #[test]
 fn component_missing_host_function_is_a_link_error() {
     let only_one = HostFunctions::new().component_func("", "add-one", |_c, (x,): (u32,)| Ok((x,)));

@@ -99,3 +99,26 @@ host_single!(i32);
 host_single!(i64);
 host_single!(f32);
 host_single!(f64);
+
+/// Parameters of a component host function: a tuple of Rust types with a
+/// component-model mapping (`(u32,)`, `(String, Vec<u8>)`, ...).
+pub trait ComponentParams:
+    wasmtime::component::ComponentNamedList + wasmtime::component::Lift + Send + Sync + 'static
+{
+}
+
+impl<T> ComponentParams for T where
+    T: wasmtime::component::ComponentNamedList + wasmtime::component::Lift + Send + Sync + 'static
+{
+}
+
+/// Results of a component host function: a tuple (`(u32,)`).
+pub trait ComponentResults:
+    wasmtime::component::ComponentNamedList + wasmtime::component::Lower + Send + Sync + 'static
+{
+}
+
+impl<T> ComponentResults for T where
+    T: wasmtime::component::ComponentNamedList + wasmtime::component::Lower + Send + Sync + 'static
+{
+}
