@@ -3,6 +3,7 @@
 mod basics;
 mod components;
 mod deadlines;
+mod hostile_input;
 mod limits;
 mod manifest;
 mod new;
