@@ -24,6 +24,11 @@ pub struct PluginFlags {
     #[arg(long)]
     pub stats: bool,
 
+    /// Compile without the compile cache (by default: --cache-dir, else
+    /// $PLUGBOX_CACHE_DIR, else $XDG_CACHE_HOME/plugbox or ~/.cache/plugbox)
+    #[arg(long)]
+    pub no_cache: bool,
+
     #[command(flatten)]
     pub engine: EngineConfig,
 
@@ -63,13 +68,17 @@ impl PluginFlags {
         if (spec.get_limits().get_fuel().is_some() || self.stats) && !engine.get_consume_fuel() {
             engine = engine.consume_fuel(true);
         }
-        let engine = Engine::new(&engine)?;
-        Ok(Plugin::from_spec(
-            &engine,
-            &name,
-            &spec,
-            HostFunctions::new(),
-        )?)
+        let engine = cli_engine(engine.fit_pool(spec.get_limits()), self.no_cache)?;
+        let size = std::fs::metadata(spec.get_source()).map_or(0, |m| m.len());
+        let message = format!(
+            "compiling `{}` ({})",
+            spec.get_source().display(),
+            plugbox::units::format_bytes(size)
+        );
+        let plugin = crate::progress::spin(message, || {
+            Plugin::from_spec(&engine, &name, &spec, HostFunctions::new())
+        })?;
+        Ok(plugin)
     }
 
     /// Prints the stats of a call (with `--stats`), whether it succeeded
@@ -108,5 +117,56 @@ fn print_stats(stats: &plugbox::CallStats) {
 
 /// The engine flags alone, for subcommands that load but do not call.
 pub fn engine(config: &EngineConfig) -> Result<Engine> {
-    Ok(Engine::new(&EngineConfig::new().merge(config))?)
+    let engine = Engine::new(&EngineConfig::new().merge(config))?;
+    if let Some(notice) = engine.notice() {
+        crate::output::note!("note: {notice}");
+    }
+    Ok(engine)
+}
+
+/// The engine of `run` and `call`: `config`, with the per-user compile
+/// cache unless a cache directory is set or `--no-cache` is given.
+fn cli_engine(config: EngineConfig, no_cache: bool) -> Result<Engine> {
+    let config = if no_cache {
+        config.no_cache()
+    } else if config.get_cache_dir().is_none() {
+        match default_cache_dir() {
+            Some(dir) => config.cache_dir(dir),
+            None => config,
+        }
+    } else {
+        config
+    };
+    engine(&config)
+}
+
+/// `$PLUGBOX_CACHE_DIR` (empty or `none`: no cache), else
+/// `$XDG_CACHE_HOME/plugbox`, else `~/.cache/plugbox` — if it can be
+/// created; the cache only saves time, so an unusable default is skipped.
+/// A directory chosen through `$PLUGBOX_CACHE_DIR` that cannot be created
+/// is warned about; the implicit per-user one quietly (a read-only home).
+pub fn default_cache_dir() -> Option<PathBuf> {
+    let (dir, chosen) = match std::env::var_os("PLUGBOX_CACHE_DIR") {
+        Some(v) if v.is_empty() || v == "none" => return None,
+        Some(v) => (PathBuf::from(v), true),
+        None => (
+            std::env::var_os("XDG_CACHE_HOME")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?
+                .join("plugbox"),
+            false,
+        ),
+    };
+    match std::fs::create_dir_all(&dir) {
+        Ok(()) => Some(dir),
+        Err(e) if chosen => {
+            tracing::warn!(dir = %dir.display(), error = %e, "no compile cache");
+            None
+        }
+        Err(e) => {
+            tracing::debug!(dir = %dir.display(), error = %e, "no compile cache");
+            None
+        }
+    }
 }

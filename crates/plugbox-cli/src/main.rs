@@ -8,6 +8,7 @@ mod commands;
 mod exit;
 mod flags;
 mod output;
+mod progress;
 #[cfg(test)]
 mod settings_doc;
 
@@ -78,6 +79,7 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 

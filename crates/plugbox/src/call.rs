@@ -12,11 +12,13 @@ pub(crate) mod callable;
 mod classify;
 pub(crate) mod drive;
 pub(crate) mod dynamic;
+mod handle;
 mod instance;
 pub(crate) mod kinds;
 pub(crate) mod retry;
 
 pub(crate) use callable::Call;
+pub use handle::FuncHandle;
 pub use instance::Instance;
 pub(crate) use instance::check_sync;
 pub use kinds::{RunOutput, WitParams, WitResults};

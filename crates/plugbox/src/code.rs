@@ -9,6 +9,7 @@ mod link;
 
 pub use compile::precompile;
 
+use crate::clock::Deadline;
 use crate::config::{Limits, Sandbox, Stdin};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Limit, Result};
@@ -226,10 +227,8 @@ impl Prepared {
     }
 
     /// The deadline of a call starting now.
-    pub(crate) fn deadline(&self) -> Option<std::time::Instant> {
-        self.limits()
-            .get_timeout()
-            .and_then(|t| std::time::Instant::now().checked_add(t))
+    pub(crate) fn deadline(&self) -> Option<Deadline> {
+        self.limits().get_timeout().and_then(Deadline::after)
     }
 
     /// How the synchronous API runs this plugin's calls.

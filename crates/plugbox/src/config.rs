@@ -7,6 +7,7 @@
 //! Layers merge with `merge`: a later layer's set values win (flags over the
 //! manifest), list values add up (grants from both).
 
+mod alloc;
 mod engine;
 mod features;
 mod limits;
@@ -15,6 +16,7 @@ mod sandbox;
 mod spec;
 pub(crate) mod value;
 
+pub use alloc::{DEFAULT_CACHE_MAX_SIZE, DEFAULT_POOL_INSTANCES, DEFAULT_POOL_KEEP_RESIDENT};
 pub use engine::{Compiler, DEFAULT_MAX_MODULE_SIZE, EngineConfig, OptLevel};
 pub use features::WasmFeature;
 pub use limits::{

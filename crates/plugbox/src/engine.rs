@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+pub(crate) mod cache;
+
 /// A compilation and execution environment shared by every plugin loaded
 /// into it. Cheap to clone (an `Arc`); `Send + Sync`.
 ///
@@ -23,6 +25,10 @@ struct EngineInner {
     wasmtime: wasmtime::Engine,
     config: EngineConfig,
     ticker: OnceLock<Ticker>,
+    pooling: bool,
+    notice: Option<String>,
+    cache: Option<cache::Cache>,
+    fingerprint: u64,
 }
 
 /// Advances the engine's epoch every tick until the engine is dropped.
@@ -56,18 +62,79 @@ impl Engine {
     /// directory cannot be created.
     pub fn new(config: &EngineConfig) -> Result<Self> {
         config.check()?;
-        let wt_config = wasmtime_config(config)?;
-        let wasmtime = wasmtime::Engine::new(&wt_config).map_err(|e| {
+        let invalid = |e: wasmtime::Error| {
             Error::config("invalid engine configuration").with_source(e.into_boxed_dyn_error())
-        })?;
+        };
+        let mut pooling = config.get_pooling();
+        let mut notice = None;
+        let wasmtime = match wasmtime::Engine::new(&wasmtime_config(config, pooling)?) {
+            Ok(engine) => engine,
+            // The pool reserves its address space up front; where that is
+            // refused, allocate on demand, as `wasmtime serve` does.
+            Err(pool_error) if pooling => {
+                let why = format!("{pool_error:#}");
+                let engine =
+                    wasmtime::Engine::new(&wasmtime_config(config, false)?).map_err(invalid)?;
+                tracing::info!(error = %why, "pooling allocator unavailable; allocating on demand");
+                notice = Some(format!(
+                    "the pooling allocator could not reserve its address space ({why}); instances are allocated on demand"
+                ));
+                pooling = false;
+                engine
+            }
+            Err(e) => return Err(invalid(e)),
+        };
+        let fingerprint = fingerprint(&wasmtime);
+        let cache = match config.get_cache_dir() {
+            Some(dir) => Some(cache::Cache::open(
+                dir,
+                config.get_cache_max_size(),
+                fingerprint,
+            )?),
+            None => None,
+        };
         Ok(Self {
             inner: Arc::new(EngineInner {
                 id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 wasmtime,
                 config: config.clone(),
                 ticker: OnceLock::new(),
+                pooling,
+                notice,
+                cache,
+                fingerprint,
             }),
         })
+    }
+
+    /// Whether instances come from the pooling allocator (asked for, and
+    /// its address space could be reserved).
+    pub fn is_pooling(&self) -> bool {
+        self.inner.pooling
+    }
+
+    /// A one-line notice about how the engine differs from what was asked
+    /// for (the pooling allocator fell back to on-demand allocation), if
+    /// it does.
+    pub fn notice(&self) -> Option<&str> {
+        self.inner.notice.as_deref()
+    }
+
+    /// What native code compiled by this engine depends on: Wasmtime's
+    /// version and its hash of every setting that changes generated code.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        self.inner.fingerprint
+    }
+
+    /// The directory the compile cache keeps its entries in (inside the
+    /// configured `cache-dir`), if there is a cache.
+    pub fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.inner.cache.as_ref().map(cache::Cache::dir)
+    }
+
+    /// The compile cache, when the configuration names a directory.
+    pub(crate) fn cache(&self) -> Option<&cache::Cache> {
+        self.inner.cache.as_ref()
     }
 
     /// The configuration this engine was built from.
@@ -115,6 +182,23 @@ impl Engine {
     }
 }
 
+/// Memories and tables one module may have in a pooled engine.
+pub(crate) const POOL_PER_MODULE: u32 = 16;
+
+/// The Wasmtime version plugbox is built against (pinned in `Cargo.toml`).
+pub const WASMTIME_VERSION: &str = "48.0.8";
+
+/// XXH3 of Wasmtime's compatibility hash and version: stable for a given
+/// Wasmtime and configuration (unlike `DefaultHasher`, which may change
+/// between Rust releases).
+fn fingerprint(engine: &wasmtime::Engine) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    h.write(WASMTIME_VERSION.as_bytes());
+    h.finish()
+}
+
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 fn tick_loop(weak: &wasmtime::EngineWeak, stop: &mpsc::Receiver<()>, tick: Duration) {
@@ -131,7 +215,7 @@ fn tick_loop(weak: &wasmtime::EngineWeak, stop: &mpsc::Receiver<()>, tick: Durat
 }
 
 /// Builds the Wasmtime configuration (after [`EngineConfig::check`]).
-fn wasmtime_config(config: &EngineConfig) -> Result<wasmtime::Config> {
+fn wasmtime_config(config: &EngineConfig, pooling: bool) -> Result<wasmtime::Config> {
     let mut c = wasmtime::Config::new();
     c.cranelift_opt_level(match config.get_opt_level() {
         OptLevel::None => wasmtime::OptLevel::None,
@@ -164,36 +248,35 @@ fn wasmtime_config(config: &EngineConfig) -> Result<wasmtime::Config> {
     // stack plus the host's frames: 1 MiB more, at least Wasmtime's 2 MiB.
     c.async_stack_size(stack.saturating_add(1 << 20).max(2 << 20));
     c.parallel_compilation(config.get_parallel_compilation());
-    if config.get_pooling() {
-        let mut pool = wasmtime::PoolingAllocationConfig::new();
-        let n = config.get_pool_instances();
-        pool.total_core_instances(n)
-            .total_component_instances(n)
-            .total_memories(n)
-            .total_tables(n)
-            .total_stacks(n)
-            .max_memory_size(usize::try_from(config.get_pool_max_memory()).unwrap_or(usize::MAX))
-            .max_unused_warm_slots(n.min(100));
-        c.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
-    }
-    if let Some(dir) = config.get_cache_dir() {
-        let dir = std::path::absolute(dir)
-            .map_err(|e| Error::io(format!("invalid cache directory `{}`", dir.display()), e))?;
-        std::fs::create_dir_all(&dir).map_err(|e| {
-            Error::io(
-                format!("cannot create cache directory `{}`", dir.display()),
-                e,
-            )
-        })?;
-        let mut cache_config = wasmtime::CacheConfig::new();
-        cache_config.with_directory(&dir);
-        let cache = wasmtime::Cache::new(cache_config).map_err(|e| {
-            Error::config(format!("cannot use cache directory `{}`", dir.display()))
-                .with_source(e.into_boxed_dyn_error())
-        })?;
-        c.cache(Some(cache));
+    if pooling {
+        c.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool_config(
+            config,
+        )));
     }
     Ok(c)
+}
+
+/// The pool: `pool-instances` slots of everything, memories as large as
+/// `pool-max-memory`, tables as large as the default table limit, and room
+/// for modules and components with several memories and tables.
+fn pool_config(config: &EngineConfig) -> wasmtime::PoolingAllocationConfig {
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    let n = config.get_pool_instances();
+    let resident = usize::try_from(config.get_pool_keep_resident()).unwrap_or(usize::MAX);
+    pool.total_core_instances(n)
+        .total_component_instances(n)
+        .total_memories(n)
+        .total_tables(n)
+        .total_stacks(n)
+        .max_memory_size(usize::try_from(config.get_pool_max_memory()).unwrap_or(usize::MAX))
+        .max_memories_per_module(POOL_PER_MODULE)
+        .max_tables_per_module(POOL_PER_MODULE)
+        .table_elements(crate::config::DEFAULT_MAX_TABLE_ELEMENTS as usize)
+        .linear_memory_keep_resident(resident)
+        .table_keep_resident(resident)
+        .decommit_batch_size(config.get_pool_decommit_batch() as usize)
+        .max_unused_warm_slots(config.get_pool_warm_slots().min(n));
+    pool
 }
 
 fn apply_feature(config: &mut wasmtime::Config, feature: WasmFeature, on: bool) {

@@ -89,6 +89,12 @@ pub(crate) fn open_regular(path: &Path) -> Result<std::fs::File, ReadError> {
 /// Reads a regular file, refusing it when it is (or grows) larger than
 /// `cap` bytes.
 pub(crate) fn read_file(path: &Path, cap: Option<u64>) -> Result<Vec<u8>, ReadError> {
+    let file = open_sized(path, cap)?;
+    read_opened(file, cap)
+}
+
+/// Opens a regular file no larger than `cap` bytes.
+pub(crate) fn open_sized(path: &Path, cap: Option<u64>) -> Result<std::fs::File, ReadError> {
     let file = open_regular(path)?;
     if let (Some(cap), Ok(meta)) = (cap, file.metadata())
         && meta.len() > cap
@@ -98,7 +104,27 @@ pub(crate) fn read_file(path: &Path, cap: Option<u64>) -> Result<Vec<u8>, ReadEr
             cap,
         });
     }
-    read_capped(file, cap)
+    Ok(file)
+}
+
+/// Reads an opened regular file in one pass, sized by its length, still
+/// refusing it if it grew past `cap` meanwhile.
+pub(crate) fn read_opened(file: std::fs::File, cap: Option<u64>) -> Result<Vec<u8>, ReadError> {
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let limit = cap.map_or(u64::MAX, |c| c.saturating_add(1));
+    let mut bytes = Vec::with_capacity(usize::try_from(len.min(limit)).unwrap_or(0));
+    file.take(limit)
+        .read_to_end(&mut bytes)
+        .map_err(ReadError::Io)?;
+    if let Some(cap) = cap
+        && bytes.len() as u64 > cap
+    {
+        return Err(ReadError::TooLarge {
+            size: bytes.len() as u64,
+            cap,
+        });
+    }
+    Ok(bytes)
 }
 
 /// Reads `reader` to the end in chunks, stopping as soon as more than `cap`

@@ -44,6 +44,7 @@
 #![deny(missing_docs)]
 
 mod call;
+mod clock;
 mod code;
 mod config;
 mod engine;
@@ -59,21 +60,22 @@ pub mod units;
 pub mod values;
 pub mod wit_values;
 
-pub use call::{Instance, RunOutput, WitParams, WitResults};
+pub use call::{FuncHandle, Instance, RunOutput, WitParams, WitResults};
 pub use code::component::ROOT_IMPORT;
 pub use code::{MAX_STDIN_SIZE, precompile};
 pub use config::{
-    Compiler, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY, DEFAULT_MAX_MODULE_SIZE,
-    DEFAULT_MAX_OUTPUT, DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_QUEUE_TIMEOUT, DEFAULT_TIMEOUT,
+    Compiler, DEFAULT_CACHE_MAX_SIZE, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY,
+    DEFAULT_MAX_MODULE_SIZE, DEFAULT_MAX_OUTPUT, DEFAULT_MAX_TABLE_ELEMENTS,
+    DEFAULT_POOL_INSTANCES, DEFAULT_POOL_KEEP_RESIDENT, DEFAULT_QUEUE_TIMEOUT, DEFAULT_TIMEOUT,
     DirGrant, EngineConfig, FuelRetry, Limits, Manifest, Mode, OptLevel, PluginSpec, Sandbox,
     Stdin, Stdio, WasmFeature,
 };
-pub use engine::Engine;
+pub use engine::{Engine, WASMTIME_VERSION};
 pub use error::{
     BoxError, Error, ErrorKind, InvalidReason, Limit, PrecompiledReason, Result, TrapKind,
 };
 pub use load::{
-    CustomSection, Export, Import, Inspection, Memory, Table, WASMTIME_VERSION, Wasm, WasmKind,
+    CustomSection, Export, Import, Inspection, Memory, Table, Wasm, WasmKind,
     seal as seal_precompiled,
 };
 pub use manage::{

@@ -9,7 +9,7 @@ mod kind;
 mod source;
 pub(crate) mod validate;
 
-pub use aot::{WASMTIME_VERSION, seal};
+pub use aot::seal;
 pub(crate) use inspect::is_wasi_module;
 pub use inspect::{CustomSection, Export, Import, Inspection, Memory, Table};
 pub use kind::WasmKind;

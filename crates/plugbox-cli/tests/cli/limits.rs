@@ -167,3 +167,25 @@ fn bad_limit_values_are_usage_errors() {
         );
     }
 }
+
+/// Under a small address-space limit the pool cannot be reserved: the
+/// engine says so once and allocates on demand.
+#[test]
+fn the_pool_falls_back_to_on_demand_allocation() {
+    let o = std::process::Command::new("prlimit")
+        .arg(format!("--as={}", 8u64 << 30))
+        .arg(env!("CARGO_BIN_EXE_plugbox"))
+        .args(["call", "--no-cache", &wat("add.wat"), "add", "1", "2"])
+        .stdin(std::process::Stdio::null())
+        .env_remove("PLUGBOX_LOG")
+        .output()
+        .expect("prlimit (util-linux) runs");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "3\n");
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("note: the pooling allocator could not reserve its address space"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "said once: {err}");
+}

@@ -1,6 +1,7 @@
 //! The `plugbox` binary, driven as a user would: output, errors, exit codes.
 
 mod basics;
+mod cache;
 mod components;
 mod deadlines;
 mod hostile_input;

@@ -67,6 +67,10 @@ const TESTED: &[&str] = &[
     "pooling",
     "pool-instances",
     "pool-max-memory",
+    "pool-keep-resident",
+    "pool-decommit-batch",
+    "pool-warm-slots",
+    "cache-max-size",
     "cache-dir",
     "max-module-size",
     "max-functions",
@@ -163,6 +167,32 @@ fn engine_settings() {
     let s = Setup::new(&format!("[engine]\ncache-dir = \"cache\"\n{HOSTILE}"));
     expect(&s.plugbox("call", &["h", "ok"]), 0, "7\n", "");
     assert!(s.path("cache").is_dir(), "relative to the manifest");
+    let entries = |s: &Setup| {
+        std::fs::read_dir(s.path("cache/plugbox-cache-1"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(entries(&s), 1);
+    let s = Setup::new(&format!(
+        "[engine]\ncache-dir = \"cache\"\ncache-max-size = \"1KiB\"\n{HOSTILE}"
+    ));
+    expect(&s.plugbox("call", &["h", "ok"]), 0, "7\n", "");
+    assert_eq!(
+        entries(&s),
+        0,
+        "an entry larger than the bound does not stay"
+    );
+    let s = Setup::new(&format!(
+        "[engine]\npool-keep-resident = \"64KiB\"\npool-decommit-batch = 8\npool-warm-slots = 0\n{HOSTILE}"
+    ));
+    expect(&s.plugbox("call", &["h", "ok"]), 0, "7\n", "");
+    let s = Setup::new(&format!("[engine]\npool-decommit-batch = 0\n{HOSTILE}"));
+    expect(
+        &s.plugbox("call", &["h", "ok"]),
+        2,
+        "",
+        "pool-decommit-batch `0`",
+    );
     let s = Setup::new(&format!("[engine]\nmax-module-size = 10\n{HOSTILE}"));
     expect(&s.plugbox("call", &["h", "ok"]), 3, "", "size cap of 10 B");
     for (key, found) in [

@@ -22,6 +22,9 @@ pub(crate) trait Call: Sync {
     /// What the call returns.
     type Output: Send;
 
+    /// Whether the call's duration is measured (two precise clock reads).
+    const TIMED: bool = true;
+
     /// The export called, for messages.
     fn export(&self) -> &str;
 

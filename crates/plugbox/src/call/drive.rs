@@ -51,7 +51,8 @@ fn clock() -> Result<&'static tokio::runtime::Handle> {
     handle(CLOCK.get_or_init(|| start("plugbox-clock", 1)))
 }
 
-/// Polls `fut` inside plugbox's runtime.
+/// Polls `fut` inside plugbox's runtime. Tokio timers must be made inside
+/// `fut` (an `async` block): one made before has no runtime and panics.
 pub(crate) async fn in_runtime<F: Future>(fut: F) -> Result<F::Output> {
     let handle = runtime()?;
     let mut fut = std::pin::pin!(fut);

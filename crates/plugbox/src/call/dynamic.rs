@@ -135,7 +135,7 @@ fn dyn_ready(inst: &mut Target<'_>, args: &impl DynArgs) -> Result<DynReady> {
     let given = args.len();
     if let Live::Module(_) = *inst.live {
         let (f, ty) = module_func(inst, func)?;
-        crate::values::check_arity(func, &ty, given)?;
+        crate::values::check_arity(func, ty, given)?;
         let vals = ty
             .params()
             .enumerate()
@@ -150,7 +150,7 @@ fn dyn_ready(inst: &mut Target<'_>, args: &impl DynArgs) -> Result<DynReady> {
             "`{func}` takes {} argument{} ({}) but {given} {} given",
             params.len(),
             if params.len() == 1 { "" } else { "s" },
-            crate::code::component::format_func(&ty),
+            crate::code::component::format_func(ty),
             if given == 1 { "was" } else { "were" }
         )));
     }

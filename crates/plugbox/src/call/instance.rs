@@ -5,11 +5,13 @@
 use super::callable::{Call, Target};
 use super::classify::{self, Context};
 use super::drive::{Stopped, bounded, in_runtime};
+use crate::clock::Deadline;
 use crate::code::{How, Live, Prepared};
 use crate::error::{Error, ErrorKind, Limit, Result};
 use crate::stats::CallStats;
 use crate::store::{CancelHandle, StoreState};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use tracing::Instrument;
 use wasmtime::Store;
@@ -23,13 +25,18 @@ pub struct Instance {
     pub(super) prepared: Arc<Prepared>,
     pub(super) store: Store<StoreState>,
     pub(super) live: Live,
+    /// Tells this instance from every other (typed handles check it).
+    pub(super) id: u64,
     fuel_budget: Option<u64>,
     stats: CallStats,
     /// The deadline every call of this instance shares (the stateless
     /// path's: one deadline for all attempts), or each call its own.
-    pinned_deadline: Option<Option<Instant>>,
+    pinned_deadline: Option<Option<Deadline>>,
     /// A component instance that trapped cannot be entered again.
     poisoned: bool,
+    /// Whether calls time themselves (the stateless path times the whole
+    /// call, instantiation included, instead).
+    timed: bool,
 }
 
 impl Instance {
@@ -41,14 +48,13 @@ impl Instance {
         args: &[String],
         fuel: Option<u64>,
         how: How,
-        deadline: Option<Instant>,
+        deadline: Option<Deadline>,
     ) -> Result<Self> {
         prepared.check_counts()?;
         let mut store = prepared.template.store(args)?;
         let span = tracing::debug_span!("instantiate", plugin = prepared.name());
         arm(&mut store, &prepared, fuel, how, deadline);
         let (deadline, cancel) = limits_of(&store);
-        let start = Instant::now();
         let instantiate = prepared.instantiate(&mut store, how).instrument(span);
         let live = match how {
             How::Sync => instantiate.await,
@@ -57,19 +63,18 @@ impl Instance {
                 stopped(&mut store, outcome)
             }
         };
-        let stats = CallStats {
-            duration: start.elapsed(),
-            ..CallStats::default()
-        };
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         match live {
             Ok(live) => Ok(Self {
                 prepared,
                 store,
                 live,
+                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 fuel_budget: fuel,
-                stats,
+                stats: CallStats::default(),
                 pinned_deadline: None,
                 poisoned: false,
+                timed: true,
             }),
             Err(e) => {
                 let cx = context(&mut store);
@@ -79,8 +84,13 @@ impl Instance {
     }
 
     /// Makes every later call of this instance end by `deadline`.
-    pub(crate) fn pin_deadline(&mut self, deadline: Option<Instant>) {
+    pub(crate) fn pin_deadline(&mut self, deadline: Option<Deadline>) {
         self.pinned_deadline = Some(deadline);
+    }
+
+    /// Leaves timing to the caller.
+    pub(crate) fn untimed(&mut self) {
+        self.timed = false;
     }
 
     /// Whether the instance can no longer be called (a component that
@@ -115,7 +125,8 @@ impl Instance {
             how,
             deadline,
         );
-        let start = Instant::now();
+        // Timing costs two precise clock reads: typed handles skip it.
+        let start = (C::TIMED && self.timed).then(Instant::now);
         let result = match how {
             // A cancel that came before the call: no guest code runs.
             _ if cancelled(&mut self.store) => Err(wasmtime::Error::new(wasmtime::Trap::Interrupt)),
@@ -152,8 +163,8 @@ impl Instance {
             .with_stats(self.stats))
     }
 
-    fn finish(&mut self, start: Instant) {
-        let duration = start.elapsed();
+    fn finish(&mut self, start: Option<Instant>) {
+        let duration = start.map(|s| s.elapsed()).unwrap_or_default();
         // `get_fuel` fails (building an error) when metering is off: ask
         // the engine instead of the store on the success path.
         // Wasmtime does not store the fuel counter when it interrupts wasm
@@ -248,7 +259,7 @@ fn stopped<T>(
 /// The deadline and cancel handle armed for the next call.
 fn limits_of(store: &Store<StoreState>) -> (Option<Instant>, Option<CancelHandle>) {
     let i = &store.data().interrupt;
-    (i.deadline, i.cancel.clone())
+    (i.deadline.map(Deadline::instant), i.cancel.clone())
 }
 
 /// What the store knew when the guest stopped.
@@ -281,7 +292,7 @@ fn arm(
     prepared: &Prepared,
     fuel: Option<u64>,
     how: How,
-    deadline: Option<Instant>,
+    deadline: Option<Deadline>,
 ) {
     let engine = prepared.engine();
     let config = engine.config();

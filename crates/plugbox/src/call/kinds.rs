@@ -119,9 +119,7 @@ where
     }
 
     fn ready(&self, inst: &mut Target<'_>) -> Result<Self::Ready> {
-        let (f, ty) = module_func(inst, self.func)?;
-        f.typed::<P, R>(&*inst.store)
-            .map_err(|_| mismatch::<P, R>(self.func, format_func_type(&ty)))
+        typed_func(inst, self.func)
     }
 
     async fn run(
@@ -130,11 +128,30 @@ where
         store: &mut Store<StoreState>,
         how: How,
     ) -> wasmtime::Result<R> {
-        let params = self.params.clone();
-        match how {
-            How::Sync => f.call(store, params),
-            How::Async => f.call_async(store, params).await,
-        }
+        run_typed(f, store, self.params.clone(), how).await
+    }
+}
+
+/// A core module's export `name`, checked against `P -> R`.
+pub(super) fn typed_func<P: WasmParams, R: WasmResults>(
+    inst: &mut Target<'_>,
+    name: &str,
+) -> Result<wasmtime::TypedFunc<P, R>> {
+    let (f, ty) = module_func(inst, name)?;
+    f.typed::<P, R>(&*inst.store)
+        .map_err(|_| mismatch::<P, R>(name, format_func_type(ty)))
+}
+
+/// Wasmtime's typed call, sync or async.
+pub(super) async fn run_typed<P: WasmParams + Sync, R: WasmResults + Sync>(
+    f: wasmtime::TypedFunc<P, R>,
+    store: &mut Store<StoreState>,
+    params: P,
+    how: How,
+) -> wasmtime::Result<R> {
+    match how {
+        How::Sync => f.call(store, params),
+        How::Async => f.call_async(store, params).await,
     }
 }
 
@@ -149,7 +166,7 @@ impl<P: WitParams, R: WitResults> Call for Wit<'_, P, R> {
     fn ready(&self, inst: &mut Target<'_>) -> Result<Self::Ready> {
         let (f, ty) = component_func(inst, self.func)?;
         f.typed::<P, R>(&*inst.store).map_err(|e| {
-            mismatch::<P, R>(self.func, crate::code::component::format_func(&ty))
+            mismatch::<P, R>(self.func, crate::code::component::format_func(ty))
                 .with_source(e.into_boxed_dyn_error())
         })
     }
@@ -185,7 +202,7 @@ impl Call for Values<'_> {
                 self.func,
                 params.len(),
                 if params.len() == 1 { "" } else { "s" },
-                format_func_type(&ty),
+                format_func_type(ty),
                 self.args.len(),
                 if self.args.len() == 1 { "was" } else { "were" }
             )));
@@ -284,7 +301,7 @@ impl Call for Command {
                 Error::new(
                     ErrorKind::SignatureMismatch {
                         expected: "() -> ()".into(),
-                        found: format_func_type(&ty),
+                        found: format_func_type(ty),
                     },
                     "`_start` must take no arguments and return nothing",
                 )
@@ -328,10 +345,10 @@ impl Call for Command {
 
 /// A core module's exported function and its type, by the index resolved
 /// when the plugin was built.
-pub(super) fn module_func(
-    inst: &mut Target<'_>,
+pub(super) fn module_func<'a>(
+    inst: &mut Target<'a>,
     name: &str,
-) -> Result<(wasmtime::Func, wasmtime::FuncType)> {
+) -> Result<(wasmtime::Func, &'a wasmtime::FuncType)> {
     let Target {
         prepared,
         store,
@@ -341,7 +358,7 @@ pub(super) fn module_func(
         && let Some((index, ty)) = exports.get(name)
         && let Some(wasmtime::Extern::Func(f)) = instance.get_module_export(&mut *store, index)
     {
-        return Ok((f, ty.clone()));
+        return Ok((f, ty));
     }
     // Not a function export of a module: say what it is instead.
     Err(match prepared.func_type(name) {
@@ -351,12 +368,12 @@ pub(super) fn module_func(
 }
 
 /// A component's exported function and its type.
-pub(super) fn component_func(
-    inst: &mut Target<'_>,
+pub(super) fn component_func<'a>(
+    inst: &mut Target<'a>,
     name: &str,
 ) -> Result<(
     wasmtime::component::Func,
-    wasmtime::component::types::ComponentFunc,
+    &'a wasmtime::component::types::ComponentFunc,
 )> {
     let Target {
         prepared,
@@ -367,7 +384,7 @@ pub(super) fn component_func(
         && let Some((index, ty)) = exports.get(name)
         && let Some(f) = instance.get_func(&mut *store, index)
     {
-        return Ok((f, ty.clone()));
+        return Ok((f, ty));
     }
     Err(export_not_found(
         prepared.name(),

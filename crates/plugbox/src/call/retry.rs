@@ -30,6 +30,7 @@ pub(crate) async fn stateless<C: Call>(
         {
             Ok(mut inst) => {
                 inst.pin_deadline(deadline);
+                inst.untimed();
                 let result = inst.invoke(call, how).await;
                 inst.set_attempts(attempts, start.elapsed());
                 result.map(|out| (out, inst.stats()))

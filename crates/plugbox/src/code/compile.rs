@@ -3,6 +3,7 @@
 
 use super::atomic_wait;
 use crate::engine::Engine;
+use crate::engine::cache::Artifact;
 use crate::error::{Error, ErrorKind, PrecompiledReason, Result};
 use crate::load::validate::validation_error;
 use crate::load::{Wasm, WasmKind, aot};
@@ -33,50 +34,128 @@ fn compilable<'a>(wasm: &'a Wasm) -> Result<Cow<'a, [u8]>> {
 
 pub(crate) fn compile(engine: &Engine, wasm: &Wasm, allow_precompiled: bool) -> Result<Compiled> {
     let _span = tracing::info_span!("compile", plugin = wasm.name(), kind = %wasm.kind()).entered();
-    let wt = engine.wasmtime();
-    if !wasm.kind().is_precompiled() {
-        // Validation first: its errors carry precise offsets and tell a
-        // disabled feature from malformed input; compilation's do not.
-        wasm.validate(engine)?;
-    }
-    match wasm.kind() {
-        WasmKind::Module => wasmtime::Module::new(wt, &compilable(wasm)?)
-            .map(Compiled::Module)
-            .map_err(|e| validation_error(wasm.name(), wasm.bytes(), e)),
-        WasmKind::Component => wasmtime::component::Component::new(wt, wasm.bytes())
-            .map(Compiled::Component)
-            .map_err(|e| validation_error(wasm.name(), wasm.bytes(), e)),
+    let artifact = match wasm.kind() {
+        WasmKind::Module => Artifact::Module,
+        WasmKind::Component => Artifact::Component,
         WasmKind::PrecompiledModule | WasmKind::PrecompiledComponent => {
-            if !allow_precompiled && !aot::in_trusted_cache(engine, wasm.path()) {
-                return Err(Error::new(
-                    ErrorKind::Precompiled(PrecompiledReason::NotTrusted),
-                    format!(
-                        "refusing precompiled artifact `{}`: it is native code; load it only if you trust its origin (allow-precompiled, --allow-precompiled)",
-                        wasm.name()
-                    ),
-                ));
+            return load_precompiled(engine, wasm, allow_precompiled);
+        }
+    };
+    // The caps and the pool's fit depend on this engine's settings, not on
+    // the code: checked on a cache hit too (a walk, not a validation).
+    crate::load::bounds::check_declared(engine, wasm.name(), wasm.bytes())?;
+    let cache = engine.cache();
+    if let Some(hit) = cache.and_then(|c| c.get(wasm.bytes(), artifact)) {
+        // SAFETY: the entry was written by plugbox's cache for an engine
+        // with the same fingerprint, atomically, and its checksum was just
+        // verified; Wasmtime checks compatibility again.
+        match unsafe { map_file(engine, &hit.file, artifact) } {
+            Ok(compiled) => return Ok(compiled),
+            Err(e) => {
+                tracing::warn!(entry = %hit.path.display(), error = %e, "cache entry refused; compiling")
             }
-            let image = aot::check(engine, wasm.name(), wasm.bytes())?;
-            let incompatible = |e: wasmtime::Error| {
-                Error::new(
-                    ErrorKind::Precompiled(PrecompiledReason::Incompatible),
-                    format!("refusing precompiled artifact `{}`", wasm.name()),
-                )
-                .with_source(e.into_boxed_dyn_error())
+        }
+    }
+    // Validation first: its errors carry precise offsets and tell a
+    // disabled feature from malformed input; compilation's do not.
+    wasm.validate_code(engine)?;
+    let wt = engine.wasmtime();
+    let compiled = match artifact {
+        Artifact::Module => wasmtime::Module::new(wt, &compilable(wasm)?).map(Compiled::Module),
+        Artifact::Component => {
+            wasmtime::component::Component::new(wt, wasm.bytes()).map(Compiled::Component)
+        }
+    }
+    .map_err(|e| validation_error(wasm.name(), wasm.bytes(), e))?;
+    if let Some(cache) = cache {
+        let image = match &compiled {
+            Compiled::Module(m) => m.serialize(),
+            Compiled::Component(c) => c.serialize(),
+        };
+        match image {
+            Ok(image) => cache.put(wasm.bytes(), artifact, &image),
+            Err(e) => tracing::warn!(error = %e, "cannot serialize for the cache"),
+        }
+    }
+    Ok(compiled)
+}
+
+/// Loads a precompiled artifact the caller opted in to trust, after
+/// checking its integrity and compatibility.
+fn load_precompiled(engine: &Engine, wasm: &Wasm, allow_precompiled: bool) -> Result<Compiled> {
+    if !allow_precompiled {
+        return Err(Error::new(
+            ErrorKind::Precompiled(PrecompiledReason::NotTrusted),
+            format!(
+                "refusing precompiled artifact `{}`: it is native code; load it only if you trust its origin (allow-precompiled, --allow-precompiled)",
+                wasm.name()
+            ),
+        ));
+    }
+    let image = aot::check(engine, wasm.name(), wasm.bytes())?;
+    let artifact = if wasm.kind() == WasmKind::PrecompiledModule {
+        Artifact::Module
+    } else {
+        Artifact::Component
+    };
+    let wt = engine.wasmtime();
+    // SAFETY: the caller opted in to trusting this artifact, its checksum
+    // matched, and it was produced by `precompile` for an engine with the
+    // same fingerprint; Wasmtime re-checks compatibility itself. A mapped
+    // file is the one whose bytes were just checked.
+    let loaded = unsafe {
+        match (wasm.mapped_file(), artifact) {
+            (Some(file), _) => map_file(engine, file, artifact),
+            (None, Artifact::Module) => {
+                wasmtime::Module::deserialize(wt, image).map(Compiled::Module)
+            }
+            (None, Artifact::Component) => {
+                wasmtime::component::Component::deserialize(wt, image).map(Compiled::Component)
+            }
+        }
+    };
+    loaded.map_err(|e| {
+        Error::new(
+            ErrorKind::Precompiled(PrecompiledReason::Incompatible),
+            format!("refusing precompiled artifact `{}`", wasm.name()),
+        )
+        .with_source(e.into_boxed_dyn_error())
+    })
+}
+
+/// Has Wasmtime map native code from `file` (the image, then a trailer
+/// it does not read).
+///
+/// # Safety
+///
+/// `file` must hold native code for this engine, and must not change
+/// while the code is in use.
+unsafe fn map_file(
+    engine: &Engine,
+    file: &std::fs::File,
+    artifact: Artifact,
+) -> wasmtime::Result<Compiled> {
+    let wt = engine.wasmtime();
+    match artifact {
+        // SAFETY: the caller's contract.
+        Artifact::Module => {
+            unsafe { wasmtime::Module::deserialize_open_file(wt, file.try_clone()?) }
+                .map(Compiled::Module)
+        }
+        Artifact::Component => {
+            // Through the descriptor already open: the very file checked.
+            #[cfg(target_os = "linux")]
+            let path = {
+                use std::os::fd::AsRawFd;
+                std::path::PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
             };
-            // SAFETY: the caller opted in to trusting this artifact (or it
-            // sits in the engine's own cache), its checksum matched, and it
-            // was produced by `precompile` for an engine with the same
-            // compatibility hash; Wasmtime re-checks compatibility itself.
-            if wasm.kind() == WasmKind::PrecompiledModule {
-                unsafe { wasmtime::Module::deserialize(wt, image) }
-                    .map(Compiled::Module)
-                    .map_err(incompatible)
-            } else {
-                unsafe { wasmtime::component::Component::deserialize(wt, image) }
-                    .map(Compiled::Component)
-                    .map_err(incompatible)
-            }
+            #[cfg(not(target_os = "linux"))]
+            let path = return Err(wasmtime::Error::msg(
+                "no mapped components on this platform",
+            ));
+            // SAFETY: the caller's contract.
+            unsafe { wasmtime::component::Component::deserialize_file(wt, path) }
+                .map(Compiled::Component)
         }
     }
 }
@@ -92,7 +171,7 @@ pub(crate) fn compile(engine: &Engine, wasm: &Wasm, allow_precompiled: bool) -> 
 pub fn precompile(engine: &Engine, wasm: &Wasm) -> Result<Vec<u8>> {
     let wt = engine.wasmtime();
     if !wasm.kind().is_precompiled() {
-        crate::load::bounds::check_declared(engine.config(), wasm.name(), wasm.bytes())?;
+        crate::load::bounds::check_declared(engine, wasm.name(), wasm.bytes())?;
     }
     let image = match wasm.kind() {
         WasmKind::Module => wt.precompile_module(&compilable(wasm)?),
@@ -105,5 +184,5 @@ pub fn precompile(engine: &Engine, wasm: &Wasm) -> Result<Vec<u8>> {
         }
     }
     .map_err(|e| validation_error(wasm.name(), wasm.bytes(), e))?;
-    Ok(aot::seal(engine, image, crate::load::WASMTIME_VERSION))
+    Ok(aot::seal(engine, image, crate::engine::WASMTIME_VERSION))
 }

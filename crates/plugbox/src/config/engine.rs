@@ -5,16 +5,13 @@ use super::features::WasmFeature;
 use super::value::{OrNone, check_duration, merge_fields, serde_units};
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Default cap on the size of a module read from any source: 64 MiB.
 pub const DEFAULT_MAX_MODULE_SIZE: u64 = 64 << 20;
 const DEFAULT_EPOCH_TICK: Duration = Duration::from_millis(2);
 const DEFAULT_MAX_STACK: u64 = 512 << 10;
-const DEFAULT_POOL_INSTANCES: u32 = 100;
-/// A pooled slot holds the default memory cap (256 MiB).
-const DEFAULT_POOL_MAX_MEMORY: u64 = 256 << 20;
 /// The shortest and longest epoch tick: the tick is the resolution of every
 /// deadline, so a long one would make timeouts meaningless.
 const EPOCH_TICK_RANGE: (Duration, Duration) =
@@ -95,32 +92,60 @@ pub struct EngineConfig {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     disable: Vec<WasmFeature>,
 
-    /// Pooling instance allocator with copy-on-write memory images [default: false]
+    /// Pooling instance allocator with copy-on-write memory images; falls back to on-demand allocation when its address space cannot be reserved [default: true]
     #[cfg_attr(
         feature = "cli",
         arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")
     )]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pooling: Option<bool>,
+    pub(super) pooling: Option<bool>,
 
-    /// Instance slots in the pool [default: 100]
+    /// Instances (and memories, tables, async stacks) alive at once in the pool [default: 1000]
     #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     #[serde(skip_serializing_if = "Option::is_none")]
-    pool_instances: Option<u32>,
+    pub(super) pool_instances: Option<u32>,
 
-    /// Largest linear memory of a pooled slot [default: 256MiB]
+    /// Largest linear memory of a pooled slot; a plugin's max-memory may not exceed it [default: 256MiB]
     #[cfg_attr(feature = "cli", arg(long, value_name = "SIZE", value_parser = super::value::parse_unit::<u64>))]
     #[serde(
         skip_serializing_if = "Option::is_none",
         deserialize_with = "serde_units::de_opt::<_, u64>",
         serialize_with = "serde_units::ser_opt::<_, u64>"
     )]
-    pool_max_memory: Option<u64>,
+    pub(super) pool_max_memory: Option<u64>,
 
-    /// Compilation cache directory; `.cwasm` files inside it are trusted [default: none]
+    /// Bytes of each pooled memory and table reset in place rather than returned to the kernel [default: 1MiB]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "SIZE", value_parser = super::value::parse_unit::<u64>))]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "serde_units::de_opt::<_, u64>",
+        serialize_with = "serde_units::ser_opt::<_, u64>"
+    )]
+    pub(super) pool_keep_resident: Option<u64>,
+
+    /// Freed pool slots returned to the kernel in one batch [default: 1]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) pool_decommit_batch: Option<u32>,
+
+    /// Unused slots kept warm for the modules that used them last [default: 100]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) pool_warm_slots: Option<u32>,
+
+    /// Compile cache directory [default: none; CLI: the per-user cache]
     #[cfg_attr(feature = "cli", arg(long, value_name = "DIR"))]
     #[serde(skip_serializing_if = "Option::is_none")]
-    cache_dir: Option<PathBuf>,
+    pub(super) cache_dir: Option<PathBuf>,
+
+    /// Size of the compile cache, least recently used entries evicted first [default: 1GiB]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "SIZE", value_parser = super::value::parse_unit::<u64>))]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "serde_units::de_opt::<_, u64>",
+        serialize_with = "serde_units::ser_opt::<_, u64>"
+    )]
+    pub(super) cache_max_size: Option<u64>,
 
     /// Largest module accepted, enforced while reading, or `none` [default: 64MiB]
     #[cfg_attr(feature = "cli", arg(long, value_name = "SIZE", value_parser = super::value::parse_or_none::<u64>))]
@@ -221,7 +246,8 @@ impl EngineConfig {
     pub fn merge(mut self, over: &Self) -> Self {
         let base = &mut self;
         merge_fields!(base, over;
-            set: opt_level, compiler, pooling, pool_instances, pool_max_memory, cache_dir,
+            set: opt_level, compiler, pooling, pool_instances, pool_max_memory, pool_keep_resident,
+                 pool_decommit_batch, pool_warm_slots, cache_dir, cache_max_size,
                  max_module_size, max_functions, max_function_size, max_locals, consume_fuel, epoch_interruption, epoch_tick, max_stack,
                  default_timeout, parallel_compilation;
             lists: );
@@ -279,58 +305,6 @@ impl EngineConfig {
         } else {
             None
         }
-    }
-
-    /// Uses the pooling instance allocator: instance slots, memories and
-    /// tables are reserved up front and reused, with copy-on-write memory
-    /// images, which makes stateless instantiation a few microseconds.
-    /// Default: off (on-demand allocation).
-    pub fn pooling(mut self, on: bool) -> Self {
-        self.pooling = Some(on);
-        self
-    }
-
-    /// Whether the pooling allocator is on.
-    pub fn get_pooling(&self) -> bool {
-        self.pooling.unwrap_or(false)
-    }
-
-    /// Number of instance slots in the pool (instances alive at once across
-    /// the engine). Default: 100. Only with [`pooling`](Self::pooling).
-    pub fn pool_instances(mut self, n: u32) -> Self {
-        self.pool_instances = Some(n);
-        self
-    }
-
-    /// The pool's instance slots.
-    pub fn get_pool_instances(&self) -> u32 {
-        self.pool_instances.unwrap_or(DEFAULT_POOL_INSTANCES)
-    }
-
-    /// Largest linear memory a pooled slot can hold. Default: 256 MiB.
-    /// Only with [`pooling`](Self::pooling).
-    pub fn pool_max_memory(mut self, bytes: u64) -> Self {
-        self.pool_max_memory = Some(bytes);
-        self
-    }
-
-    /// The pool's slot size.
-    pub fn get_pool_max_memory(&self) -> u64 {
-        self.pool_max_memory.unwrap_or(DEFAULT_POOL_MAX_MEMORY)
-    }
-
-    /// Directory of the on-disk compilation cache, keyed by Wasmtime
-    /// version, engine configuration and module hash. Default: no cache.
-    /// A relative path is made absolute against the current directory.
-    /// Precompiled artifacts inside this directory are trusted.
-    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.cache_dir = Some(dir.into());
-        self
-    }
-
-    /// The cache directory, if any.
-    pub fn get_cache_dir(&self) -> Option<&Path> {
-        self.cache_dir.as_deref()
     }
 
     /// Largest module accepted from any source, enforced while reading.
@@ -499,11 +473,6 @@ impl EngineConfig {
                 ));
             }
         }
-        if self.get_pooling() && self.get_pool_instances() == 0 {
-            return Err(Error::config(
-                "invalid pool-instances `0`: need at least one instance",
-            ));
-        }
-        Ok(())
+        self.check_alloc()
     }
 }

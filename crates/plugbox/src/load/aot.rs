@@ -1,62 +1,30 @@
 //! Ahead-of-time compilation and plugbox's precompiled artifact format.
 //!
 //! A `.cwasm` written by plugbox is Wasmtime's native-code ELF image followed
-//! by an 80-byte trailer:
+//! by a 64-byte trailer:
 //!
 //! ```text
-//! [image][wasmtime version: 24 bytes, NUL-padded][engine compatibility hash: u64 LE]
-//!        [sha256 of image+version+hash: 32 bytes][image length: u64 LE][magic "PLUGBOX\x01"]
+//! [image][wasmtime version: 24 bytes, NUL-padded][engine fingerprint: u64 LE]
+//!        [XXH3-128 of image+version+fingerprint: 16 bytes][image length: u64 LE]
+//!        [magic "PLUGBOX\x02"]
 //! ```
 //!
 //! The checksum catches corruption (a flipped byte) and the version and
-//! compatibility hash catch artifacts from another Wasmtime or another engine
+//! fingerprint catch artifacts from another Wasmtime or another engine
 //! configuration, all *before* Wasmtime sees the native code. The checksum
-//! is not a signature: loading a precompiled artifact still requires trust
-//! (an explicit opt-in, or the artifact sitting in the engine's own cache).
+//! is not a signature: loading a precompiled artifact still requires an
+//! explicit opt-in (`allow-precompiled`).
 
 use super::kind::WasmKind;
-use crate::engine::Engine;
+use crate::engine::{Engine, WASMTIME_VERSION};
 use crate::error::{Error, ErrorKind, PrecompiledReason, Result};
-use sha2::{Digest, Sha256};
-use std::hash::{Hash, Hasher};
-use std::path::Path;
+use xxhash_rust::xxh3::xxh3_128;
 
-const MAGIC: &[u8; 8] = b"PLUGBOX\x01";
+const MAGIC: &[u8; 8] = b"PLUGBOX\x02";
+/// The magic of the first format (a SHA-256 checksum), now refused.
+const OLD_MAGIC: &[u8; 8] = b"PLUGBOX\x01";
 const VERSION_LEN: usize = 24;
-const TRAILER_LEN: usize = VERSION_LEN + 8 + 32 + 8 + 8;
-/// The Wasmtime version plugbox is built against (pinned in `Cargo.toml`).
-pub const WASMTIME_VERSION: &str = "48.0.8";
-
-/// Wasmtime's compatibility hash of the engine's settings, fed through
-/// SHA-256: unlike `DefaultHasher`, stable across Rust releases.
-fn compat_hash(engine: &Engine) -> u64 {
-    let mut h = StableHasher(Sha256::new());
-    engine
-        .wasmtime()
-        .precompile_compatibility_hash()
-        .hash(&mut h);
-    h.finish()
-}
-
-/// A `Hasher` over SHA-256, whose output depends only on the bytes written.
-struct StableHasher(Sha256);
-
-impl Hasher for StableHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.update(bytes);
-    }
-
-    fn finish(&self) -> u64 {
-        let digest = self.0.clone().finalize();
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&digest[..8]);
-        u64::from_le_bytes(first)
-    }
-}
-
-fn checksum(body: &[u8]) -> [u8; 32] {
-    Sha256::digest(body).into()
-}
+const TRAILER_LEN: usize = VERSION_LEN + 8 + 16 + 8 + 8;
 
 /// Appends the trailer to a native image. `version` is a parameter so tests
 /// can forge artifacts "from another Wasmtime".
@@ -67,9 +35,9 @@ pub fn seal(engine: &Engine, mut image: Vec<u8>, version: &str) -> Vec<u8> {
     let n = version.len().min(VERSION_LEN);
     v[..n].copy_from_slice(&version.as_bytes()[..n]);
     image.extend_from_slice(&v);
-    image.extend_from_slice(&compat_hash(engine).to_le_bytes());
-    let sum = checksum(&image);
-    image.extend_from_slice(&sum);
+    image.extend_from_slice(&engine.fingerprint().to_le_bytes());
+    let sum = xxh3_128(&image);
+    image.extend_from_slice(&sum.to_le_bytes());
     image.extend_from_slice(&image_len.to_le_bytes());
     image.extend_from_slice(MAGIC);
     image
@@ -82,7 +50,7 @@ pub(crate) fn detect(bytes: &[u8]) -> Option<WasmKind> {
         Some(wasmtime::Precompiled::Component) => WasmKind::PrecompiledComponent,
         _ => WasmKind::PrecompiledModule,
     };
-    if bytes.len() >= TRAILER_LEN && bytes.ends_with(MAGIC) {
+    if bytes.len() >= TRAILER_LEN && (bytes.ends_with(MAGIC) || bytes.ends_with(OLD_MAGIC)) {
         let image_len = image_len(bytes);
         let image = bytes.get(..image_len).unwrap_or(bytes);
         return Some(kind_of(image));
@@ -106,6 +74,13 @@ fn refused(name: &str, reason: PrecompiledReason, what: impl std::fmt::Display) 
 
 /// Checks integrity and compatibility; returns the native image.
 pub(crate) fn check<'a>(engine: &Engine, name: &str, bytes: &'a [u8]) -> Result<&'a [u8]> {
+    if bytes.ends_with(OLD_MAGIC) {
+        return Err(refused(
+            name,
+            PrecompiledReason::Incompatible,
+            "it was made by an older plugbox (artifact format 1); compile it again with `plugbox compile`",
+        ));
+    }
     if !(bytes.len() >= TRAILER_LEN && bytes.ends_with(MAGIC)) {
         return Err(refused(
             name,
@@ -126,7 +101,9 @@ pub(crate) fn check<'a>(engine: &Engine, name: &str, bytes: &'a [u8]) -> Result<
     }
     let body_end = image_len + VERSION_LEN + 8;
     let (body, rest) = bytes.split_at(body_end);
-    if checksum(body)[..] != rest[..32] {
+    let mut sum = [0u8; 16];
+    sum.copy_from_slice(&rest[..16]);
+    if xxh3_128(body) != u128::from_le_bytes(sum) {
         return Err(refused(
             name,
             PrecompiledReason::Corrupt,
@@ -148,7 +125,7 @@ pub(crate) fn check<'a>(engine: &Engine, name: &str, bytes: &'a [u8]) -> Result<
     }
     let mut hash = [0u8; 8];
     hash.copy_from_slice(&body[image_len + VERSION_LEN..]);
-    if u64::from_le_bytes(hash) != compat_hash(engine) {
+    if u64::from_le_bytes(hash) != engine.fingerprint() {
         return Err(refused(
             name,
             PrecompiledReason::Incompatible,
@@ -156,15 +133,4 @@ pub(crate) fn check<'a>(engine: &Engine, name: &str, bytes: &'a [u8]) -> Result<
         ));
     }
     Ok(&bytes[..image_len])
-}
-
-/// Whether `wasm` came from inside the engine's cache directory.
-pub(crate) fn in_trusted_cache(engine: &Engine, path: Option<&Path>) -> bool {
-    let (Some(cache), Some(path)) = (engine.config().get_cache_dir(), path) else {
-        return false;
-    };
-    match (std::fs::canonicalize(cache), std::fs::canonicalize(path)) {
-        (Ok(cache), Ok(path)) => path.starts_with(cache),
-        _ => false,
-    }
 }

@@ -9,6 +9,7 @@ use crate::error::{InvalidReason, Result};
 use crate::input::too_large;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 /// WebAssembly bytes that have been read under the size cap, converted from
 /// text if needed, and classified — the input to validation, inspection and
@@ -17,10 +18,32 @@ use std::path::{Path, PathBuf};
 pub struct Wasm {
     name: String,
     path: Option<PathBuf>,
-    bytes: Vec<u8>,
+    bytes: Storage,
     kind: WasmKind,
     from_text: bool,
-    sha256: String,
+    /// Computed when asked for (hashing a large module is not free); set
+    /// at once for text, whose converted bytes differ from those read.
+    sha256: OnceLock<String>,
+}
+
+/// Where the bytes are: read into memory, or (precompiled native code)
+/// memory-mapped from its file.
+#[derive(Clone)]
+enum Storage {
+    Owned(Arc<[u8]>),
+    Mapped {
+        map: Arc<memmap2::Mmap>,
+        file: Arc<std::fs::File>,
+    },
+}
+
+impl Storage {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Self::Owned(bytes) => bytes,
+            Self::Mapped { map, .. } => map,
+        }
+    }
 }
 
 impl std::fmt::Debug for Wasm {
@@ -28,7 +51,7 @@ impl std::fmt::Debug for Wasm {
         f.debug_struct("Wasm")
             .field("name", &self.name)
             .field("kind", &self.kind)
-            .field("len", &self.bytes.len())
+            .field("len", &self.bytes().len())
             .finish()
     }
 }
@@ -43,9 +66,32 @@ impl Wasm {
     pub fn from_file(engine: &Engine, path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let name = path.display().to_string();
-        let bytes = crate::input::read_file(path, engine.config().get_max_module_size())
-            .map_err(|e| e.for_module(&name))?;
-        let mut wasm = Self::decode(name, bytes)?;
+        let cap = engine.config().get_max_module_size();
+        let file = crate::input::open_sized(path, cap).map_err(|e| e.for_module(&name))?;
+        let mapped = map_native(&file).filter(|m| super::aot::detect(m).is_some());
+        let mut wasm = match mapped {
+            Some(map) => {
+                let storage = Storage::Mapped {
+                    map: Arc::new(map),
+                    file: Arc::new(file),
+                };
+                let kind =
+                    super::aot::detect(storage.bytes()).unwrap_or(WasmKind::PrecompiledModule);
+                Self {
+                    name,
+                    path: None,
+                    bytes: storage,
+                    kind,
+                    from_text: false,
+                    sha256: OnceLock::new(),
+                }
+            }
+            None => {
+                let bytes =
+                    crate::input::read_opened(file, cap).map_err(|e| e.for_module(&name))?;
+                Self::decode(name, bytes)?
+            }
+        };
         wasm.path = Some(path.to_path_buf());
         Ok(wasm)
     }
@@ -91,12 +137,15 @@ impl Wasm {
     }
 
     fn decode(name: String, bytes: Vec<u8>) -> Result<Self> {
-        let sha256 = sha256_hex(&bytes);
+        let sha256 = OnceLock::new();
+        if looks_like_text(&bytes) {
+            let _ = sha256.set(sha256_hex(&bytes));
+        }
         let (bytes, kind, from_text) = classify(&name, bytes)?;
         Ok(Self {
             name,
             path: None,
-            bytes,
+            bytes: Storage::Owned(bytes.into()),
             kind,
             from_text,
             sha256,
@@ -105,8 +154,18 @@ impl Wasm {
 
     /// SHA-256 (hex) of the input exactly as read (before any text
     /// conversion): what a manifest's `sha256` pin is compared with.
+    /// Computed on first use.
     pub fn sha256(&self) -> &str {
-        &self.sha256
+        self.sha256.get_or_init(|| sha256_hex(self.bytes.bytes()))
+    }
+
+    /// The open file of a memory-mapped precompiled artifact, for Wasmtime
+    /// to map in turn (no copy).
+    pub(crate) fn mapped_file(&self) -> Option<&std::fs::File> {
+        match &self.bytes {
+            Storage::Mapped { file, .. } => Some(file),
+            Storage::Owned(_) => None,
+        }
     }
 
     /// The name used in messages.
@@ -126,7 +185,7 @@ impl Wasm {
 
     /// The binary (text input is already converted).
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        self.bytes.bytes()
     }
 
     /// Whether the input was WebAssembly text.
@@ -148,25 +207,53 @@ impl Wasm {
     /// or foreign artifact.
     pub fn validate(&self, engine: &Engine) -> Result<()> {
         if !self.kind.is_precompiled() {
-            super::bounds::check_declared(engine.config(), &self.name, &self.bytes)?;
+            super::bounds::check_declared(engine, &self.name, self.bytes())?;
         }
+        self.validate_code(engine)
+    }
+
+    /// [`Wasm::validate`] without the caps on what the module declares
+    /// (checked already by the caller).
+    pub(crate) fn validate_code(&self, engine: &Engine) -> Result<()> {
+        let bytes = self.bytes();
         match self.kind {
-            WasmKind::Module => wasmtime::Module::validate(engine.wasmtime(), &self.bytes)
-                .map_err(|e| validation_error(&self.name, &self.bytes, e)),
+            WasmKind::Module => wasmtime::Module::validate(engine.wasmtime(), bytes)
+                .map_err(|e| validation_error(&self.name, bytes, e)),
             WasmKind::Component => {
                 // Wasmtime validates components while compiling them; for a
                 // compile-free check, validate with the engine's toggles.
                 let features = super::validate::component_features(engine.config());
                 let mut v = wasmparser::Validator::new_with_features(features);
-                v.validate_all(&self.bytes)
+                v.validate_all(bytes)
                     .map(|_| ())
-                    .map_err(|e| validation_error(&self.name, &self.bytes, wasmtime::Error::new(e)))
+                    .map_err(|e| validation_error(&self.name, bytes, wasmtime::Error::new(e)))
             }
             WasmKind::PrecompiledModule | WasmKind::PrecompiledComponent => {
-                super::aot::check(engine, &self.name, &self.bytes).map(|_| ())
+                super::aot::check(engine, &self.name, bytes).map(|_| ())
             }
         }
     }
+}
+
+/// Memory-maps `file` when it starts like native code (an ELF image, as
+/// Wasmtime's and plugbox's precompiled artifacts do): such artifacts are
+/// large and only need to be checked and handed to Wasmtime, not copied.
+fn map_native(file: &std::fs::File) -> Option<memmap2::Mmap> {
+    let mut head = [0u8; 4];
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        file.read_exact_at(&mut head, 0).ok()?;
+    }
+    #[cfg(not(unix))]
+    return None;
+    if &head != b"\x7fELF" {
+        return None;
+    }
+    // SAFETY: a precompiled artifact is trusted input (loading one needs
+    // an explicit opt-in) that must not change while it is loaded, the
+    // same contract as Wasmtime's own `deserialize_file`.
+    unsafe { memmap2::Mmap::map(file) }.ok()
 }
 
 /// SHA-256 of `bytes` as lowercase hex.

@@ -2,17 +2,18 @@
 //! concurrency caps, atomic hot reload, metrics and async calls.
 
 use super::metrics::{MetricsSnapshot, SnapshotCollector};
-use super::slot::{Api, Slot, Version, read, write};
+use super::slot::{Api, Slot, Version, lock, read, write};
+use crate::call::Call;
 use crate::call::drive::drive;
 use crate::call::dynamic::Json;
 use crate::call::kinds::{Handle, Typed, Wit};
-use crate::call::{Call, check_sync};
 use crate::call::{WitParams, WitResults};
 use crate::config::{Manifest, Mode, PluginSpec};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::plugin::Plugin;
 use crate::store::HostFunctions;
+use arc_swap::ArcSwap;
 use serde_json::Value as JsonValue;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -46,7 +47,10 @@ pub struct PluginManager {
 pub(super) struct ManagerInner {
     pub(super) engine: Engine,
     pub(super) host: RwLock<HostFunctions>,
-    pub(super) slots: RwLock<BTreeMap<String, Arc<Slot>>>,
+    /// Read on every call without a lock; replaced whole by (serialised)
+    /// loads and unloads.
+    pub(super) slots: ArcSwap<BTreeMap<String, Arc<Slot>>>,
+    pub(super) slots_write: Mutex<()>,
     pub(super) watcher: Mutex<Option<notify::RecommendedWatcher>>,
 }
 
@@ -74,7 +78,8 @@ impl PluginManager {
             inner: Arc::new(ManagerInner {
                 engine: engine.clone(),
                 host: RwLock::new(HostFunctions::new()),
-                slots: RwLock::new(BTreeMap::new()),
+                slots: ArcSwap::from_pointee(BTreeMap::new()),
+                slots_write: Mutex::new(()),
                 watcher: Mutex::new(None),
             }),
         }
@@ -138,11 +143,13 @@ impl PluginManager {
         let version = self.build(name, &spec, 1)?;
         let slot = Arc::new(Slot::new(name, spec, version));
         {
-            let mut slots = write(&self.inner.slots);
+            let _serial = lock(&self.inner.slots_write);
+            let mut slots = BTreeMap::clone(&self.inner.slots.load());
             if slots.contains_key(name) {
                 return Err(Error::config(format!("plugin `{name}` is already loaded")));
             }
             slots.insert(name.to_string(), slot);
+            self.inner.slots.store(Arc::new(slots));
         }
         self.rewatch();
         Ok(())
@@ -162,16 +169,21 @@ impl PluginManager {
     ///
     /// [`ErrorKind::PluginNotFound`].
     pub fn unload(&self, name: &str) -> Result<()> {
-        write(&self.inner.slots)
-            .remove(name)
-            .ok_or_else(|| not_found(name))?;
+        {
+            let _serial = lock(&self.inner.slots_write);
+            let mut slots = BTreeMap::clone(&self.inner.slots.load());
+            slots.remove(name).ok_or_else(|| not_found(name))?;
+            self.inner.slots.store(Arc::new(slots));
+        }
         self.rewatch();
         Ok(())
     }
 
     /// The plugins, by name.
     pub fn list(&self) -> Vec<PluginInfo> {
-        read(&self.inner.slots)
+        self.inner
+            .slots
+            .load()
             .values()
             .map(|slot| {
                 let v = slot.version();
@@ -206,7 +218,9 @@ impl PluginManager {
     }
 
     fn snapshots(&self) -> Vec<(String, MetricsSnapshot)> {
-        read(&self.inner.slots)
+        self.inner
+            .slots
+            .load()
             .values()
             .map(|s| (s.name.clone(), s.metrics.snapshot()))
             .collect()
@@ -227,7 +241,9 @@ impl PluginManager {
     }
 
     pub(super) fn slot(&self, name: &str) -> Result<Arc<Slot>> {
-        read(&self.inner.slots)
+        self.inner
+            .slots
+            .load()
             .get(name)
             .cloned()
             .ok_or_else(|| not_found(name))
@@ -235,9 +251,7 @@ impl PluginManager {
 
     /// Runs `call` on plugin `name` from synchronous code.
     fn sync_call<C: Call>(&self, name: &str, call: &C) -> Result<C::Output> {
-        let slot = self.slot(name)?;
-        check_sync(slot.version().plugin.prepared())?;
-        drive(slot.invoke(call, Api::Sync))
+        drive(self.slot(name)?.invoke(call, Api::Sync))
     }
 
     /// Runs `call` on plugin `name` on the async path.
@@ -361,7 +375,7 @@ impl std::fmt::Debug for PluginManager {
         f.debug_struct("PluginManager")
             .field(
                 "plugins",
-                &read(&self.inner.slots).keys().collect::<Vec<_>>(),
+                &self.inner.slots.load().keys().collect::<Vec<_>>(),
             )
             .finish()
     }

@@ -2,7 +2,7 @@
 //! file changes.
 
 use super::manager::{ManagerInner, PluginManager};
-use super::slot::{lock, read, write};
+use super::slot::lock;
 use crate::error::{Error, ErrorKind, Result};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
@@ -30,7 +30,7 @@ impl PluginManager {
         }
         match self.build(name, &slot.spec, old.number + 1) {
             Ok(version) => {
-                *write(&slot.current) = Arc::new(version);
+                slot.current.store(Arc::new(version));
                 slot.metrics.reloaded(true);
                 *lock(&slot.last_reload_error) = None;
                 tracing::info!(plugin = name, version = old.number + 1, "reloaded");
@@ -95,7 +95,10 @@ impl PluginManager {
     /// Points the watcher (if on) at the directories of the current plugins.
     pub(super) fn rewatch(&self) {
         use notify::Watcher;
-        let dirs: std::collections::BTreeSet<PathBuf> = read(&self.inner.slots)
+        let dirs: std::collections::BTreeSet<PathBuf> = self
+            .inner
+            .slots
+            .load()
             .values()
             .filter_map(|s| {
                 let abs = std::path::absolute(s.spec.get_source()).ok()?;

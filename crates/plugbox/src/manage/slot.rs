@@ -5,7 +5,7 @@
 
 use super::metrics::Metrics;
 use crate::call::drive::in_runtime;
-use crate::call::{Call, Instance, retry};
+use crate::call::{Call, Instance, check_sync, retry};
 use crate::code::How;
 use crate::config::{Mode, PluginSpec};
 use crate::error::{Error, ErrorKind, Result};
@@ -20,7 +20,8 @@ use tracing::Instrument;
 pub(crate) struct Slot {
     pub(crate) name: String,
     pub(crate) spec: PluginSpec,
-    pub(crate) current: RwLock<Arc<Version>>,
+    /// The version serving now, read without a lock.
+    pub(crate) current: arc_swap::ArcSwap<Version>,
     pub(crate) metrics: Metrics,
     pub(crate) last_reload_error: Mutex<Option<String>>,
     /// Serialises reloads of this plugin.
@@ -58,8 +59,12 @@ impl Version {
         }
     }
 
-    /// A permit to run, waiting fairly for one until `until`.
-    async fn permit(&self, name: &str, until: Instant) -> Result<Option<SemaphorePermit<'_>>> {
+    /// A permit to run, waiting fairly for one until the queue deadline.
+    async fn permit(
+        &self,
+        name: &str,
+        until: &QueueDeadline,
+    ) -> Result<Option<SemaphorePermit<'_>>> {
         let Some(sem) = &self.permits else {
             return Ok(None);
         };
@@ -67,7 +72,7 @@ impl Version {
             return Ok(Some(permit));
         }
         // The timer is made inside the runtime: the future runs lazily.
-        let wait = async { tokio::time::timeout_at(until.into(), sem.acquire()).await };
+        let wait = async { tokio::time::timeout_at(until.at().into(), sem.acquire()).await };
         match in_runtime(wait).await? {
             Ok(Ok(permit)) => Ok(Some(permit)),
             _ => Err(busy(name, self.queue_timeout)),
@@ -80,7 +85,7 @@ impl Slot {
         Self {
             name: name.to_string(),
             spec,
-            current: RwLock::new(Arc::new(version)),
+            current: arc_swap::ArcSwap::from_pointee(version),
             metrics: Metrics::default(),
             last_reload_error: Mutex::new(None),
             reloading: Mutex::new(()),
@@ -88,14 +93,17 @@ impl Slot {
     }
 
     pub(crate) fn version(&self) -> Arc<Version> {
-        read(&self.current).clone()
+        self.current.load_full()
     }
 
     /// The wrapper of every managed call.
     pub(crate) async fn invoke<C: Call>(&self, call: &C, api: Api) -> Result<C::Output> {
         let version = self.version();
         let how = match api {
-            Api::Sync => version.plugin.prepared().sync_how(),
+            Api::Sync => {
+                check_sync(version.plugin.prepared())?;
+                version.plugin.prepared().sync_how()
+            }
             Api::Async => How::Async,
         };
         let span = tracing::debug_span!(
@@ -104,35 +112,54 @@ impl Slot {
             func = call.export(),
             version = version.number
         );
-        let start = Instant::now();
         let result = async {
             // One queue deadline for both waits: the permit, then (stateful)
-            // the instance.
-            let until = start.checked_add(version.queue_timeout).unwrap_or(start);
-            let _permit = version.permit(&self.name, until).await?;
-            match &version.stateful {
-                Some(stateful) => {
-                    let held = stateful
-                        .lock(&self.name, until, version.queue_timeout)
-                        .await?;
-                    // Counted once it runs, not while it queues.
-                    let _in_flight = self.metrics.start();
-                    Stateful::invoke(held, &version.plugin, call, how).await
-                }
-                None => {
-                    let _in_flight = self.metrics.start();
-                    retry::stateless(version.plugin.prepared(), call, how).await
+            // the instance; the clock is read only if a wait is needed.
+            let until = QueueDeadline::new(version.queue_timeout);
+            let _permit = version.permit(&self.name, &until).await?;
+            loop {
+                let attempt = match &version.stateful {
+                    Some(stateful) => {
+                        let held = stateful
+                            .lock(&self.name, &until, version.queue_timeout)
+                            .await?;
+                        // Counted once it runs, not while it queues.
+                        let _in_flight = self.metrics.start();
+                        Stateful::invoke(held, &version.plugin, call, how).await
+                    }
+                    None => {
+                        let _in_flight = self.metrics.start();
+                        retry::stateless(version.plugin.prepared(), call, how).await
+                    }
+                };
+                // Every slot of the engine's instance pool is taken: wait
+                // for one like for any other slot, up to the queue timeout.
+                match attempt {
+                    Err(e) if e.kind() == &ErrorKind::Busy && Instant::now() < until.at() => {
+                        // The timer is made inside the runtime (lazily).
+                        in_runtime(async { tokio::time::sleep(POOL_POLL).await }).await?;
+                    }
+                    Err(e) if e.kind() == &ErrorKind::Busy => {
+                        return Err(busy(&self.name, version.queue_timeout));
+                    }
+                    other => return other,
                 }
             }
         }
         .instrument(span)
         .await;
+        // The call's own duration (no clock read here); a call refused
+        // before it ran waited its queue timeout.
         let stats = match &result {
             Ok((_, stats)) => Some(*stats),
             Err(e) => e.call_stats(),
         };
-        self.metrics
-            .record(&result, stats.as_ref(), start.elapsed());
+        let took = match (&stats, &result) {
+            (Some(s), _) => s.duration,
+            (None, Err(e)) if e.kind() == &ErrorKind::Busy => version.queue_timeout,
+            (None, _) => Duration::ZERO,
+        };
+        self.metrics.record(&result, stats.as_ref(), took);
         result.map(|(out, _)| out)
     }
 }
@@ -151,13 +178,13 @@ impl Stateful {
     async fn lock(
         &self,
         name: &str,
-        until: Instant,
+        until: &QueueDeadline,
         queue_timeout: Duration,
     ) -> Result<tokio::sync::MutexGuard<'_, Option<Instance>>> {
         if let Ok(guard) = self.instance.try_lock() {
             return Ok(guard);
         }
-        let wait = async { tokio::time::timeout_at(until.into(), self.instance.lock()).await };
+        let wait = async { tokio::time::timeout_at(until.at().into(), self.instance.lock()).await };
         in_runtime(wait)
             .await?
             .map_err(|_| busy(name, queue_timeout))
@@ -190,6 +217,32 @@ impl Stateful {
             *slot = Some(instance);
         }
         result.map(|out| (out, stats))
+    }
+}
+
+/// How often a call waiting for a slot of the instance pool looks again
+/// (the pool has no way to say that a slot came free).
+const POOL_POLL: Duration = Duration::from_millis(1);
+
+/// When a queued call gives up: fixed at the first wait.
+struct QueueDeadline {
+    timeout: Duration,
+    at: std::sync::OnceLock<Instant>,
+}
+
+impl QueueDeadline {
+    fn new(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            at: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn at(&self) -> Instant {
+        *self.at.get_or_init(|| {
+            let now = Instant::now();
+            now.checked_add(self.timeout).unwrap_or(now)
+        })
     }
 }
 

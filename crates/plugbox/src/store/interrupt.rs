@@ -2,10 +2,10 @@
 //! while wasm runs, and what a call's future waits on while a host call is
 //! pending.
 
+use crate::clock::Deadline;
 use crate::error::TrapKind;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 /// Cancels a running call from another thread or task.
 ///
@@ -59,7 +59,7 @@ impl CancelHandle {
 /// Per-store interruption state, read by the epoch callback.
 #[derive(Debug, Default)]
 pub(crate) struct Interrupt {
-    pub(crate) deadline: Option<Instant>,
+    pub(crate) deadline: Option<Deadline>,
     pub(crate) cancel: Option<CancelHandle>,
     /// Why the last call was stopped, if it was.
     pub(crate) reason: Option<TrapKind>,
@@ -74,7 +74,7 @@ impl Interrupt {
             self.reason = Some(TrapKind::Cancelled);
             return true;
         }
-        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+        if self.deadline.is_some_and(Deadline::passed) {
             self.reason = Some(TrapKind::Timeout);
             return true;
         }

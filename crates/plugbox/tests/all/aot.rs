@@ -39,12 +39,20 @@ fn precompiled_loads_only_when_trusted() {
 }
 
 #[test]
-fn precompiled_in_the_engines_cache_dir_is_trusted() {
-    let dir = tempfile::tempdir().unwrap();
-    let engine = Engine::new(&EngineConfig::new().cache_dir(dir.path())).unwrap();
-    let path = compile_to(dir.path(), &engine);
-    let p = Plugin::from_file(&engine, &path).unwrap();
-    assert_eq!(p.call::<(i32, i32), i32>("add", (2, 2)).unwrap(), 4);
+fn precompiled_in_the_cache_dir_is_not_trusted_by_its_place() {
+    // The compile cache is plugbox's own, found by content: a `.cwasm`
+    // placed in its directory (or anywhere under `cache-dir`) gains
+    // nothing.
+    let cache = tempfile::tempdir().unwrap();
+    let engine = Engine::new(&EngineConfig::new().cache_dir(cache.path())).unwrap();
+    for dir in [cache.path(), engine.cache_dir().unwrap()] {
+        let path = compile_to(dir, &engine);
+        let err = Plugin::from_file(&engine, &path).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            &ErrorKind::Precompiled(PrecompiledReason::NotTrusted)
+        );
+    }
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! kind, and the host serves a normal call right after.
 
 use crate::support::{engine, fuel_engine, plugin, rust_guest, wat};
-use plugbox::{Engine, ErrorKind, Limit, Limits, Plugin, TrapKind};
+use plugbox::{Engine, EngineConfig, ErrorKind, Limit, Limits, Plugin, TrapKind};
 use std::time::Duration;
 
 fn probe(limits: Limits, engine: &Engine) -> Plugin {
@@ -71,18 +71,28 @@ fn unbounded_recursion_overflows_the_stack() {
 }
 
 #[test]
-fn huge_initial_memory_is_refused_at_instantiation() {
-    let p = plugin("huge_data.wat");
-    let err = p.call::<(), i32>("ok", ()).unwrap_err();
-    assert_eq!(
-        err.kind(),
-        &ErrorKind::ResourceLimit(Limit::Memory {
-            requested: 8192 * 65536,
-            allowed: 256 << 20
-        })
-    );
+fn huge_initial_memory_is_refused() {
+    let huge = ErrorKind::ResourceLimit(Limit::Memory {
+        requested: 8192 * 65536,
+        allowed: 256 << 20,
+    });
+    // Pooled (the default): it cannot fit a slot, refused at load.
+    let err = Plugin::from_file(&engine(), wat("huge_data.wat")).unwrap_err();
+    assert_eq!(err.kind(), &huge, "{err:#}");
+    assert!(format!("{err:#}").contains("pool-max-memory"), "{err:#}");
+    // Allocated on demand: refused by the limit at instantiation.
+    let on_demand = Engine::new(&EngineConfig::new().pooling(false)).unwrap();
+    let p = Plugin::from_file(&on_demand, wat("huge_data.wat")).unwrap();
+    assert_eq!(p.call::<(), i32>("ok", ()).unwrap_err().kind(), &huge);
     let roomy = p.with_limits(Limits::new().max_memory(1 << 30)).unwrap();
     assert_eq!(roomy.call::<(), i32>("ok", ()).unwrap(), 1);
+    // A pool with larger slots takes it, under a larger limit.
+    let big_slots = Engine::new(&EngineConfig::new().pool_max_memory(1 << 30)).unwrap();
+    let p = Plugin::builder(&big_slots)
+        .limits(Limits::new().max_memory(1 << 30))
+        .from_file(wat("huge_data.wat"))
+        .unwrap();
+    assert_eq!(p.call::<(), i32>("ok", ()).unwrap(), 1);
 }
 
 #[test]

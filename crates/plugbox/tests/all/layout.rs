@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 /// an `x` of a lower layer (or its own module).
 const LAYERS: &[(&str, u32)] = &[
     ("units", 0),
+    ("clock", 0),
     ("text", 0),
     ("stats", 0),
     ("error", 1),

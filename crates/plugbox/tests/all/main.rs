@@ -2,10 +2,12 @@
 
 mod aot;
 mod asyncexec;
+mod cache;
 mod call;
 mod components;
 mod deadlines;
 mod errors;
+mod handle;
 mod host;
 mod hostile;
 mod layout;

@@ -1,7 +1,7 @@
 //! PluginManager: names, modes, concurrency caps, reload, metrics.
 
-use crate::support::{engine, fuel_engine, wat};
-use plugbox::{ErrorKind, Limits, Mode, PluginManager, PluginSpec, TrapKind};
+use crate::support::{Gate, engine, fuel_engine, wat};
+use plugbox::{ErrorKind, Limits, Mode, PluginManager, PluginSpec};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -90,29 +90,30 @@ fn stateless_calls_share_nothing_and_stateful_calls_keep_state() {
 #[test]
 fn a_full_plugin_waits_then_reports_busy() {
     for mode in [Mode::Stateless, Mode::Stateful] {
-        let m = PluginManager::new(&engine());
-        let spec = PluginSpec::new(wat("hostile.wat"))
+        let (gate, host) = Gate::new();
+        let m = PluginManager::new(&engine()).with_host(host);
+        let spec = PluginSpec::new(wat("gate.wat"))
             .mode(mode)
-            .limits(Limits::new().timeout(Duration::from_millis(600)))
             .max_concurrency(1)
             .queue_timeout(Duration::from_millis(50));
         m.load("one", spec).unwrap();
-        let busy = {
+        let holder = {
             let m = m.clone();
-            std::thread::spawn(move || m.call::<(), ()>("one", "spin", ()))
+            std::thread::spawn(move || m.call::<(), ()>("one", "wait", ()))
         };
-        // Wait until the spinning call holds the only slot.
+        // The first call holds the only slot until the gate opens.
+        gate.entered();
+        assert_eq!(m.metrics("one").unwrap().in_flight, 1);
         let start = Instant::now();
-        while m.metrics("one").unwrap().in_flight == 0 && start.elapsed() < Duration::from_secs(5) {
-            std::thread::sleep(Duration::from_millis(1));
-        }
         let err = m.call::<(), i32>("one", "ok", ()).unwrap_err();
         assert_eq!(err.kind(), &ErrorKind::Busy, "{mode:?}: {err:#}");
-        assert!(format!("{err:#}").contains("queue timeout"), "{err:#}");
-        assert_eq!(
-            busy.join().unwrap().unwrap_err().kind(),
-            &ErrorKind::Trap(TrapKind::Timeout)
+        assert!(
+            format!("{err:#}").contains("queue timeout of 50ms"),
+            "{err:#}"
         );
+        assert!(start.elapsed() >= Duration::from_millis(50));
+        gate.open();
+        holder.join().unwrap().unwrap();
         assert_eq!(
             m.call::<(), i32>("one", "ok", ()).unwrap(),
             7,

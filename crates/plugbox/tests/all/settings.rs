@@ -2,7 +2,7 @@
 //! manifest: one check per key, and a check that no key of the README's
 //! table of settings (itself tested against the schema) is missing here.
 
-use crate::support::{rust_component, rust_guest, wat};
+use crate::support::{Gate, rust_component, rust_guest, wat};
 use plugbox::{
     ErrorKind, InvalidReason, Limit, Manifest, PluginManager, PrecompiledReason, TrapKind,
 };
@@ -11,9 +11,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// Writes `body` as `plugbox.toml` in a fresh directory (with a `data/`
-/// directory holding `hello.txt`) and loads it. `{wat}`, `{p1}` and `{p2}`
+/// directory holding `hello.txt`); [`load`] loads it. `{wat}`, `{p1}` and `{p2}`
 /// stand for the WAT guests, the wasip1 and the wasip2 Rust guests.
-fn load(body: &str) -> (tempfile::TempDir, plugbox::Result<PluginManager>) {
+fn write(body: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = plugbox_test_support::sandbox_layout();
     let wat_dir = wat("add.wat").parent().unwrap().display().to_string();
     let p1 = rust_guest("probe").parent().unwrap().display().to_string();
@@ -28,6 +28,11 @@ fn load(body: &str) -> (tempfile::TempDir, plugbox::Result<PluginManager>) {
         .replace("{p2}", &p2);
     let path = dir.path().join("plugbox.toml");
     std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+fn load(body: &str) -> (tempfile::TempDir, plugbox::Result<PluginManager>) {
+    let (dir, path) = write(body);
     let manager = Manifest::from_file(&path).and_then(|m| PluginManager::from_manifest(&m));
     (dir, manager)
 }
@@ -58,6 +63,10 @@ const TESTED: &[&str] = &[
     "pooling",
     "pool-instances",
     "pool-max-memory",
+    "pool-keep-resident",
+    "pool-decommit-batch",
+    "pool-warm-slots",
+    "cache-max-size",
     "cache-dir",
     "max-module-size",
     "max-functions",
@@ -144,9 +153,11 @@ fn engine_opt_level_compiler_and_features() {
     let waits = "[plugins.w]\nsource = \"{wat}/atomic_wait.wat\"\n";
     let (_d, m) = ok(&format!("[engine]\nenable = [\"threads\"]\n{waits}"));
     assert_eq!(m.call::<i64, i32>("w", "wait_ms", 1).unwrap(), 2);
-    // Without `threads`, the shared memory cannot be created.
-    let (_d, m) = ok(waits);
-    assert!(m.call::<i64, i32>("w", "wait_ms", 1).is_err());
+    // Without `threads` the engine pools instances, which cannot hold a
+    // shared memory: refused at load, saying what to change.
+    let err = refused(waits);
+    assert_eq!(err.kind(), &ErrorKind::Config);
+    assert!(format!("{err:#}").contains("pooling = false"), "{err:#}");
 }
 
 #[test]
@@ -160,6 +171,16 @@ fn engine_pooling() {
     // `a` keeps the only slot.
     let err = m.call::<(), i32>("b", "ok", ()).unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Busy, "{err:#}");
+    // The reuse settings change speed, not behaviour.
+    let (_d, m) = ok(&format!(
+        "[engine]\npool-keep-resident = \"64KiB\"\npool-decommit-batch = 8\npool-warm-slots = 0\n{HOSTILE}"
+    ));
+    assert_eq!(m.call::<(), i32>("h", "ok", ()).unwrap(), 7);
+    let err = refused(&format!("[engine]\npool-decommit-batch = 0\n{HOSTILE}"));
+    assert!(
+        format!("{err:#}").contains("pool-decommit-batch `0`"),
+        "{err:#}"
+    );
     let err = refused(&format!(
         "[engine]\npooling = true\npool-max-memory = \"1MiB\"\n{HOSTILE}"
     ));
@@ -175,6 +196,18 @@ fn engine_cache_dir_and_max_module_size() {
     assert_eq!(m.call::<(), i32>("h", "ok", ()).unwrap(), 7);
     let cache = dir.path().join("cache");
     assert!(cache.is_dir(), "relative to the manifest");
+    let entries = |dir: &Path| {
+        std::fs::read_dir(dir.join("plugbox-cache-1"))
+            .unwrap()
+            .count()
+    };
+    assert_eq!(entries(&cache), 1);
+    // An entry larger than the bound does not stay.
+    let (dir, m) = ok(&format!(
+        "[engine]\ncache-dir = \"cache\"\ncache-max-size = \"1KiB\"\n{HOSTILE}"
+    ));
+    assert_eq!(m.call::<(), i32>("h", "ok", ()).unwrap(), 7);
+    assert_eq!(entries(&dir.path().join("cache")), 0);
     let err = refused(&format!("[engine]\nmax-module-size = 10\n{HOSTILE}"));
     assert!(matches!(
         err.kind(),
@@ -264,26 +297,28 @@ fn plugin_source_sha256_mode_and_concurrency() {
     let (_d, m) = ok(&format!("{HOSTILE}mode = \"stateful\"\n"));
     m.call::<(), i32>("h", "count", ()).unwrap();
     assert_eq!(m.call::<(), i32>("h", "count", ()).unwrap(), 2);
-    let (_d, m) = ok(&format!(
-        "{HOSTILE}max-concurrency = 1\nqueue-timeout = \"20ms\"\n[plugins.h.limits]\ntimeout = \"3s\"\n"
-    ));
-    let spinning = {
+    // max-concurrency and queue-timeout: a call held in the host keeps
+    // the only slot; the next one gives up at its queue timeout.
+    let (gate, host) = Gate::new();
+    let (_d, path) = write(
+        "[plugins.h]\nsource = \"{wat}/gate.wat\"\nmax-concurrency = 1\nqueue-timeout = \"20ms\"\n",
+    );
+    let m =
+        PluginManager::from_manifest_with_host(&Manifest::from_file(&path).unwrap(), host).unwrap();
+    let holder = {
         let m = m.clone();
-        std::thread::spawn(move || m.call::<(), ()>("h", "spin", ()))
+        std::thread::spawn(move || m.call::<(), ()>("h", "wait", ()))
     };
-    while m.metrics("h").unwrap().in_flight == 0 {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    let start = Instant::now();
+    gate.entered();
     let err = m.call::<(), i32>("h", "ok", ()).unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Busy);
     assert!(
         format!("{err:#}").contains("queue timeout of 20ms"),
         "{err:#}"
     );
-    // It gave up at its queue timeout, long before the spin's 3 s ended.
-    assert!(start.elapsed() < Duration::from_millis(2500));
-    spinning.join().unwrap().unwrap_err();
+    gate.open();
+    holder.join().unwrap().unwrap();
+    assert_eq!(m.call::<(), i32>("h", "ok", ()).unwrap(), 7);
 }
 
 #[test]

@@ -33,3 +33,50 @@ pub fn fresh_and_kept() -> plugbox::PluginManager {
     .unwrap();
     m
 }
+
+/// The host side of `gate.wat`: its `wait` export blocks in the host until
+/// the test calls [`Gate::open`], so a test knows a call holds its slot
+/// without guessing how long a spin lasts on a loaded machine.
+pub struct Gate {
+    entered: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+    open: std::sync::mpsc::Sender<()>,
+}
+
+impl Gate {
+    /// The gate and the host functions `gate.wat` imports.
+    pub fn new() -> (Self, plugbox::HostFunctions) {
+        let (entered_tx, entered) = std::sync::mpsc::channel();
+        let (open, open_rx) = std::sync::mpsc::channel::<()>();
+        let open_rx = std::sync::Mutex::new(open_rx);
+        let entered_tx = std::sync::Mutex::new(entered_tx);
+        let host = plugbox::HostFunctions::new().func("env", "gate", move |_c, (): ()| {
+            entered_tx.lock().unwrap().send(()).ok();
+            // Bounded so a failing test cannot hang the suite.
+            open_rx
+                .lock()
+                .unwrap()
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .map_err(|e| format!("the gate was never opened: {e}"))?;
+            Ok(())
+        });
+        let gate = Gate {
+            entered: std::sync::Mutex::new(entered),
+            open,
+        };
+        (gate, host)
+    }
+
+    /// Waits until a call is inside the gate.
+    pub fn entered(&self) {
+        self.entered
+            .lock()
+            .unwrap()
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("a call entered the gate");
+    }
+
+    /// Lets one waiting call through.
+    pub fn open(&self) {
+        self.open.send(()).unwrap();
+    }
+}

@@ -1,0 +1,185 @@
+//! The compile cache: hits are used, damaged entries are recompiled, the
+//! size bound holds, concurrent writers and crashed ones leave no torn
+//! entry, and an engine's caps hold on a hit.
+
+use plugbox::{Engine, EngineConfig, ErrorKind, Limit, Plugin};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+const ANSWER: &str = r#"(module (func (export "answer") (result i32) i32.const 42))"#;
+const OTHER: &str = r#"(module (func (export "other") (result i32) i32.const 7))"#;
+
+fn engine(dir: &Path, config: EngineConfig) -> Engine {
+    Engine::new(&config.cache_dir(dir)).expect("engine builds")
+}
+
+fn load(engine: &Engine, wat: &str) -> plugbox::Result<Plugin> {
+    Plugin::from_bytes(engine, wat.as_bytes())
+}
+
+/// The cache's entries (not its temporary files).
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("plugbox-cache-1"))
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.retain(|p| {
+        !p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with(".tmp-")
+    });
+    v.sort();
+    v
+}
+
+fn only_entry(dir: &Path) -> PathBuf {
+    let e = entries(dir);
+    assert_eq!(e.len(), 1, "{e:?}");
+    e[0].clone()
+}
+
+#[test]
+fn a_second_load_maps_the_cached_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), EngineConfig::new());
+    load(&e, OTHER).unwrap();
+    let other = std::fs::read(only_entry(dir.path())).unwrap();
+    std::fs::remove_file(only_entry(dir.path())).unwrap();
+    load(&e, ANSWER).unwrap();
+    let answer = only_entry(dir.path());
+    // Put another module's (intact) code under this module's name: a hit
+    // does not compile, so the plugin now has the other module's exports.
+    std::fs::write(&answer, &other).unwrap();
+    let hit = load(&engine(dir.path(), EngineConfig::new()), ANSWER).unwrap();
+    assert_eq!(hit.call::<(), i32>("other", ()).unwrap(), 7);
+    assert_eq!(entries(dir.path()), vec![answer]);
+}
+
+#[test]
+fn a_damaged_entry_is_compiled_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), EngineConfig::new());
+    load(&e, ANSWER).unwrap();
+    let entry = only_entry(dir.path());
+    let good = std::fs::read(&entry).unwrap();
+    let mut flipped = good.clone();
+    flipped[good.len() / 2] ^= 0x40;
+    for damaged in [
+        flipped,
+        good[..good.len() / 2].to_vec(),
+        Vec::new(),
+        b"PBXCACH1".to_vec(),
+    ] {
+        std::fs::write(&entry, &damaged).unwrap();
+        let p = load(&e, ANSWER).unwrap();
+        assert_eq!(p.call::<(), i32>("answer", ()).unwrap(), 42);
+        assert_eq!(std::fs::read(&entry).unwrap(), good, "rewritten intact");
+    }
+}
+
+#[test]
+fn the_least_recently_used_entries_go_past_the_size_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    load(&engine(dir.path(), EngineConfig::new()), ANSWER).unwrap();
+    let size = std::fs::metadata(only_entry(dir.path())).unwrap().len();
+    // Room for one entry (both are about the same size).
+    let bounded = engine(
+        dir.path(),
+        EngineConfig::new().cache_max_size(size + size / 2),
+    );
+    let first = only_entry(dir.path());
+    let old = SystemTime::now() - Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(&first)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    load(&bounded, OTHER).unwrap();
+    let left = entries(dir.path());
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_ne!(left[0], first, "the older entry went");
+    // A hit makes an entry the most recently used.
+    load(&bounded, OTHER).unwrap();
+    assert_eq!(entries(dir.path()), left);
+}
+
+#[test]
+fn concurrent_writers_leave_one_intact_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let threads: Vec<_> = (0..6)
+        .map(|_| {
+            let dir = dir.path().to_path_buf();
+            std::thread::spawn(move || {
+                let p = load(&engine(&dir, EngineConfig::new()), ANSWER).unwrap();
+                p.call::<(), i32>("answer", ()).unwrap()
+            })
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap(), 42);
+    }
+    let entry = only_entry(dir.path());
+    let p = load(&engine(dir.path(), EngineConfig::new()), ANSWER).unwrap();
+    assert_eq!(p.call::<(), i32>("answer", ()).unwrap(), 42);
+    assert_eq!(only_entry(dir.path()), entry);
+}
+
+#[test]
+fn temporary_files_of_a_crashed_writer_are_cleaned_up() {
+    let dir = tempfile::tempdir().unwrap();
+    load(&engine(dir.path(), EngineConfig::new()), ANSWER).unwrap();
+    let cache = dir.path().join("plugbox-cache-1");
+    let stale = cache.join(".tmp-stale");
+    let fresh = cache.join(".tmp-fresh");
+    std::fs::write(&stale, b"half an entry").unwrap();
+    std::fs::write(&fresh, b"being written").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&stale)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(2 * 3600))
+        .unwrap();
+    load(&engine(dir.path(), EngineConfig::new()), OTHER).unwrap();
+    assert!(!stale.exists(), "an hour-old temporary file is removed");
+    assert!(fresh.exists(), "a writer's file in progress is left alone");
+}
+
+#[test]
+fn engines_that_generate_different_code_do_not_share_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    load(&engine(dir.path(), EngineConfig::new()), ANSWER).unwrap();
+    let fuel = engine(dir.path(), EngineConfig::new().consume_fuel(true));
+    load(&fuel, ANSWER).unwrap();
+    assert_eq!(entries(dir.path()).len(), 2);
+    let none = Engine::new(&EngineConfig::new().cache_dir(dir.path()).no_cache()).unwrap();
+    load(&none, OTHER).unwrap();
+    assert_eq!(entries(dir.path()).len(), 2, "no_cache writes nothing");
+}
+
+#[test]
+fn an_engine_caps_hold_on_a_cache_hit() {
+    let dir = tempfile::tempdir().unwrap();
+    load(&engine(dir.path(), EngineConfig::new()), ANSWER).unwrap();
+    let strict = engine(dir.path(), EngineConfig::new().max_functions(Some(0)));
+    let err = load(&strict, ANSWER).unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            ErrorKind::ResourceLimit(Limit::Declared {
+                what: "functions",
+                ..
+            })
+        ),
+        "{err:#}"
+    );
+}
+
+#[test]
+fn an_unusable_cache_directory_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    let err = Engine::new(&EngineConfig::new().cache_dir(&file)).unwrap_err();
+    assert!(format!("{err:#}").contains("a-file"), "{err:#}");
+}
