@@ -3,6 +3,7 @@
 use anyhow::Result;
 use clap::Subcommand;
 
+mod bench;
 mod call;
 mod compile;
 mod inspect;
@@ -14,6 +15,7 @@ mod validate;
 pub enum Command {
     Run(run::RunCommand),
     Call(call::CallCommand),
+    Bench(bench::BenchCommand),
     Compile(compile::CompileCommand),
     Inspect(inspect::InspectCommand),
     Validate(validate::ValidateCommand),
@@ -26,6 +28,7 @@ impl Command {
         match self {
             Self::Run(c) => c.execute(),
             Self::Call(c) => c.execute().map(|()| 0),
+            Self::Bench(c) => c.execute().map(|()| 0),
             Self::Compile(c) => c.execute().map(|()| 0),
             Self::Inspect(c) => c.execute().map(|()| 0),
             Self::Validate(c) => c.execute().map(|()| 0),

@@ -83,6 +83,19 @@ impl PluginFlags {
 
     /// Prints the stats of a call (with `--stats`), whether it succeeded
     /// or failed, and passes its value on.
+    /// The file `plugin` stands for: itself, or its manifest entry's
+    /// source.
+    pub fn source(&self, plugin: &Path) -> Result<PathBuf> {
+        match &self.manifest {
+            None => Ok(plugin.to_path_buf()),
+            Some(path) => {
+                let manifest = Manifest::from_file(path)?;
+                let entry = manifest.plugin(&plugin.to_string_lossy())?;
+                Ok(entry.get_source().to_path_buf())
+            }
+        }
+    }
+
     pub fn report<T>(
         &self,
         result: plugbox::Result<(T, plugbox::CallStats)>,

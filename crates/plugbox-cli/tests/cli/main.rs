@@ -1,6 +1,7 @@
 //! The `plugbox` binary, driven as a user would: output, errors, exit codes.
 
 mod basics;
+mod bench;
 mod cache;
 mod components;
 mod deadlines;
