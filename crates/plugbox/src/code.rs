@@ -6,6 +6,7 @@ mod atomic_wait;
 mod compile;
 pub(crate) mod component;
 mod link;
+mod symlink;
 
 pub use compile::precompile;
 

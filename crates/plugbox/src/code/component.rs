@@ -24,6 +24,7 @@ pub(crate) fn link(
 ) -> Result<InstancePre<StoreState>> {
     let mut linker: Linker<StoreState> = Linker::new(engine.wasmtime());
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+        .and_then(|()| super::symlink::guard_p2(&mut linker))
         .and_then(|()| crate::store::world::add_to_linker(&mut linker))
         .and_then(|()| host.define_component(&mut linker))
         .map_err(|e| {

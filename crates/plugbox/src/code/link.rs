@@ -37,7 +37,7 @@ pub(crate) fn link(
                     },
                 )?;
                 linker.allow_shadowing(false);
-                Ok(())
+                super::symlink::guard_p1(&mut linker)
             })
             .map_err(|e| {
                 Error::new(ErrorKind::Other, "cannot set up WASI")

@@ -1,7 +1,7 @@
 //! The WASI sandbox, proven with a real compiled guest (`guests/rust/probe`):
 //! nothing is reachable unless granted.
 
-use crate::support::{engine, rust_guest, sandbox_layout as layout};
+use crate::support::{engine, rust_component, rust_guest, sandbox_layout as layout};
 use plugbox::{ErrorKind, Limit, Limits, Plugin, RunOutput, Sandbox};
 use std::path::Path;
 
@@ -88,6 +88,40 @@ fn symlink_out_of_a_preopen_is_denied() {
     assert!(out.stdout.is_empty());
     let out = run(sandbox, &["read", "/data/etc/passwd"]);
     assert_eq!(out.exit_code, 1);
+}
+
+/// A guest may not leave a link on the host that points out of its grant
+/// (the host's own programs would follow it); links inside stay allowed.
+#[test]
+fn symlinks_created_by_a_guest_stay_inside_the_grant() {
+    for guest in [rust_guest("probe"), rust_component("probe")] {
+        let dir = layout();
+        let plugin = Plugin::builder(&engine())
+            .sandbox(Sandbox::new().rw_dir(data(dir.path()), "/data"))
+            .from_file(&guest)
+            .unwrap();
+        for target in ["/etc/passwd", "../secret.txt", "sub/../../secret.txt", ".."] {
+            let out = plugin.run(&["symlink", target, "/data/out"]).unwrap();
+            assert_eq!(out.exit_code, 1, "{guest:?} {target}: {}", stderr(&out));
+            assert!(stderr(&out).starts_with("denied:"), "{}", stderr(&out));
+            assert!(
+                std::fs::symlink_metadata(data(dir.path()).join("out")).is_err(),
+                "{guest:?}: no link to {target} was made"
+            );
+        }
+        let out = plugin.run(&["symlink", "hello.txt", "/data/in"]).unwrap();
+        assert_eq!(out.exit_code, 0, "{guest:?}: {}", stderr(&out));
+        assert_eq!(
+            std::fs::read_link(data(dir.path()).join("in")).unwrap(),
+            Path::new("hello.txt")
+        );
+        let out = plugin.run(&["read", "/data/in"]).unwrap();
+        assert_eq!(out.exit_code, 0, "{guest:?}: {}", stderr(&out));
+        // Wasmtime's own errors still come through (the link exists).
+        let out = plugin.run(&["symlink", "hello.txt", "/data/in"]).unwrap();
+        assert_eq!(out.exit_code, 1);
+        assert!(stderr(&out).contains("AlreadyExists"), "{}", stderr(&out));
+    }
 }
 
 #[test]

@@ -42,6 +42,14 @@ fn run(words: &[&str]) -> Result<(), Outcome> {
             out.write_all(text.as_bytes())?;
         }
         ["write", path, text] => std::fs::write(path, text)?,
+        ["symlink", target, link] => {
+            let target = std::ffi::CString::new(*target).map_err(|e| Outcome::Usage(e.to_string()))?;
+            let link = std::ffi::CString::new(*link).map_err(|e| Outcome::Usage(e.to_string()))?;
+            // SAFETY: two NUL-terminated strings that outlive the call.
+            if unsafe { libc::symlink(target.as_ptr(), link.as_ptr()) } != 0 {
+                return Err(std::io::Error::last_os_error().into());
+            }
+        }
         ["list", dir] => {
             let mut names: Vec<String> = std::fs::read_dir(dir)?
                 .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
