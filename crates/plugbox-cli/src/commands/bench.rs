@@ -83,15 +83,22 @@ impl Shape {
         setup: impl Fn() -> Result<S> + Sync,
         call: impl Fn(&mut S) -> Result<()> + Sync,
     ) -> Result<Figures> {
-        let start = Instant::now();
+        // Every thread warms up, then the timed part starts at once.
+        let warm = std::sync::Barrier::new(self.threads + 1);
+        let mut start = Instant::now();
+        let mut rss_warm = None;
         let per_thread: Vec<Result<Vec<u64>>> = std::thread::scope(|scope| {
             let handles: Vec<_> = (0..self.threads)
                 .map(|_| {
                     scope.spawn(|| -> Result<Vec<u64>> {
-                        let mut state = setup()?;
-                        for _ in 0..self.warmup() {
-                            call(&mut state)?;
-                        }
+                        let warmed = setup().and_then(|mut state| {
+                            for _ in 0..self.warmup() {
+                                call(&mut state)?;
+                            }
+                            Ok(state)
+                        });
+                        warm.wait();
+                        let mut state = warmed?;
                         let mut samples = Vec::with_capacity(self.iterations);
                         for _ in 0..self.iterations {
                             let t = Instant::now();
@@ -102,6 +109,9 @@ impl Shape {
                     })
                 })
                 .collect();
+            warm.wait();
+            rss_warm = rss_bytes();
+            start = Instant::now();
             handles
                 .into_iter()
                 .map(|h| {
@@ -115,8 +125,16 @@ impl Shape {
         for s in per_thread {
             samples.extend(s?);
         }
-        Ok(Figures::new(samples, wall))
+        let rss = rss_warm.zip(rss_bytes());
+        Ok(Figures::new(samples, wall, rss))
     }
+}
+
+/// The process's resident set size (Linux), for a check that it stays flat.
+fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
 }
 
 /// Latency distribution and throughput of one run.
@@ -125,10 +143,12 @@ pub struct Figures {
     median: u64,
     p99: u64,
     calls_per_sec: f64,
+    /// Resident set size after the warm-up and at the end.
+    rss: Option<(u64, u64)>,
 }
 
 impl Figures {
-    fn new(mut samples: Vec<u64>, wall: Duration) -> Self {
+    fn new(mut samples: Vec<u64>, wall: Duration, rss: Option<(u64, u64)>) -> Self {
         samples.sort_unstable();
         let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
         Self {
@@ -136,6 +156,7 @@ impl Figures {
             median: at(0.5),
             p99: at(0.99),
             calls_per_sec: samples.len() as f64 / wall.as_secs_f64(),
+            rss,
         }
     }
 
@@ -145,6 +166,8 @@ impl Figures {
             "median_ns": self.median,
             "p99_ns": self.p99,
             "calls_per_sec": self.calls_per_sec.round(),
+            "rss_after_warmup": self.rss.map(|r| r.0),
+            "rss_at_end": self.rss.map(|r| r.1),
         })
     }
 
@@ -258,6 +281,15 @@ impl BenchCommand {
             "calls/s"
         )?;
         crate::output::outln!("{}", ours.row("plugbox"))?;
+        if let Some((warm, end)) = ours.rss {
+            let mib = |b: u64| b as f64 / f64::from(1 << 20);
+            crate::output::outln!(
+                "{:<14} {:.1} MiB after the warm-up, {:.1} MiB at the end",
+                "plugbox RSS",
+                mib(warm),
+                mib(end)
+            )?;
+        }
         match (baseline, ratio) {
             (Ok(raw), Some(ratio)) => {
                 crate::output::outln!("{}", raw.row("raw wasmtime"))?;

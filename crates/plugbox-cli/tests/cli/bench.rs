@@ -17,6 +17,7 @@ fn check_figures(f: &serde_json::Value) {
         "{f}"
     );
     assert!(n("calls_per_sec") > 0.0);
+    assert!(n("rss_after_warmup") > 0.0 && n("rss_at_end") > 0.0, "{f}");
 }
 
 #[test]
@@ -31,6 +32,7 @@ fn a_core_module_is_measured_beside_raw_wasmtime() {
         "{out}"
     );
     assert!(out.contains("median ratio plugbox/raw: "), "{out}");
+    assert!(out.contains("MiB after the warm-up"), "{out}");
     for mode in ["stateless", "stateful"] {
         let v = json(&[
             "bench",
