@@ -11,11 +11,13 @@ mod symlink;
 pub use compile::precompile;
 
 use crate::clock::Deadline;
+use crate::config::KvConfig;
 use crate::config::{Limits, Sandbox, Stdin};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Limit, Result};
+use crate::kv::{Kv, KvBackend, KvBackends};
 use crate::load::{Wasm, is_wasi_module};
-use crate::store::{HostFunctions, KvStore, LogSink, StoreState, StoreTemplate, Wasi};
+use crate::store::{HostFunctions, LogSink, StoreState, StoreTemplate, Wasi};
 use compile::Compiled;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -67,7 +69,13 @@ pub(crate) struct Settings {
     pub(crate) allow_precompiled: bool,
     pub(crate) host: HostFunctions,
     pub(crate) config: BTreeMap<String, String>,
-    pub(crate) kv: KvStore,
+    pub(crate) kv: KvConfig,
+    /// The backend the plugin's state lives in; opened from `kv` when
+    /// unset.
+    pub(crate) kv_backend: Option<Arc<dyn KvBackend>>,
+    /// Where backends opened from `kv` are kept (a manager's, so that a
+    /// plugin's next version finds its state).
+    pub(crate) kv_backends: Option<KvBackends>,
     pub(crate) log_sink: Option<LogSink>,
 }
 
@@ -105,6 +113,7 @@ impl Prepared {
         settings.limits.check(engine.config())?;
         settings.sandbox.check()?;
         let stdin = stdin_bytes(&settings.sandbox)?;
+        let kv = open_kv(&settings, &name)?;
         let host = &settings.host;
         let (code, wasi, async_host, counts) =
             match compile::compile(engine, wasm, settings.allow_precompiled)? {
@@ -176,7 +185,7 @@ impl Prepared {
             wasi,
             host: settings.host,
             config: Arc::new(settings.config),
-            kv: settings.kv,
+            kv,
             log_sink: settings.log_sink,
         };
         Ok(Self {
@@ -356,6 +365,21 @@ impl Clone for Code {
             },
         }
     }
+}
+
+/// The plugin's key-value store: its backend (given, or opened from the
+/// settings) and its namespace (the plugin's name unless set).
+fn open_kv(settings: &Settings, name: &str) -> Result<Kv> {
+    settings.kv.check()?;
+    let backend = match &settings.kv_backend {
+        Some(backend) => backend.clone(),
+        None => settings
+            .kv_backends
+            .clone()
+            .unwrap_or_default()
+            .open(&settings.kv)?,
+    };
+    Kv::new(backend, &settings.kv.namespace_of(name), &settings.kv)
 }
 
 /// The fixed bytes a guest reads on stdin: a file (read once, capped, a

@@ -10,6 +10,7 @@
 mod alloc;
 mod engine;
 mod features;
+mod kv;
 mod limits;
 mod manifest;
 mod sandbox;
@@ -19,6 +20,11 @@ pub(crate) mod value;
 pub use alloc::{DEFAULT_CACHE_MAX_SIZE, DEFAULT_POOL_INSTANCES, DEFAULT_POOL_KEEP_RESIDENT};
 pub use engine::{Compiler, DEFAULT_MAX_MODULE_SIZE, EngineConfig, OptLevel};
 pub use features::WasmFeature;
+pub(crate) use kv::redact;
+pub use kv::{
+    DEFAULT_KV_MAX_KEY_SIZE, DEFAULT_KV_MAX_KEYS, DEFAULT_KV_MAX_TOTAL_SIZE,
+    DEFAULT_KV_MAX_VALUE_SIZE, DEFAULT_KV_OP_TIMEOUT, EMBEDDED_FILE, KvBackendKind, KvConfig,
+};
 pub use limits::{
     DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY, DEFAULT_MAX_OUTPUT, DEFAULT_MAX_TABLE_ELEMENTS,
     DEFAULT_TIMEOUT, FuelRetry, Limits,

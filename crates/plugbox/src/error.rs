@@ -103,6 +103,8 @@ pub enum ErrorKind {
     Io,
     /// A precompiled artifact was refused.
     Precompiled(PrecompiledReason),
+    /// A key-value operation failed (the plugin's state: `[kv]`).
+    Kv(KvErrorKind),
     /// An error that fits no other kind.
     Other,
 }
@@ -159,6 +161,21 @@ pub enum PrecompiledReason {
     /// Produced by another Wasmtime version or an incompatible engine
     /// configuration.
     Incompatible,
+}
+
+/// Why a key-value operation failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KvErrorKind {
+    /// The backend is unreachable, failed, or did not answer in time; the
+    /// same operation may succeed later.
+    Unavailable,
+    /// The write would take the plugin past its quota of keys or bytes.
+    QuotaExceeded,
+    /// A key or value is too large, a batch too long, or a value is not
+    /// what the operation needs (`increment` of a value that is not a
+    /// decimal integer, an overflow).
+    Invalid,
 }
 
 /// How a guest trapped.

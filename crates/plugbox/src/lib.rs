@@ -35,6 +35,8 @@
 //!   state persists; the synchronous API drives the async one.
 //! - `code` and `store`: compiled, pre-linked code; a store's limits,
 //!   deadline, sandbox and host functions.
+//! - [`kv`]: plugins' key-value state — the [`KvBackend`] contract, its
+//!   memory, embedded (SQLite) and Redis backends, and a plugin's [`Kv`].
 //! - `load`, `engine`, `config`: [`Wasm`] bytes read under the size cap and
 //!   validated; the shared [`Engine`]; the configuration schema shared by
 //!   the manifest and the CLI ([`EngineConfig`], [`Limits`], [`Sandbox`],
@@ -50,6 +52,7 @@ mod config;
 mod engine;
 mod error;
 mod input;
+pub mod kv;
 mod load;
 mod manage;
 mod plugin;
@@ -64,16 +67,20 @@ pub use call::{FuncHandle, Instance, RunOutput, WitParams, WitResults};
 pub use code::component::ROOT_IMPORT;
 pub use code::{MAX_STDIN_SIZE, precompile};
 pub use config::{
-    Compiler, DEFAULT_CACHE_MAX_SIZE, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY,
-    DEFAULT_MAX_MODULE_SIZE, DEFAULT_MAX_OUTPUT, DEFAULT_MAX_TABLE_ELEMENTS,
-    DEFAULT_POOL_INSTANCES, DEFAULT_POOL_KEEP_RESIDENT, DEFAULT_QUEUE_TIMEOUT, DEFAULT_TIMEOUT,
-    DirGrant, EngineConfig, FuelRetry, Limits, Manifest, Mode, OptLevel, PluginSpec, Sandbox,
-    Stdin, Stdio, WasmFeature,
+    Compiler, DEFAULT_CACHE_MAX_SIZE, DEFAULT_KV_MAX_KEY_SIZE, DEFAULT_KV_MAX_KEYS,
+    DEFAULT_KV_MAX_TOTAL_SIZE, DEFAULT_KV_MAX_VALUE_SIZE, DEFAULT_KV_OP_TIMEOUT,
+    DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY, DEFAULT_MAX_MODULE_SIZE, DEFAULT_MAX_OUTPUT,
+    DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_POOL_INSTANCES, DEFAULT_POOL_KEEP_RESIDENT,
+    DEFAULT_QUEUE_TIMEOUT, DEFAULT_TIMEOUT, DirGrant, EMBEDDED_FILE, EngineConfig, FuelRetry,
+    KvBackendKind, KvConfig, Limits, Manifest, Mode, OptLevel, PluginSpec, Sandbox, Stdin, Stdio,
+    WasmFeature,
 };
 pub use engine::{Engine, WASMTIME_VERSION};
 pub use error::{
-    BoxError, Error, ErrorKind, InvalidReason, Limit, PrecompiledReason, Result, TrapKind,
+    BoxError, Error, ErrorKind, InvalidReason, KvErrorKind, Limit, PrecompiledReason, Result,
+    TrapKind,
 };
+pub use kv::{EmbeddedBackend, Kv, KvBackend, MemoryBackend, RedisBackend};
 pub use load::{
     CustomSection, Export, Import, Inspection, Memory, Table, Wasm, WasmKind,
     seal as seal_precompiled,
@@ -85,8 +92,7 @@ pub use manage::{
 pub use plugin::{Plugin, PluginBuilder};
 pub use stats::CallStats;
 pub use store::{
-    CancelHandle, ComponentCaller, ComponentParams, ComponentResults, DEFAULT_KV_QUOTA, HostCaller,
-    HostFunctions, HostParams, HostResults, HostValue, KvStore, LogSink, StoreState,
-    flush_host_output,
+    CancelHandle, ComponentCaller, ComponentParams, ComponentResults, HostCaller, HostFunctions,
+    HostParams, HostResults, HostValue, LogSink, StoreState, flush_host_output,
 };
 pub use wasmtime;

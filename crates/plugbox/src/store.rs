@@ -1,10 +1,11 @@
 //! The store of one instance and everything in it: the resource limiter,
 //! the deadline and cancel state, the WASI context built from the sandbox,
-//! the host functions' state, and the `plugbox:plugin` host API.
+//! the host functions' state, and the host APIs of components: the
+//! `plugbox:plugin` world and `wasi:keyvalue`.
 
 mod host_fn;
 mod interrupt;
-mod kv;
+pub(crate) mod keyvalue;
 mod limiter;
 pub(crate) mod state;
 mod stdio;
@@ -18,16 +19,17 @@ pub use host_fn::{
 };
 pub use interrupt::CancelHandle;
 pub(crate) use interrupt::Interrupt;
-pub use kv::{DEFAULT_KV_QUOTA, KvStore, LogSink};
 pub(crate) use limiter::{LimitExceeded, Limiter};
 use state::P2Ctx;
 pub use state::StoreState;
 pub use stdio::flush_host_output;
 pub(crate) use wasi::Captured;
+pub use world::LogSink;
 
 use crate::config::{Limits, Sandbox};
 use crate::engine::Engine;
 use crate::error::Result;
+use crate::kv::Kv;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wasmtime::Store;
@@ -54,7 +56,7 @@ pub(crate) struct StoreTemplate {
     pub(crate) wasi: Wasi,
     pub(crate) host: HostFunctions,
     pub(crate) config: Arc<BTreeMap<String, String>>,
-    pub(crate) kv: KvStore,
+    pub(crate) kv: Kv,
     pub(crate) log_sink: Option<LogSink>,
 }
 

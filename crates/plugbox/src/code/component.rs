@@ -14,8 +14,8 @@ pub const ROOT_IMPORT: &str = "root";
 
 /// Links a component against what plugbox provides to components — WASI
 /// preview 2 (the async flavour: every component call runs on the async
-/// path), the `plugbox:plugin` host API and the embedder's component host
-/// functions — naming the import that cannot be satisfied.
+/// path), the `plugbox:plugin` host API, `wasi:keyvalue` and the embedder's
+/// component host functions — naming the import that cannot be satisfied.
 pub(crate) fn link(
     engine: &Engine,
     component: &Component,
@@ -26,6 +26,7 @@ pub(crate) fn link(
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .and_then(|()| super::symlink::guard_p2(&mut linker))
         .and_then(|()| crate::store::world::add_to_linker(&mut linker))
+        .and_then(|()| crate::store::keyvalue::add_to_linker(&mut linker))
         .and_then(|()| host.define_component(&mut linker))
         .map_err(|e| {
             Error::new(

@@ -20,9 +20,17 @@
 //! [plugins.greeter.sandbox]     # --dir, --ro-dir, --env, --inherit-env, ...
 //! ro-dir = ["data::/data"]
 //! env = { MODE = "fast" }
+//!
+//! [kv]                          # every plugin's state: --kv, --data-dir, --kv-*
+//! backend = "embedded"          # or "memory", "redis://127.0.0.1:6379/0"
+//! path = "state/kv.sqlite3"
+//!
+//! [plugins.greeter.kv]          # this plugin's overrides
+//! max-keys = 1000
 //! ```
 
 use super::engine::EngineConfig;
+use super::kv::KvConfig;
 use super::spec::PluginSpec;
 use crate::error::{Error, ErrorKind, Result};
 use serde::{Deserialize, Serialize};
@@ -43,6 +51,10 @@ pub struct Manifest {
     /// Plugins by name.
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginSpec>,
+    /// Key-value settings of every plugin (a plugin's own `kv` table
+    /// overrides them).
+    #[serde(default)]
+    pub kv: KvConfig,
     /// Directory relative paths are resolved against.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -107,6 +119,10 @@ impl Manifest {
             let dir = base_dir.join(dir);
             manifest.engine = manifest.engine.cache_dir(dir);
         }
+        manifest.kv.check().map_err(|e| {
+            Error::config(format!("invalid manifest `{name}`: [kv]: {}", e.message()))
+        })?;
+        manifest.kv.resolve(base_dir);
         for (plugin, spec) in &mut manifest.plugins {
             if plugin.is_empty() {
                 return Err(invalid(String::new(), "a plugin name is empty"));
@@ -136,14 +152,19 @@ impl Manifest {
         }
     }
 
-    /// A plugin's spec, its paths resolved against the manifest directory.
+    /// A plugin's spec, its paths resolved against the manifest directory
+    /// and the manifest's `[kv]` under its own.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::PluginNotFound`] naming (some of) the plugins that do
     /// exist.
     pub fn plugin(&self, name: &str) -> Result<PluginSpec> {
-        self.plugins.get(name).cloned().ok_or_else(|| {
+        if let Some(spec) = self.plugins.get(name) {
+            let kv = self.kv.clone().merge(spec.get_kv());
+            return Ok(spec.clone().kv(kv));
+        }
+        Err({
             const SHOWN: usize = 10;
             let mut names: Vec<_> = self
                 .plugins

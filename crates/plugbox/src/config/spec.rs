@@ -1,6 +1,7 @@
 //! One plugin's settings (`[plugins.NAME]` in a manifest, the plugin flags
 //! of `run` and `call`).
 
+use super::kv::KvConfig;
 use super::limits::Limits;
 use super::sandbox::Sandbox;
 use super::value::{check_duration, merge_fields, serde_units};
@@ -100,6 +101,10 @@ pub struct PluginSpec {
     #[cfg_attr(feature = "cli", command(flatten))]
     #[serde(default, skip_serializing_if = "is_default")]
     sandbox: Sandbox,
+
+    #[cfg_attr(feature = "cli", command(flatten))]
+    #[serde(default, skip_serializing_if = "is_default")]
+    kv: KvConfig,
 }
 
 fn is_default<T: Default + PartialEq>(v: &T) -> bool {
@@ -125,13 +130,16 @@ impl PluginSpec {
             lists: config);
         self.limits = self.limits.merge(&over.limits);
         self.sandbox = self.sandbox.merge(&over.sandbox);
+        self.kv = self.kv.merge(&over.kv);
         self
     }
 
-    /// Makes relative paths (the source, grants) relative to `base`.
+    /// Makes relative paths (the source, grants, the kv files) relative to
+    /// `base`.
     pub(crate) fn resolve(&mut self, base: &Path) {
         self.source = base.join(&self.source);
         self.sandbox.resolve(base);
+        self.kv.resolve(base);
     }
 
     /// The source file.
@@ -176,6 +184,18 @@ impl PluginSpec {
     /// The grants.
     pub fn get_sandbox(&self) -> &Sandbox {
         &self.sandbox
+    }
+
+    /// Sets where the plugin's key-value state lives and its quotas.
+    /// Default: [`KvConfig::default`] (in memory).
+    pub fn kv(mut self, kv: KvConfig) -> Self {
+        self.kv = kv;
+        self
+    }
+
+    /// The key-value settings.
+    pub fn get_kv(&self) -> &KvConfig {
+        &self.kv
     }
 
     /// Caps concurrent calls (stateless mode; a stateful plugin runs one
@@ -254,6 +274,7 @@ impl PluginSpec {
                 "invalid max-concurrency `0`: must be at least 1",
             ));
         }
-        check_duration("queue-timeout", self.get_queue_timeout())
+        check_duration("queue-timeout", self.get_queue_timeout())?;
+        self.kv.check()
     }
 }

@@ -85,6 +85,12 @@ pub(crate) fn parse_feature(text: &str) -> Result<WasmFeature, String> {
     text.parse()
 }
 
+/// Parses a value through its `FromStr` (whose error names the value).
+#[allow(dead_code, reason = "used by the clap derives of the `cli` feature")]
+pub(crate) fn parse_from_str<T: std::str::FromStr<Err = String>>(text: &str) -> Result<T, String> {
+    text.parse()
+}
+
 /// Parses `KEY=VALUE` (`--env`, `--config`).
 #[allow(dead_code, reason = "used by the clap derives of the `cli` feature")]
 pub(crate) fn parse_key_value(text: &str) -> Result<(String, String), String> {

@@ -11,6 +11,7 @@ use crate::call::{WitParams, WitResults};
 use crate::config::{Manifest, Mode, PluginSpec};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
+use crate::kv::KvBackends;
 use crate::plugin::Plugin;
 use crate::store::HostFunctions;
 use arc_swap::ArcSwap;
@@ -52,6 +53,9 @@ pub(super) struct ManagerInner {
     pub(super) slots: ArcSwap<BTreeMap<String, Arc<Slot>>>,
     pub(super) slots_write: Mutex<()>,
     pub(super) watcher: Mutex<Option<notify::RecommendedWatcher>>,
+    /// The key-value backends the plugins opened: a plugin's next version
+    /// (a reload) finds its state in the same one, in memory too.
+    pub(super) kv: KvBackends,
 }
 
 /// What [`PluginManager::list`] reports of a plugin.
@@ -81,6 +85,7 @@ impl PluginManager {
                 slots: ArcSwap::from_pointee(BTreeMap::new()),
                 slots_write: Mutex::new(()),
                 watcher: Mutex::new(None),
+                kv: KvBackends::default(),
             }),
         }
     }
@@ -158,7 +163,11 @@ impl PluginManager {
     /// Reads, checks and compiles one version of a plugin.
     pub(super) fn build(&self, name: &str, spec: &PluginSpec, number: u64) -> Result<Version> {
         let host = read(&self.inner.host).clone();
-        let plugin = Plugin::from_spec(&self.inner.engine, name, spec, host)
+        let plugin = Plugin::builder(&self.inner.engine)
+            .name(name)
+            .host(host)
+            .kv_backends(self.inner.kv.clone())
+            .load_spec(spec)
             .map_err(|e| e.context(format!("cannot load plugin `{name}`")))?;
         Ok(Version::new(plugin, spec, number))
     }

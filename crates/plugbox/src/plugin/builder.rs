@@ -3,11 +3,12 @@
 
 use super::loaded::Plugin;
 use crate::code::{Prepared, Settings};
-use crate::config::{Limits, PluginSpec, Sandbox};
+use crate::config::{KvConfig, Limits, PluginSpec, Sandbox};
 use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
+use crate::kv::{KvBackend, KvBackends};
 use crate::load::Wasm;
-use crate::store::{HostFunctions, KvStore};
+use crate::store::HostFunctions;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
@@ -63,6 +64,7 @@ impl PluginBuilder {
         self.settings.sandbox = spec.get_sandbox().clone();
         self.settings.config = spec.get_config();
         self.settings.allow_precompiled = spec.get_allow_precompiled();
+        self.settings.kv = spec.get_kv().clone();
         self
     }
 
@@ -95,11 +97,27 @@ impl PluginBuilder {
         self.spec(spec).build(wasm)
     }
 
-    /// The key-value store a `plugbox:plugin` component sees through its
-    /// `kv` import. Default: a new, empty store. Pass the same store to
-    /// keep data across reloads.
-    pub fn kv(mut self, kv: KvStore) -> Self {
+    /// Where the plugin's key-value state lives (what a component reaches
+    /// through `plugbox:plugin/kv` and `wasi:keyvalue`), its namespace and
+    /// quotas. Default: [`KvConfig::default`], a new in-memory store.
+    pub fn kv(mut self, kv: KvConfig) -> Self {
         self.settings.kv = kv;
+        self
+    }
+
+    /// The backend the plugin's state lives in, instead of the one its
+    /// [`kv`](Self::kv) settings name (their namespace and quotas still
+    /// apply). Default: opened from those settings. Pass the same
+    /// [`MemoryBackend`](crate::MemoryBackend) to several plugins, or to a
+    /// plugin's next version, to keep in-memory state.
+    pub fn kv_backend(mut self, backend: Arc<dyn KvBackend>) -> Self {
+        self.settings.kv_backend = Some(backend);
+        self
+    }
+
+    /// Keeps the backends the plugin opens in `backends` (a manager's).
+    pub(crate) fn kv_backends(mut self, backends: KvBackends) -> Self {
+        self.settings.kv_backends = Some(backends);
         self
     }
 

@@ -5,7 +5,7 @@ use crate::code::{Code, Prepared};
 use crate::config::{Limits, Sandbox};
 use crate::engine::Engine;
 use crate::error::Result;
-use crate::store::KvStore;
+use crate::kv::Kv;
 use std::sync::Arc;
 use wasmtime::FuncType;
 
@@ -54,8 +54,9 @@ impl Plugin {
         self.inner.template.wasi != crate::store::Wasi::None
     }
 
-    /// The key-value store of this plugin (`plugbox:plugin/kv`).
-    pub fn kv(&self) -> &KvStore {
+    /// The key-value store of this plugin: its namespace in its backend,
+    /// as its `plugbox:plugin/kv` and `wasi:keyvalue` imports see it.
+    pub fn kv(&self) -> &Kv {
         &self.inner.template.kv
     }
 

@@ -3,10 +3,11 @@
 //! log sink, and the captured output.
 
 use super::interrupt::Interrupt;
-use super::kv::{KvStore, LogSink};
 use super::limiter::Limiter;
 use super::wasi::Captured;
+use super::world::LogSink;
 use crate::config::Limits;
+use crate::kv::Kv;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -21,7 +22,7 @@ pub struct StoreState {
     pub(crate) plugin_name: Arc<str>,
     pub(crate) config: Arc<BTreeMap<String, String>>,
     pub(crate) host: Option<Box<dyn std::any::Any + Send>>,
-    pub(crate) kv: KvStore,
+    pub(crate) kv: Kv,
     pub(crate) log_sink: Option<LogSink>,
     /// Captured stdout and stderr.
     pub(crate) captured: Captured,
@@ -44,10 +45,17 @@ impl StoreState {
             plugin_name: "".into(),
             config: Arc::default(),
             host: None,
-            kv: KvStore::default(),
+            kv: Kv::memory(),
             log_sink: None,
             captured: Captured::default(),
         }
+    }
+
+    /// The plugin's kv store for an operation of the running call: it stops
+    /// waiting before the call's deadline.
+    pub(crate) fn call_kv(&self) -> Kv {
+        self.kv
+            .until(self.interrupt.deadline.map(|deadline| deadline.instant()))
     }
 
     pub(crate) fn wasi_p1(&mut self) -> &mut WasiP1Ctx {

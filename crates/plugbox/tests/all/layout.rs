@@ -18,6 +18,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("config", 3),
     ("engine", 4),
     ("load", 5),
+    ("kv", 5),
     ("store", 6),
     ("code", 7),
     ("call", 8),
