@@ -9,7 +9,9 @@ rustup target add wasm32-wasip1 wasm32-wasip2 >/dev/null
 
 # Debian packages: clang and lld build the C guest (guests/c) and the C
 # templates (with wasi-libc and compiler-rt for wasm32); node, python3 and
-# make build and test the other templates.
+# make build and test the other templates; redis-server is the Redis the
+# tests of the Redis backend start (each its own, on a free loopback port,
+# stopped when it ends; the package's own service is not used).
 need=()
 command -v clang-19 >/dev/null 2>&1 || need+=(clang-19)
 command -v wasm-ld-19 >/dev/null 2>&1 || need+=(lld-19)
@@ -18,11 +20,17 @@ command -v wasm-ld-19 >/dev/null 2>&1 || need+=(lld-19)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v node >/dev/null 2>&1 || need+=(nodejs npm)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3 python3-venv)
+command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
     sudo=""
     if [ "$(id -u)" != 0 ]; then sudo="sudo"; fi
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    # Where the package started its own service (port 6379), stop it: the
+    # tests start theirs.
+    if [[ " ${need[*]} " == *" redis-server "* ]] && [ -x /etc/init.d/redis-server ]; then
+        $sudo /etc/init.d/redis-server stop >/dev/null 2>&1 || true
+    fi
 fi
 
 # The template toolchains (crates/plugbox-cli/tests/cli/new.rs), at the

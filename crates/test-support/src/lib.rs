@@ -7,6 +7,9 @@
 
 use std::path::PathBuf;
 
+mod redis;
+pub use redis::RedisServer;
+
 /// The repository's root directory.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")

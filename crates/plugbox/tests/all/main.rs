@@ -10,6 +10,8 @@ mod errors;
 mod handle;
 mod host;
 mod hostile;
+mod kv_contract;
+mod kv_state;
 mod layout;
 mod limits;
 mod load;

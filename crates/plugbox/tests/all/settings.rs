@@ -104,6 +104,16 @@ const TESTED: &[&str] = &[
     "stdin",
     "stdout",
     "stderr",
+    "backend",
+    "data-dir",
+    "path",
+    "tenant",
+    "namespace",
+    "max-key-size",
+    "max-value-size",
+    "max-total-size",
+    "max-keys",
+    "op-timeout",
 ];
 
 #[test]
@@ -441,4 +451,79 @@ fn sandbox_allow_network() {
         "{probe}[plugins.p.sandbox]\nallow-network = true\n"
     ));
     assert_eq!(run(&m, "p", &["tcp", &addr]).exit_code, 0);
+}
+
+#[test]
+fn kv_backend_and_where_it_keeps_its_file() {
+    let probe = format!(
+        "[plugins.k]\nsource = \"{}\"\n",
+        rust_component("kvprobe").display()
+    );
+    let set = |m: &PluginManager| assert_eq!(m.handle("k", "set a 1").unwrap(), Ok("ok".into()));
+    // `data-dir` (relative to the manifest) makes the store embedded.
+    let (dir, m) = ok(&format!("[kv]\ndata-dir = \"state\"\n{probe}"));
+    set(&m);
+    assert!(dir.path().join("state/kv.sqlite3").is_file());
+    let (dir, m) = ok(&format!("[kv]\npath = \"db/x.sqlite3\"\n{probe}"));
+    set(&m);
+    assert!(dir.path().join("db/x.sqlite3").is_file());
+    // `backend` wins: in memory, nothing is written.
+    let (dir, m) = ok(&format!(
+        "[kv]\nbackend = \"memory\"\ndata-dir = \"state\"\n{probe}"
+    ));
+    set(&m);
+    assert!(!dir.path().join("state").exists());
+    let server = plugbox_test_support::RedisServer::start();
+    let redis = format!("[kv]\nbackend = \"{}\"\n{probe}", server.url());
+    let (_d, m) = ok(&redis);
+    set(&m);
+    let (_d, m) = ok(&redis);
+    assert_eq!(m.handle("k", "get a").unwrap(), Ok("1".into()), "in redis");
+    let err = refused(&format!("[kv]\nbackend = \"mongodb://x\"\n{probe}"));
+    assert!(
+        format!("{err:#}").contains("invalid kv backend `mongodb://x`"),
+        "{err:#}"
+    );
+}
+
+#[test]
+fn kv_names_caps_quotas_and_timeout() {
+    let probe = format!(
+        "[plugins.k]\nsource = \"{}\"\n",
+        rust_component("kvprobe").display()
+    );
+    let with = |kv: &str| ok(&format!("{probe}[plugins.k.kv]\n{kv}\n"));
+    let (_d, m) = ok(&format!(
+        "[kv]\ntenant = \"acme\"\n{probe}[plugins.k.kv]\nnamespace = \"n\"\n"
+    ));
+    assert_eq!(m.plugin("k").unwrap().kv().namespace(), "acme/n");
+    let invalid = |m: &PluginManager, input: &str| {
+        let err = m.handle("k", input).unwrap().unwrap_err();
+        assert!(err.starts_with("invalid: "), "{input}: {err}");
+    };
+    let (_d, m) = with("max-key-size = 4");
+    invalid(&m, "set abcde v");
+    let (_d, m) = with("max-value-size = 2");
+    invalid(&m, "set a 123");
+    let (_d, m) = with("max-total-size = 10");
+    assert_eq!(
+        m.handle("k", "fill f 3").unwrap(),
+        Ok("2".into()),
+        "5 bytes each"
+    );
+    let (_d, m) = with("max-keys = 2");
+    assert_eq!(m.handle("k", "fill f 1").unwrap(), Ok("2".into()));
+    let server = plugbox_test_support::RedisServer::start();
+    let (_d, m) = with(&format!(
+        "backend = \"{}\"\nop-timeout = \"100ms\"",
+        server.url()
+    ));
+    server.pause();
+    let start = Instant::now();
+    let reply = m.handle("k", "get a");
+    server.resume();
+    assert!(reply.unwrap().unwrap_err().starts_with("unavailable"));
+    assert!(start.elapsed() < Duration::from_secs(10));
+    let err = refused(&format!("{probe}[plugins.k.kv]\nop-timeout = \"0s\"\n"));
+    assert!(format!("{err:#}").contains("op-timeout `0s`"), "{err:#}");
 }
