@@ -6,7 +6,8 @@
 use anyhow::Result;
 use clap::Args;
 use plugbox::{
-    Engine, EngineConfig, HostFunctions, Manifest, Plugin, PluginSpec, Sandbox, Stdin, Stdio,
+    Engine, EngineConfig, HostFunctions, KvConfig, Manifest, Plugin, PluginSpec, Sandbox, Stdin,
+    Stdio,
 };
 use std::path::{Path, PathBuf};
 
@@ -39,7 +40,9 @@ pub struct PluginFlags {
 impl PluginFlags {
     /// Builds the engine and loads the plugin: the file `plugin`, or the
     /// manifest entry of that name. Layers, each over the previous: the
-    /// CLI's own defaults (stdio inherited), the manifest, the flags.
+    /// CLI's own defaults (stdio inherited; a file's key-value namespace is
+    /// its stem, so that it does not depend on the path it is called by),
+    /// the manifest, the flags.
     pub fn load(&self, plugin: &Path) -> Result<Plugin> {
         let cli_defaults = PluginSpec::new(plugin).sandbox(
             Sandbox::new()
@@ -48,11 +51,22 @@ impl PluginFlags {
                 .stderr(Stdio::Inherit),
         );
         let (name, engine, spec) = match &self.manifest {
-            None => (
-                plugin.display().to_string(),
-                EngineConfig::new(),
-                cli_defaults,
-            ),
+            None => {
+                let stem = plugin
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    // A stem that is no valid namespace keeps the default.
+                    .filter(|s| {
+                        !s.is_empty()
+                            && s.len() <= 128
+                            && !s.chars().any(|c| c.is_control() || c == '{' || c == '}')
+                    });
+                let spec = match stem {
+                    Some(stem) => cli_defaults.kv(KvConfig::new().namespace(stem)),
+                    None => cli_defaults,
+                };
+                (plugin.display().to_string(), EngineConfig::new(), spec)
+            }
             Some(path) => {
                 let manifest = Manifest::from_file(path)?;
                 let name = plugin.to_string_lossy().into_owned();

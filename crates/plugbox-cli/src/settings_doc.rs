@@ -7,12 +7,25 @@ use crate::Cli;
 use clap::CommandFactory;
 
 /// Where each help heading's settings live in a manifest.
-const SECTIONS: [(&str, &str); 4] = [
+const SECTIONS: [(&str, &str); 5] = [
     ("Engine", "`[engine]`"),
     ("Plugin", "`[plugins.NAME]`"),
     ("Limits", "`[plugins.NAME.limits]`"),
     ("Sandbox", "`[plugins.NAME.sandbox]`"),
+    ("State", "`[kv]`, `[plugins.NAME.kv]`"),
 ];
+
+/// A setting's manifest key: its flag's name, but in the `[kv]` tables,
+/// where `--kv` is `backend` and `--kv-X` is `X`.
+fn manifest_key(heading: &str, flag: &str) -> String {
+    if heading != "State" {
+        return flag.to_string();
+    }
+    match flag {
+        "kv" => "backend".into(),
+        other => other.strip_prefix("kv-").unwrap_or(other).into(),
+    }
+}
 
 /// One setting: (heading, key, value name, default, meaning).
 fn settings() -> Vec<(String, String, String, String, String)> {
@@ -46,6 +59,8 @@ fn settings() -> Vec<(String, String, String, String, String)> {
             default,
             meaning,
         ));
+        // Rows carry the flag's name; `table` and the manifest check turn
+        // it into the key.
     }
     out
 }
@@ -62,14 +77,15 @@ fn table() -> String {
                 "| `source` | {table} | the `PLUGIN` argument | — | The .wasm, .wat or .cwasm file, relative to the manifest |"
             ));
         }
-        for (h, key, value, default, meaning) in settings() {
+        for (h, long, value, default, meaning) in settings() {
             if h != heading {
                 continue;
             }
+            let key = manifest_key(&h, &long);
             let flag = if value == "BOOL" {
-                format!("`--{key}[=BOOL]`")
+                format!("`--{long}[=BOOL]`")
             } else {
-                format!("`--{key} {}`", value.replace('|', "\\|"))
+                format!("`--{long} {}`", value.replace('|', "\\|"))
             };
             let default = if default.is_empty() {
                 "—".to_string()
@@ -88,6 +104,8 @@ fn table() -> String {
 /// A sample value in TOML for a setting, by its value name.
 fn sample(key: &str, value: &str) -> String {
     match value {
+        // Keys are capped lower than other sizes.
+        "SIZE" if key == "max-key-size" => "\"64B\"".into(),
         "BOOL" => "true".into(),
         "N" => "2".into(),
         "SIZE" => "\"1MiB\"".into(),
@@ -102,6 +120,9 @@ fn sample(key: &str, value: &str) -> String {
         "HOST[::GUEST]" => "[\"data::/data\"]".into(),
         "KEY=VALUE" => "{ K = \"V\" }".into(),
         "null|inherit|FILE" => "\"null\"".into(),
+        "memory|embedded|URL" => "\"embedded\"".into(),
+        "FILE" => "\"state/kv.sqlite3\"".into(),
+        "NAME" => "\"acme\"".into(),
         other => panic!("no sample for `{key}` ({other}): add one"),
     }
 }
@@ -136,15 +157,22 @@ fn the_readme_lists_every_setting() {
 fn every_flag_is_a_manifest_key_of_the_same_name() {
     let mut text = String::from("[plugins.p]\nsource = \"p.wasm\"\n");
     let mut by_table: Vec<(&str, String)> = Vec::new();
-    for (heading, key, value, _, _) in settings() {
+    for (heading, long, value, _, _) in settings() {
+        let key = manifest_key(&heading, &long);
+        let line = format!("{key} = {}", sample(&key, &value));
         let table = match heading.as_str() {
             "Engine" => "engine",
             "Plugin" => "plugins.p",
             "Limits" => "plugins.p.limits",
             "Sandbox" => "plugins.p.sandbox",
+            "State" => {
+                // Both places take every state setting.
+                by_table.push(("plugins.p.kv", line.clone()));
+                "kv"
+            }
             other => panic!("unexpected heading {other}"),
         };
-        by_table.push((table, format!("{key} = {}", sample(&key, &value))));
+        by_table.push((table, line));
     }
     // The plugin table's own keys first, then the other tables.
     for table in [
@@ -152,6 +180,8 @@ fn every_flag_is_a_manifest_key_of_the_same_name() {
         "engine",
         "plugins.p.limits",
         "plugins.p.sandbox",
+        "plugins.p.kv",
+        "kv",
     ] {
         if table != "plugins.p" {
             text.push_str(&format!("[{table}]\n"));
@@ -165,5 +195,5 @@ fn every_flag_is_a_manifest_key_of_the_same_name() {
     }
     let manifest = plugbox::Manifest::parse(&text, "every-key.toml", std::path::Path::new("/srv"));
     assert!(manifest.is_ok(), "{text}\n{:#}", manifest.unwrap_err());
-    assert!(by_table.len() >= 40, "{} settings", by_table.len());
+    assert!(by_table.len() >= 50, "{} settings", by_table.len());
 }

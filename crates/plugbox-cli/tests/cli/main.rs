@@ -6,6 +6,7 @@ mod cache;
 mod components;
 mod deadlines;
 mod hostile_input;
+mod kv;
 mod limits;
 mod manifest;
 mod new;

@@ -108,6 +108,16 @@ const TESTED: &[&str] = &[
     "stdin",
     "stdout",
     "stderr",
+    "backend",
+    "data-dir",
+    "path",
+    "tenant",
+    "namespace",
+    "max-key-size",
+    "max-value-size",
+    "max-total-size",
+    "max-keys",
+    "op-timeout",
 ];
 
 #[test]
@@ -492,4 +502,113 @@ fn sandbox_settings() {
     expect(&s.plugbox("run", &["p", "tcp", &addr]), 0, "", "");
     let s = Setup::new(P2);
     expect(&s.plugbox("run", &["p", "tcp", &addr]), 1, "", "");
+}
+
+#[test]
+fn state_settings() {
+    let probe = format!("[plugins.k]\nsource = \"{}\"\n", rust_component("kvprobe"));
+    let call = |s: &Setup, flags: &[&str], input: &str| {
+        let arg = format!("\"{input}\"");
+        let mut args = flags.to_vec();
+        args.extend_from_slice(&["k", "handle", &arg]);
+        s.plugbox("call", &args)
+    };
+    // `data-dir` and `path` are relative to the manifest, and make the
+    // store embedded; `--kv` overrides the backend.
+    let s = Setup::new(&format!("[kv]\ndata-dir = \"state\"\n{probe}"));
+    expect(&call(&s, &[], "incr n 1"), 0, r#"{"ok":"1"}"#, "");
+    expect(&call(&s, &[], "incr n 1"), 0, r#"{"ok":"2"}"#, "");
+    assert!(s.path("state/kv.sqlite3").is_file());
+    expect(
+        &call(&s, &["--kv", "memory"], "incr n 1"),
+        0,
+        r#"{"ok":"1"}"#,
+        "",
+    );
+    let s = Setup::new(&format!("[kv]\npath = \"db/x.sqlite3\"\n{probe}"));
+    expect(&call(&s, &[], "set a 1"), 0, r#"{"ok":"ok"}"#, "");
+    assert!(s.path("db/x.sqlite3").is_file());
+    let other = s.path("other.sqlite3").display().to_string();
+    expect(
+        &call(&s, &["--kv-path", &other], "get a"),
+        0,
+        r#"{"ok":"-"}"#,
+        "",
+    );
+    expect(
+        &call(
+            &s,
+            &["--data-dir", "/nonexistent/x", "--kv-path", &other],
+            "get a",
+        ),
+        0,
+        r#"{"ok":"-"}"#,
+        "",
+    );
+    let server = plugbox_test_support::RedisServer::start();
+    let s = Setup::new(&format!("[kv]\nbackend = \"{}\"\n{probe}", server.url()));
+    expect(&call(&s, &[], "set a 1"), 0, r#"{"ok":"ok"}"#, "");
+    expect(&call(&s, &[], "get a"), 0, r#"{"ok":"1"}"#, "");
+    // Names: a tenant and a namespace make another store.
+    expect(
+        &call(&s, &["--kv-tenant", "acme"], "get a"),
+        0,
+        r#"{"ok":"-"}"#,
+        "",
+    );
+    expect(
+        &call(&s, &["--kv-namespace", "other"], "get a"),
+        0,
+        r#"{"ok":"-"}"#,
+        "",
+    );
+    let s2 = Setup::new(&format!(
+        "[kv]\nbackend = \"{}\"\n{probe}[plugins.k.kv]\nnamespace = \"k\"\ntenant = \"t\"\n",
+        server.url()
+    ));
+    expect(&call(&s2, &[], "set a 2"), 0, r#"{"ok":"ok"}"#, "");
+    expect(
+        &call(&s, &["--kv-tenant", "t"], "get a"),
+        0,
+        r#"{"ok":"2"}"#,
+        "",
+    );
+    // Caps and quotas, from the manifest and from flags.
+    let with = |kv: &str| Setup::new(&format!("{probe}[plugins.k.kv]\n{kv}\n"));
+    let s = with("max-key-size = 4");
+    expect(&call(&s, &[], "set abcde v"), 0, r#"{"err":"invalid: "#, "");
+    expect(
+        &call(&s, &["--kv-max-key-size", "8"], "set abcde v"),
+        0,
+        r#"{"ok":"ok"}"#,
+        "",
+    );
+    let s = with("max-value-size = 2");
+    expect(&call(&s, &[], "set a 123"), 0, r#"{"err":"invalid: "#, "");
+    let s = with("max-total-size = 10");
+    expect(&call(&s, &[], "fill f 3"), 0, r#"{"ok":"2"}"#, "");
+    expect(
+        &call(&s, &["--kv-max-total-size", "20"], "fill f 3"),
+        0,
+        r#"{"ok":"4"}"#,
+        "",
+    );
+    let s = with("max-keys = 2");
+    expect(&call(&s, &[], "fill f 1"), 0, r#"{"ok":"2"}"#, "");
+    expect(
+        &call(&s, &["--kv-max-keys", "3"], "fill f 1"),
+        0,
+        r#"{"ok":"3"}"#,
+        "",
+    );
+    let s = Setup::new(&format!(
+        "[kv]\nbackend = \"{}\"\nop-timeout = \"100ms\"\n{probe}",
+        server.url()
+    ));
+    server.pause();
+    let o = call(&s, &[], "get a");
+    server.resume();
+    expect(&o, 0, r#"{"err":"unavailable: "#, "");
+    let s = with("op-timeout = \"0s\"");
+    expect(&call(&s, &[], "get a"), 2, "", "op-timeout `0s`");
 }

@@ -1,0 +1,149 @@
+//! Plugin state across processes: it survives `plugbox` exiting (and being
+//! killed mid-write), and processes sharing Redis see each other's writes.
+
+use crate::support::{plugbox, rust_component, stderr, stdout};
+use plugbox_test_support::RedisServer;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `plugbox call FLAGS… kvprobe.wasm handle '"INPUT"'`: the guest's reply.
+fn probe(flags: &[&str], input: &str) -> String {
+    let probe = rust_component("kvprobe");
+    let arg = serde_json::to_string(input).unwrap();
+    let mut args = vec!["call"];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&[&probe, "handle", &arg]);
+    let o = plugbox(&args);
+    assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+    stdout(&o).trim_end().to_string()
+}
+
+/// `plugbox run FLAGS… wasi-kv.wasm ARGS…`: its stdout.
+fn wasi_kv(flags: &[&str], args: &[&str]) -> String {
+    let guest = rust_component("wasi-kv");
+    let mut all = vec!["run"];
+    all.extend_from_slice(flags);
+    all.push(&guest);
+    all.extend_from_slice(args);
+    let o = plugbox(&all);
+    assert_eq!(o.status.code(), Some(0), "{all:?}: {}", stderr(&o));
+    stdout(&o).trim_end().to_string()
+}
+
+#[test]
+fn embedded_state_survives_the_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let flags = ["--data-dir", data.as_str()];
+    assert_eq!(probe(&flags, "incr visits 1"), r#"{"ok":"1"}"#);
+    assert_eq!(probe(&flags, "incr visits 1"), r#"{"ok":"2"}"#);
+    assert!(dir.path().join("kv.sqlite3").is_file());
+    // The namespace is the file's stem, however the file is named: a copy
+    // elsewhere is the same plugin.
+    let copy = dir.path().join("elsewhere/kvprobe.wasm");
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    std::fs::copy(rust_component("kvprobe"), &copy).unwrap();
+    let o = plugbox(&[
+        "call",
+        "--data-dir",
+        &data,
+        &copy.display().to_string(),
+        "handle",
+        "\"get visits\"",
+    ]);
+    assert_eq!(stdout(&o).trim_end(), r#"{"ok":"2"}"#, "{}", stderr(&o));
+    // A wasi:keyvalue guest under another name has its own namespace...
+    assert_eq!(wasi_kv(&flags, &["get", "visits"]), "-");
+    // ... unless it is given the same one.
+    let same = ["--data-dir", data.as_str(), "--kv-namespace", "kvprobe"];
+    assert_eq!(wasi_kv(&same, &["incr", "visits", "1"]), "3");
+    // Without a data directory, state is in memory: gone with the process.
+    assert_eq!(probe(&["--kv", "memory"], "incr visits 1"), r#"{"ok":"1"}"#);
+}
+
+#[test]
+fn the_embedded_store_survives_kill_9_during_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let guest = rust_component("wasi-kv");
+    let mut last = 0u64;
+    for round in 0..3 {
+        // Increments forever, printing each value once it is committed.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_plugbox"))
+            .args(["run", "--timeout", "none", "--data-dir", &data, &guest])
+            .args(["count", "c", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("plugbox starts");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut printed = 0u64;
+        let start = Instant::now();
+        while printed < last + 200 {
+            let line = lines.next().expect("a line").expect("utf-8");
+            printed = line.parse().unwrap();
+            assert!(start.elapsed() < Duration::from_secs(60), "too slow");
+        }
+        child.kill().unwrap(); // SIGKILL, mid-write
+        child.wait().unwrap();
+        let conn = rusqlite::Connection::open(dir.path().join("kv.sqlite3")).unwrap();
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok", "round {round}");
+        drop(conn);
+        let now: u64 = wasi_kv(&["--data-dir", &data], &["get", "c"])
+            .parse()
+            .unwrap();
+        assert!(
+            now >= printed,
+            "round {round}: committed {printed}, found {now}"
+        );
+        last = now;
+    }
+}
+
+#[test]
+fn processes_sharing_redis_see_each_others_writes() {
+    let server = RedisServer::start();
+    let url = server.url();
+    let flags = ["--kv", url.as_str(), "--kv-namespace", "shared"];
+    let guest = rust_component("wasi-kv");
+    // Two processes increment one counter at once.
+    let spawn = || {
+        Command::new(env!("CARGO_BIN_EXE_plugbox"))
+            .arg("run")
+            .args(flags)
+            .args([&guest, "count", "hits", "100"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("plugbox starts")
+    };
+    let (a, b) = (spawn(), spawn());
+    for child in [a, b] {
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    assert_eq!(wasi_kv(&flags, &["get", "hits"]), "200");
+    // One writes, another (the plugin world's guest) reads, and back.
+    assert_eq!(wasi_kv(&flags, &["set", "from-wasi", "1"]), "ok");
+    assert_eq!(probe(&flags, "get from-wasi"), r#"{"ok":"1"}"#);
+    assert_eq!(probe(&flags, "set from-probe 2"), r#"{"ok":"ok"}"#);
+    assert_eq!(wasi_kv(&flags, &["get", "from-probe"]), "2");
+}
+
+#[test]
+fn redis_down_is_an_error_of_the_guest_not_of_plugbox() {
+    let mut server = RedisServer::start();
+    let url = server.url();
+    server.stop();
+    let reply = probe(&["--kv", &url, "--kv-op-timeout", "200ms"], "set k v");
+    assert!(reply.starts_with(r#"{"err":"unavailable: "#), "{reply}");
+    let o = plugbox(&["run", "--kv", &url, &rust_component("wasi-kv"), "get", "k"]);
+    assert_eq!(o.status.code(), Some(1), "the guest's own exit status");
+    assert!(stderr(&o).contains("unavailable"), "{}", stderr(&o));
+}
