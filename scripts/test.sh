@@ -41,4 +41,55 @@ scripts/toolchains.sh
 # Every test guest is built once, before the test binaries run.
 cargo run --quiet --locked -p plugbox-test-support --bin build-guests
 
+# The Redis backend's tests run against a real redis-server: this one, on a
+# free loopback port, for the whole run (each test takes a database of its
+# own; crates/test-support/src/redis.rs), and servers of their own for the
+# tests that stop, restart or freeze one, which leave their pids in
+# $PLUGBOX_TEST_REDIS_PIDS while they run. Whatever the tests do — pass,
+# fail, crash — every one of them is stopped when this script ends.
+redis_run=$(mktemp -d "${TMPDIR:-/tmp}/plugbox-test-redis.XXXXXX")
+# Kills the redis-server whose pid is in file $1, if that pid is still one.
+stop_redis_pid() {
+    local pid
+    pid=$(cat "$1" 2>/dev/null) || return 0
+    if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q redis-server; then
+        kill -9 "$pid" 2>/dev/null || true
+    fi
+    rm -f "$1"
+}
+stop_redis() {
+    local file
+    for file in "$redis_run"/*.pid; do
+        [ -f "$file" ] && stop_redis_pid "$file"
+    done
+    rm -rf "$redis_run"
+}
+trap stop_redis EXIT
+# redis-cli comes with redis-server (Debian's redis-tools).
+redis_server=$(command -v redis-server || echo /usr/bin/redis-server)
+redis_cli=$(command -v redis-cli || echo /usr/bin/redis-cli)
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+port=""
+for _ in 1 2 3; do
+    try=$(free_port)
+    "$redis_server" --port "$try" --bind 127.0.0.1 --save "" --appendonly no \
+        --databases 1024 --dir "$redis_run" --daemonize yes \
+        --pidfile "$redis_run/shared.pid" --logfile "$redis_run/shared.log"
+    for _ in $(seq 100); do
+        if [ "$("$redis_cli" -p "$try" ping 2>/dev/null)" = PONG ]; then port=$try; break 2; fi
+        sleep 0.1
+    done
+    # Not answering (the port was taken meanwhile): stop it, try another.
+    stop_redis_pid "$redis_run/shared.pid"
+done
+if [ -z "$port" ]; then
+    echo "scripts/test.sh: redis-server did not start; its log:" >&2
+    cat "$redis_run/shared.log" >&2 || true
+    exit 1
+fi
+export PLUGBOX_TEST_REDIS="redis://127.0.0.1:$port"
+export PLUGBOX_TEST_REDIS_PIDS="$redis_run"
+
 cargo test --workspace --locked

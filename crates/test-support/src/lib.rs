@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 mod redis;
-pub use redis::RedisServer;
+pub use redis::{RedisDb, RedisServer};
 
 /// The repository's root directory.
 pub fn repo_root() -> PathBuf {

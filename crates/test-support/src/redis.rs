@@ -1,12 +1,26 @@
-//! A real `redis-server` for the tests of the Redis backend: each test
-//! starts its own on a free loopback port, with no persistence, in a
-//! temporary directory, and it stops when dropped.
+//! A real `redis-server` for the tests of the Redis backend.
+//!
+//! [`RedisDb`] is a database of a test's own: on the server
+//! `scripts/test.sh` starts for the whole run (`PLUGBOX_TEST_REDIS`, a
+//! `redis://127.0.0.1:PORT` URL; the script stops it when it ends, whatever
+//! the tests did), or, when the tests run without the script, on a server
+//! of its own. [`RedisServer`] is a server of a test's own, for the tests
+//! that stop, restart or freeze it: on a free loopback port, with no
+//! persistence, in a temporary directory, stopped when dropped. Under the
+//! script, it leaves its pid in `PLUGBOX_TEST_REDIS_PIDS` while it runs,
+//! so that a test binary that dies without unwinding leaves no server
+//! behind either.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// The server of the whole run, started by `scripts/test.sh`.
+pub const SHARED_ENV: &str = "PLUGBOX_TEST_REDIS";
+/// Where servers of a test's own leave their pids under `scripts/test.sh`.
+pub const PIDS_ENV: &str = "PLUGBOX_TEST_REDIS_PIDS";
 
 /// A `redis-server` process of this test.
 pub struct RedisServer {
@@ -74,9 +88,12 @@ impl RedisServer {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server starts");
+        if let Some(file) = self.pid_file() {
+            std::fs::write(file, child.id().to_string()).expect("write the pid file");
+        }
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
-        while !self.answers() {
+        while !answers(self.port) {
             assert!(
                 Instant::now() < deadline,
                 "redis-server on port {} did not answer within 20s",
@@ -91,6 +108,9 @@ impl RedisServer {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+            if let Some(file) = self.pid_file() {
+                let _ = std::fs::remove_file(file);
+            }
         }
     }
 
@@ -115,16 +135,10 @@ impl RedisServer {
         assert!(status.success(), "kill {signal} {pid} failed");
     }
 
-    /// Whether it answers PING.
-    fn answers(&self) -> bool {
-        let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)) else {
-            return false;
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-        let mut reply = [0u8; 7];
-        stream.write_all(b"PING\r\n").is_ok()
-            && stream.read_exact(&mut reply).is_ok()
-            && &reply == b"+PONG\r\n"
+    /// Where this server's pid is kept while it runs, under the script.
+    fn pid_file(&self) -> Option<PathBuf> {
+        let dir = std::env::var_os(PIDS_ENV)?;
+        Some(PathBuf::from(dir).join(format!("redis-{}.pid", self.port)))
     }
 }
 
@@ -133,4 +147,93 @@ impl Drop for RedisServer {
         // SIGKILL ends a paused server too.
         self.stop();
     }
+}
+
+/// Whether the server on `port` answers PING.
+fn answers(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut reply = [0u8; 7];
+    stream.write_all(b"PING\r\n").is_ok()
+        && stream.read_exact(&mut reply).is_ok()
+        && &reply == b"+PONG\r\n"
+}
+
+/// A Redis database no other test uses: one of the run's server (see the
+/// module's documentation), or a server of its own.
+pub struct RedisDb {
+    url: String,
+    _own: Option<RedisServer>,
+}
+
+impl RedisDb {
+    /// A fresh, empty database.
+    pub fn new() -> Self {
+        let Some(shared) = std::env::var_os(SHARED_ENV) else {
+            let own = RedisServer::start();
+            return Self {
+                url: own.url(),
+                _own: Some(own),
+            };
+        };
+        let shared = shared.to_string_lossy().trim_end_matches('/').to_string();
+        let db = next_db(&shared);
+        Self {
+            url: format!("{shared}/{db}"),
+            _own: None,
+        }
+    }
+
+    /// `redis://127.0.0.1:PORT/DB`.
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+}
+
+impl Default for RedisDb {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The next unused database of the run's server at `url`
+/// (`redis://127.0.0.1:PORT`): a counter in database 0, so test binaries
+/// running one after another never get the same one.
+fn next_db(url: &str) -> u64 {
+    let address = url
+        .strip_prefix("redis://")
+        .unwrap_or_else(|| panic!("{SHARED_ENV} `{url}` is not a redis:// URL"));
+    let mut stream = TcpStream::connect(address)
+        .unwrap_or_else(|e| panic!("cannot reach the run's redis-server at `{url}`: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("set a read timeout");
+    stream
+        .write_all(b"INCR plugbox-test:next-db\r\nCONFIG GET databases\r\n")
+        .expect("ask redis-server for a database");
+    let mut reader = BufReader::new(stream);
+    let mut line = || {
+        let mut line = String::new();
+        reader
+            .read_line(&mut line)
+            .expect("a reply from redis-server");
+        line.trim_end().to_string()
+    };
+    let db: u64 = line()
+        .strip_prefix(':')
+        .and_then(|n| n.parse().ok())
+        .expect("INCR answers a number");
+    // `*2`, `$9`, `databases`, `$N`, the count.
+    let count: u64 = (0..5)
+        .map(|_| line())
+        .last()
+        .and_then(|n| n.parse().ok())
+        .expect("CONFIG GET databases answers a number");
+    assert!(
+        db < count,
+        "the run's redis-server has {count} databases, all used: start it with more (scripts/test.sh)"
+    );
+    db
 }

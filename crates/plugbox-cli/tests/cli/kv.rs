@@ -2,10 +2,9 @@
 //! killed mid-write), and processes sharing Redis see each other's writes.
 
 use crate::support::{plugbox, rust_component, stderr, stdout};
-use plugbox_test_support::RedisServer;
+use plugbox_test_support::{RedisDb, RedisServer};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 /// `plugbox call FLAGS… kvprobe.wasm handle '"INPUT"'`: the guest's reply.
 fn probe(flags: &[&str], input: &str) -> String {
@@ -80,11 +79,9 @@ fn the_embedded_store_survives_kill_9_during_writes() {
             .expect("plugbox starts");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut printed = 0u64;
-        let start = Instant::now();
         while printed < last + 200 {
             let line = lines.next().expect("a line").expect("utf-8");
             printed = line.parse().unwrap();
-            assert!(start.elapsed() < Duration::from_secs(60), "too slow");
         }
         child.kill().unwrap(); // SIGKILL, mid-write
         child.wait().unwrap();
@@ -107,8 +104,8 @@ fn the_embedded_store_survives_kill_9_during_writes() {
 
 #[test]
 fn processes_sharing_redis_see_each_others_writes() {
-    let server = RedisServer::start();
-    let url = server.url();
+    let db = RedisDb::new();
+    let url = db.url();
     let flags = ["--kv", url.as_str(), "--kv-namespace", "shared"];
     let guest = rust_component("wasi-kv");
     // Two processes increment one counter at once.

@@ -545,8 +545,8 @@ fn state_settings() {
         r#"{"ok":"-"}"#,
         "",
     );
-    let server = plugbox_test_support::RedisServer::start();
-    let s = Setup::new(&format!("[kv]\nbackend = \"{}\"\n{probe}", server.url()));
+    let db = plugbox_test_support::RedisDb::new();
+    let s = Setup::new(&format!("[kv]\nbackend = \"{}\"\n{probe}", db.url()));
     expect(&call(&s, &[], "set a 1"), 0, r#"{"ok":"ok"}"#, "");
     expect(&call(&s, &[], "get a"), 0, r#"{"ok":"1"}"#, "");
     // Names: a tenant and a namespace make another store.
@@ -564,7 +564,7 @@ fn state_settings() {
     );
     let s2 = Setup::new(&format!(
         "[kv]\nbackend = \"{}\"\n{probe}[plugins.k.kv]\nnamespace = \"k\"\ntenant = \"t\"\n",
-        server.url()
+        db.url()
     ));
     expect(&call(&s2, &[], "set a 2"), 0, r#"{"ok":"ok"}"#, "");
     expect(
@@ -601,14 +601,25 @@ fn state_settings() {
         r#"{"ok":"3"}"#,
         "",
     );
+    // A stuck Redis: the guest's error comes after `op-timeout`, longer
+    // than the default (1s) here. (A lower bound: a loaded machine only
+    // makes the wait longer.)
+    let server = plugbox_test_support::RedisServer::start();
     let s = Setup::new(&format!(
-        "[kv]\nbackend = \"{}\"\nop-timeout = \"100ms\"\n{probe}",
+        "[kv]\nbackend = \"{}\"\nop-timeout = \"1500ms\"\n{probe}",
         server.url()
     ));
+    expect(&call(&s, &[], "set a 1"), 0, r#"{"ok":"ok"}"#, "");
     server.pause();
+    let start = std::time::Instant::now();
     let o = call(&s, &[], "get a");
+    let waited = start.elapsed();
     server.resume();
     expect(&o, 0, r#"{"err":"unavailable: "#, "");
+    assert!(
+        waited >= std::time::Duration::from_millis(1500),
+        "{waited:?}"
+    );
     let s = with("op-timeout = \"0s\"");
     expect(&call(&s, &[], "get a"), 2, "", "op-timeout `0s`");
 }

@@ -6,7 +6,7 @@
 use crate::support::{engine, rust_component};
 use plugbox::kv::{KeyPage, Usage};
 use plugbox::{ErrorKind, Kv, KvBackend, KvBackendKind, KvConfig, KvErrorKind, Plugin, PluginSpec};
-use plugbox_test_support::RedisServer;
+use plugbox_test_support::RedisDb;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -16,21 +16,21 @@ pub struct Backend {
     pub config: KvConfig,
     pub backend: Arc<dyn KvBackend>,
     _dir: Option<tempfile::TempDir>,
-    pub redis: Option<RedisServer>,
+    _redis: Option<RedisDb>,
 }
 
 fn opened(
     name: &'static str,
     config: KvConfig,
     dir: Option<tempfile::TempDir>,
-    redis: Option<RedisServer>,
+    redis: Option<RedisDb>,
 ) -> Backend {
     Backend {
         name,
         backend: plugbox::kv::open_backend(&config).unwrap(),
         config,
         _dir: dir,
-        redis,
+        _redis: redis,
     }
 }
 
@@ -45,9 +45,9 @@ pub fn embedded() -> Backend {
 }
 
 pub fn redis() -> Backend {
-    let server = RedisServer::start();
-    let config = KvConfig::new().backend(KvBackendKind::Redis(server.url()));
-    opened("redis", config, None, Some(server))
+    let db = RedisDb::new();
+    let config = KvConfig::new().backend(KvBackendKind::Redis(db.url()));
+    opened("redis", config, None, Some(db))
 }
 
 impl Backend {
