@@ -7,7 +7,6 @@
 //! `TENANT/NAME`). Without arguments it shows itself on two temporary
 //! files.
 
-use plugbox::kv::MAX_BATCH;
 use plugbox::{Kv, KvBackendKind, KvConfig};
 
 fn config(place: &str) -> KvConfig {
@@ -29,24 +28,7 @@ fn copy(from: &KvConfig, to: &KvConfig, namespace: &str) -> plugbox::Result<u64>
             .max_value_size(512 << 20);
         Kv::new(plugbox::kv::open_backend(&c)?, namespace, &c)
     };
-    let (src, dst) = (open(from)?, open(to)?);
-    let (mut cursor, mut copied) = (None, 0);
-    loop {
-        let page = src.list_keys(cursor, MAX_BATCH as u32)?;
-        let values = src.get_many(&page.keys)?;
-        let entries: Vec<(String, Vec<u8>)> = page
-            .keys
-            .into_iter()
-            .zip(values)
-            .filter_map(|(k, v)| Some((k, v?)))
-            .collect();
-        copied += entries.len() as u64;
-        dst.set_many(entries)?;
-        match page.cursor {
-            Some(next) => cursor = Some(next),
-            None => return Ok(copied),
-        }
-    }
+    open(from)?.copy_to(&open(to)?)
 }
 
 fn main() -> plugbox::Result<()> {
@@ -54,7 +36,16 @@ fn main() -> plugbox::Result<()> {
     let mut demo: Option<std::path::PathBuf> = None;
     let (from, to, namespaces) = match args.as_slice() {
         [f, from, t, to, namespaces @ ..] if f == "--from" && t == "--to" => {
-            (config(from), config(to), namespaces.to_vec())
+            let from = config(from);
+            // Opening a file that is not there would create it, empty.
+            if let Some(path) = from
+                .get_path()
+                .filter(|p| from.get_backend() == KvBackendKind::Embedded && !p.is_file())
+            {
+                eprintln!("kv_migrate: no database file at `{}`", path.display());
+                std::process::exit(2);
+            }
+            (from, config(to), namespaces.to_vec())
         }
         [] => {
             let dir = std::env::temp_dir().join(format!("plugbox-migrate-{}", std::process::id()));

@@ -1,13 +1,14 @@
 //! State outlives what it should: a plugin's reload (every backend), its
-//! host's restart (embedded, Redis); and a backend that fails costs the
-//! guest a typed error within its deadline, never the host.
+//! host's restart (embedded, Redis), a move from one backend to another;
+//! and a backend that fails costs the guest a typed error within its
+//! deadline, never the host.
 
 use super::kv_contract::{embedded, memory, redis};
 use crate::support::{engine, rust_component};
 use plugbox::{
-    ErrorKind, KvBackendKind, KvConfig, KvErrorKind, Limits, Manifest, Plugin, PluginManager,
+    ErrorKind, Kv, KvBackendKind, KvConfig, KvErrorKind, Limits, Manifest, Plugin, PluginManager,
 };
-use plugbox_test_support::RedisServer;
+use plugbox_test_support::{RedisDb, RedisServer};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -297,6 +298,44 @@ fn a_stuck_redis_is_a_typed_error_before_the_call_deadline() {
         assert!(Instant::now() < deadline, "never recovered");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn moving_from_embedded_to_redis_keeps_every_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let open = |config: &KvConfig, ns: &str| {
+        Kv::new(plugbox::kv::open_backend(config).unwrap(), ns, config).unwrap()
+    };
+    let embedded = KvConfig::new().path(dir.path().join("kv.sqlite3"));
+    let from = open(&embedded, "acme/p");
+    let numbers: Vec<u32> = (0..2500).collect();
+    for chunk in numbers.chunks(500) {
+        let entries = chunk
+            .iter()
+            .map(|i| (format!("k{i}"), format!("v{i}").into_bytes()))
+            .collect();
+        from.set_many(entries).unwrap();
+    }
+    from.increment("visits", 41).unwrap();
+    let db = RedisDb::new();
+    let redis = KvConfig::new().backend(KvBackendKind::Redis(db.url()));
+    let to = open(&redis, "acme/p");
+    assert_eq!(from.copy_to(&to).unwrap(), 2501, "pages of 1000 keys");
+    assert_eq!(to.usage().unwrap(), from.usage().unwrap());
+    assert_eq!(to.keys().unwrap(), from.keys().unwrap());
+    assert_eq!(to.get("k1234").unwrap(), Some(b"v1234".to_vec()));
+    // The plugin, pointed at Redis, carries on where it left off.
+    let m = manager(
+        dir.path(),
+        &format!("backend = \"{}\"\ntenant = \"acme\"", db.url()),
+    );
+    assert_eq!(m.handle("p", "incr visits 1").unwrap(), Ok("42".into()));
+    // A store without room for it all refuses the copy, typed.
+    let small = open(&KvConfig::new().max_keys(10), "acme/p");
+    assert_eq!(
+        from.copy_to(&small).unwrap_err().kind(),
+        &ErrorKind::Kv(KvErrorKind::QuotaExceeded)
+    );
 }
 
 #[test]
