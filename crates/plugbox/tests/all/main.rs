@@ -7,6 +7,7 @@ mod call;
 mod components;
 mod deadlines;
 mod errors;
+mod fuzzing;
 mod handle;
 mod host;
 mod hostile;
