@@ -34,3 +34,7 @@ scripts/toolchains.sh
 cargo run --quiet --locked -p plugbox-test-support --bin build-guests
 
 cargo test --workspace --locked
+
+# A short soak: mixed good and hostile calls from two threads with reloads
+# (scripts/soak.sh runs the full ten minutes).
+cargo run --quiet --locked -p plugbox --example soak -- 20s
