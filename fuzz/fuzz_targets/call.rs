@@ -27,6 +27,7 @@ static TYPES: LazyLock<Option<Components>> = LazyLock::new(|| {
 });
 
 fuzz_target!(|data: &[u8]| {
+    plugbox_fuzz::remember(data);
     let mut u = Unstructured::new(data);
     let _ = match (u.ratio(1, 4), TYPES.as_ref()) {
         (Ok(true), Some(types)) => types.call(&mut u).map(drop),

@@ -9,5 +9,6 @@ static ENGINE: LazyLock<Engine> =
     LazyLock::new(|| Engine::new(&EngineConfig::default()).expect("default engine builds"));
 
 fuzz_target!(|data: &[u8]| {
+    plugbox_fuzz::remember(data);
     plugbox_fuzz::load::run(&ENGINE, data);
 });

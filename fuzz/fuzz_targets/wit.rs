@@ -10,5 +10,6 @@ static ENGINE: LazyLock<Engine> =
     LazyLock::new(|| Engine::new(&EngineConfig::default()).expect("default engine builds"));
 
 fuzz_target!(|data: &[u8]| {
+    plugbox_fuzz::remember(data);
     let _ = plugbox_fuzz::wit::run(&ENGINE, &mut Unstructured::new(data));
 });
