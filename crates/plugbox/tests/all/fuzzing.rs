@@ -16,7 +16,6 @@ mod wit;
 
 use crate::support::{engine, rust_component};
 use arbitrary::Unstructured;
-use std::time::{Duration, Instant};
 
 /// SplitMix64: the fixed-seed bytes each case is generated from.
 struct Bytes(u64);
@@ -58,20 +57,14 @@ impl Bytes {
     }
 }
 
-/// Runs `case` on `n` inputs of up to `max_len` bytes; each case must end
-/// in well under the limits' timeout.
+/// Runs `case` on `n` inputs of up to `max_len` bytes. (A case that hangs
+/// hangs the test: the calls run under the limits of `call::limits`.)
 fn cases(n: usize, max_len: usize, mut case: impl FnMut(&[u8], &mut Bytes)) {
     let mut bytes = Bytes(0x0070_6c75_6762_6f78);
     for _ in 0..n {
         let len = bytes.below(max_len);
         let input = bytes.fill(len);
-        let start = Instant::now();
         case(&input, &mut bytes);
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "a case took {:?}",
-            start.elapsed()
-        );
     }
 }
 
