@@ -1,5 +1,6 @@
 //! plugbox's integration tests: one binary, a module per topic.
 
+mod advisories;
 mod aot;
 mod asyncexec;
 mod cache;
