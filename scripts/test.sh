@@ -93,3 +93,7 @@ export PLUGBOX_TEST_REDIS="redis://127.0.0.1:$port"
 export PLUGBOX_TEST_REDIS_PIDS="$redis_run"
 
 cargo test --workspace --locked
+
+# A short soak: mixed good and hostile calls from two threads with reloads
+# (scripts/soak.sh runs the full ten minutes).
+cargo run --quiet --locked -p plugbox --example soak -- 20s

@@ -366,4 +366,58 @@ mod tests {
         assert!(all.iter().all(|b| *b == b'x'));
         assert_eq!(stream.check_write().unwrap(), CAPACITY);
     }
+
+    /// A sink whose first write waits until the test lets it go.
+    struct Gate(std::sync::mpsc::Receiver<()>, Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Gate {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let _ = self.0.recv();
+            self.1.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Wasmtime 48.0.8's `AsyncWriteStream` queues each empty write while
+    /// its writer is busy (GHSA-5m8g-xhq4-4h93); this stream must not.
+    #[tokio::test]
+    async fn empty_writes_while_the_writer_is_stuck_add_nothing() {
+        let (open, gate) = std::sync::mpsc::channel();
+        let sunk = Arc::new(Mutex::new(Vec::new()));
+        let out = HostOutput::start(Fd::Other, false, Box::new(Gate(gate, sunk.clone())));
+        let mut stream = out.p2_stream();
+        stream.write(bytes::Bytes::from_static(b"a")).unwrap();
+        // The writer thread takes the byte and waits at the gate.
+        while out.shared.lock().in_flight == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        stream
+            .write(bytes::Bytes::from(vec![b'b'; CAPACITY]))
+            .unwrap();
+        let (len, capacity) = {
+            let state = out.shared.lock();
+            (state.queued.len(), state.queued.capacity())
+        };
+        assert_eq!(len, CAPACITY);
+        for _ in 0..1_000_000 {
+            stream.write(bytes::Bytes::new()).unwrap();
+        }
+        {
+            let state = out.shared.lock();
+            assert_eq!(state.queued.len(), len);
+            assert_eq!(state.queued.capacity(), capacity);
+            assert!(state.waiters.is_empty());
+        }
+        // Everything arrives once the writer moves on.
+        drop(open);
+        stream.flush().unwrap();
+        tokio::time::timeout(Duration::from_secs(20), stream.ready())
+            .await
+            .expect("the flush completes");
+        assert_eq!(sunk.lock().unwrap().len(), 1 + CAPACITY);
+    }
 }

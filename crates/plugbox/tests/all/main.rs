@@ -1,5 +1,6 @@
 //! plugbox's integration tests: one binary, a module per topic.
 
+mod advisories;
 mod aot;
 mod asyncexec;
 mod cache;
@@ -7,6 +8,7 @@ mod call;
 mod components;
 mod deadlines;
 mod errors;
+mod fuzzing;
 mod handle;
 mod host;
 mod hostile;
