@@ -14,6 +14,7 @@ mod kv;
 mod limits;
 mod manifest;
 mod sandbox;
+mod server;
 mod spec;
 pub(crate) mod value;
 
@@ -31,4 +32,9 @@ pub use limits::{
 };
 pub use manifest::Manifest;
 pub use sandbox::{DirGrant, Sandbox, Stdin, Stdio};
+pub use server::{
+    DEFAULT_ADDR, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BODY,
+    DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADER_SIZE,
+    DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, ServerConfig,
+};
 pub use spec::{DEFAULT_QUEUE_TIMEOUT, Mode, PluginSpec};

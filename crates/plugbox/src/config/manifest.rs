@@ -21,16 +21,27 @@
 //! ro-dir = ["data::/data"]
 //! env = { MODE = "fast" }
 //!
+//! [plugins.site]                # a wasi:http component, for plugbox serve
+//! source = "plugins/site.wasm"
+//! route = "/site"
+//!
+//! [plugins.site.sandbox]
+//! allow-host = ["api.example.org"]   # outbound HTTP it may send
+//!
 //! [kv]                          # every plugin's state: --kv, --data-dir, --kv-*
 //! backend = "embedded"          # or "memory", "redis://127.0.0.1:6379/0"
 //! path = "state/kv.sqlite3"
 //!
 //! [plugins.greeter.kv]          # this plugin's overrides
 //! max-keys = 1000
+//!
+//! [server]                      # plugbox serve: --addr, --max-body, ...
+//! addr = "127.0.0.1:8080"
 //! ```
 
 use super::engine::EngineConfig;
 use super::kv::KvConfig;
+use super::server::ServerConfig;
 use super::spec::PluginSpec;
 use crate::error::{Error, ErrorKind, Result};
 use serde::{Deserialize, Serialize};
@@ -55,6 +66,9 @@ pub struct Manifest {
     /// overrides them).
     #[serde(default)]
     pub kv: KvConfig,
+    /// The settings of `plugbox serve`.
+    #[serde(default)]
+    pub server: ServerConfig,
     /// Directory relative paths are resolved against.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -113,6 +127,12 @@ impl Manifest {
             invalid(at, inner.message())
         })?;
         manifest.base_dir = base_dir.to_path_buf();
+        manifest.server.check().map_err(|e| {
+            Error::config(format!(
+                "invalid manifest `{name}`: [server]: {}",
+                e.message()
+            ))
+        })?;
         if let Some(dir) = manifest.engine.get_cache_dir()
             && dir.is_relative()
         {

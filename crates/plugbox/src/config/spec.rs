@@ -94,6 +94,11 @@ pub struct PluginSpec {
     )]
     config: Vec<(String, String)>,
 
+    /// Where `plugbox serve` mounts a `wasi:http` component: a path prefix.
+    #[cfg_attr(feature = "cli", arg(skip))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    route: Option<String>,
+
     #[cfg_attr(feature = "cli", command(flatten))]
     #[serde(default, skip_serializing_if = "is_default")]
     limits: Limits,
@@ -126,7 +131,7 @@ impl PluginSpec {
     pub fn merge(mut self, over: &Self) -> Self {
         let base = &mut self;
         merge_fields!(base, over;
-            set: sha256, mode, max_concurrency, queue_timeout, allow_precompiled;
+            set: sha256, mode, max_concurrency, queue_timeout, allow_precompiled, route;
             lists: config);
         self.limits = self.limits.merge(&over.limits);
         self.sandbox = self.sandbox.merge(&over.sandbox);
@@ -255,6 +260,20 @@ impl PluginSpec {
         self.config.iter().cloned().collect()
     }
 
+    /// Sets where `plugbox serve` mounts the plugin when it is a
+    /// `wasi:http` component: a path prefix such as `/api` (matched on
+    /// whole segments; the guest sees the full path). Default: `/NAME`
+    /// for a manifest entry, `/` for the one file of `plugbox serve FILE`.
+    pub fn route(mut self, prefix: impl Into<String>) -> Self {
+        self.route = Some(prefix.into());
+        self
+    }
+
+    /// The route, when one is set.
+    pub fn get_route(&self) -> Option<&str> {
+        self.route.as_deref()
+    }
+
     /// Checks the values, without touching the file system (the source and
     /// the granted directories are checked when the plugin is built).
     ///
@@ -274,7 +293,38 @@ impl PluginSpec {
                 "invalid max-concurrency `0`: must be at least 1",
             ));
         }
+        if let Some(route) = &self.route {
+            check_route(route)?;
+        }
         check_duration("queue-timeout", self.get_queue_timeout())?;
         self.kv.check()
     }
+}
+
+/// A route is an absolute path prefix: `/`, or `/` and segments of URL
+/// path characters, without a query, a fragment, `.` or `..` segments, or
+/// a trailing `/`.
+fn check_route(route: &str) -> Result<()> {
+    let bad = |why: &str| Err(Error::config(format!("invalid route `{route}`: {why}")));
+    if !route.starts_with('/') {
+        return bad("must start with `/`");
+    }
+    if route == "/" {
+        return Ok(());
+    }
+    if route.ends_with('/') {
+        return bad("must not end with `/` (write `/api`, it matches `/api/...` too)");
+    }
+    for segment in route[1..].split('/') {
+        if segment.is_empty() || segment == "." || segment == ".." {
+            return bad("empty, `.` and `..` segments are not allowed");
+        }
+        if !segment
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@%".contains(&b))
+        {
+            return bad("only URL path characters are allowed (no `?`, `#` or spaces)");
+        }
+    }
+    Ok(())
 }

@@ -100,3 +100,66 @@ fn manager_from_manifest_and_missing_plugin() {
     let err = Manifest::from_file("/nonexistent/plugbox.toml").unwrap_err();
     assert_eq!(err.kind(), &ErrorKind::Io);
 }
+
+#[test]
+fn server_table_and_routes_parse() {
+    let m = parse(
+        r#"
+[server]
+addr = "0.0.0.0:9000"
+max-body = "1MiB"
+request-timeout = "none"
+max-connections = 10
+
+[plugins.site]
+source = "site.wasm"
+route = "/site/v1"
+"#,
+    )
+    .unwrap();
+    assert_eq!(m.server.get_addr(), "0.0.0.0:9000".parse().unwrap());
+    assert_eq!(m.server.get_max_body(), Some(1 << 20));
+    assert_eq!(m.server.get_request_timeout(), None);
+    assert_eq!(m.server.get_max_connections(), 10);
+    assert_eq!(
+        m.server.get_max_concurrent_requests(),
+        plugbox::DEFAULT_MAX_CONCURRENT_REQUESTS
+    );
+    assert_eq!(m.plugin("site").unwrap().get_route(), Some("/site/v1"));
+}
+
+#[test]
+fn bad_server_settings_and_routes_are_named() {
+    for (text, expected) in [
+        ("[server]\nmax-connections = 0\n", "max-connections `0`"),
+        (
+            "[server]\nmax-concurrent-requests = 0\n",
+            "max-concurrent-requests `0`",
+        ),
+        ("[server]\nmax-header-size = 10\n", "max-header-size `10`"),
+        ("[server]\nidle-timeout = \"0s\"\n", "idle-timeout `0s`"),
+        ("[server]\naddr = \"localhost\"\n", "addr"),
+        ("[server]\nport = 1\n", "port"),
+        (
+            "[plugins.a]\nsource = \"a.wasm\"\nroute = \"api\"\n",
+            "route `api`",
+        ),
+        (
+            "[plugins.a]\nsource = \"a.wasm\"\nroute = \"/api/\"\n",
+            "route `/api/`",
+        ),
+        (
+            "[plugins.a]\nsource = \"a.wasm\"\nroute = \"/a/../b\"\n",
+            "route `/a/../b`",
+        ),
+        (
+            "[plugins.a]\nsource = \"a.wasm\"\nroute = \"/a?b\"\n",
+            "route `/a?b`",
+        ),
+    ] {
+        let err = parse(text).unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Config, "{text}");
+        let msg = format!("{err:#}");
+        assert!(msg.contains(expected), "{text}: {msg}");
+    }
+}
