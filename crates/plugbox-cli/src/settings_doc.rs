@@ -123,6 +123,7 @@ fn sample(key: &str, value: &str) -> String {
         "memory|embedded|URL" => "\"embedded\"".into(),
         "FILE" => "\"state/kv.sqlite3\"".into(),
         "NAME" => "\"acme\"".into(),
+        "HOST" => "[\"example.org\", \"*.example.org:8443\"]".into(),
         other => panic!("no sample for `{key}` ({other}): add one"),
     }
 }

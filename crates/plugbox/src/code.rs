@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use wasmtime::Store;
 use wasmtime::component::types::ComponentFunc;
+use wasmtime_wasi_http::p2::bindings::ProxyIndices;
 
 /// The largest stdin file plugbox reads for a guest: 64 MiB.
 pub const MAX_STDIN_SIZE: u64 = 64 << 20;
@@ -51,6 +52,9 @@ pub(crate) enum Code {
         pre: wasmtime::component::InstancePre<StoreState>,
         /// Function exports (`f` and `iface#f`), resolved once.
         exports: BTreeMap<String, (wasmtime::component::ComponentExportIndex, ComponentFunc)>,
+        /// The `wasi:http/incoming-handler` export, resolved once, when the
+        /// component has one.
+        proxy: Option<ProxyIndices>,
     },
 }
 
@@ -168,10 +172,12 @@ impl Prepared {
                         .component_type()
                         .imports(engine.wasmtime())
                         .any(|(name, _)| host.is_async_component_import(name));
+                    let proxy = ProxyIndices::new(&pre).ok();
                     let code = Code::Component {
                         component,
                         pre,
                         exports,
+                        proxy,
                     };
                     (code, Wasi::P2, async_host, counts)
                 }
@@ -179,6 +185,7 @@ impl Prepared {
         let template = StoreTemplate {
             engine: engine.clone(),
             name,
+            allowed_hosts: settings.sandbox.get_allowed_hosts().into(),
             limits: settings.limits,
             sandbox: settings.sandbox,
             stdin,
@@ -208,6 +215,7 @@ impl Prepared {
             template: StoreTemplate {
                 engine: t.engine.clone(),
                 name: t.name.clone(),
+                allowed_hosts: sandbox.get_allowed_hosts().into(),
                 limits,
                 sandbox,
                 stdin,
@@ -329,6 +337,15 @@ impl Prepared {
         }
     }
 
+    /// The resolved `wasi:http/incoming-handler` export of a component
+    /// that has one.
+    pub(crate) fn proxy(&self) -> Option<&ProxyIndices> {
+        match &self.code {
+            Code::Component { proxy, .. } => proxy.as_ref(),
+            Code::Module { .. } => None,
+        }
+    }
+
     /// Names of the exported functions, in export order.
     pub(crate) fn functions(&self) -> Vec<String> {
         match &self.code {
@@ -358,10 +375,12 @@ impl Clone for Code {
                 component,
                 pre,
                 exports,
+                proxy,
             } => Self::Component {
                 component: component.clone(),
                 pre: pre.clone(),
                 exports: exports.clone(),
+                proxy: proxy.clone(),
             },
         }
     }

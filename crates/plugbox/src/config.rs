@@ -10,6 +10,7 @@
 mod alloc;
 mod engine;
 mod features;
+mod hosts;
 mod kv;
 mod limits;
 mod manifest;
@@ -21,6 +22,8 @@ pub(crate) mod value;
 pub use alloc::{DEFAULT_CACHE_MAX_SIZE, DEFAULT_POOL_INSTANCES, DEFAULT_POOL_KEEP_RESIDENT};
 pub use engine::{Compiler, DEFAULT_MAX_MODULE_SIZE, EngineConfig, OptLevel};
 pub use features::WasmFeature;
+pub use hosts::HostPattern;
+pub(crate) use hosts::{is_public, parse_ip};
 pub(crate) use kv::redact;
 pub use kv::{
     DEFAULT_KV_MAX_KEY_SIZE, DEFAULT_KV_MAX_KEYS, DEFAULT_KV_MAX_TOTAL_SIZE,

@@ -63,7 +63,7 @@ pub mod units;
 pub mod values;
 pub mod wit_values;
 
-pub use call::{FuncHandle, Instance, RunOutput, WitParams, WitResults};
+pub use call::{FuncHandle, HttpBody, Instance, RunOutput, WitParams, WitResults};
 pub use code::component::ROOT_IMPORT;
 pub use code::{MAX_STDIN_SIZE, precompile};
 pub use config::{
@@ -74,8 +74,8 @@ pub use config::{
     DEFAULT_MAX_INSTANCES, DEFAULT_MAX_MEMORY, DEFAULT_MAX_MODULE_SIZE, DEFAULT_MAX_OUTPUT,
     DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_POOL_INSTANCES, DEFAULT_POOL_KEEP_RESIDENT,
     DEFAULT_QUEUE_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TIMEOUT,
-    DirGrant, EMBEDDED_FILE, EngineConfig, FuelRetry, KvBackendKind, KvConfig, Limits, Manifest,
-    Mode, OptLevel, PluginSpec, Sandbox, ServerConfig, Stdin, Stdio, WasmFeature,
+    DirGrant, EMBEDDED_FILE, EngineConfig, FuelRetry, HostPattern, KvBackendKind, KvConfig, Limits,
+    Manifest, Mode, OptLevel, PluginSpec, Sandbox, ServerConfig, Stdin, Stdio, WasmFeature,
 };
 pub use engine::{Engine, WASMTIME_VERSION};
 pub use error::{
@@ -98,3 +98,4 @@ pub use store::{
     HostParams, HostResults, HostValue, LogSink, StoreState, flush_host_output,
 };
 pub use wasmtime;
+pub use wasmtime_wasi_http;

@@ -1,6 +1,7 @@
 //! Managing plugins by name: load, unload, hot reload, stateless or
 //! stateful calls under concurrency caps, and metrics.
 
+mod http;
 mod manager;
 pub(crate) mod metrics;
 mod reload;

@@ -4,6 +4,7 @@
 
 mod builder;
 mod calls;
+mod http;
 mod loaded;
 
 pub use builder::PluginBuilder;

@@ -4,6 +4,7 @@
 //! `plugbox:plugin` world and `wasi:keyvalue`.
 
 mod host_fn;
+mod http;
 mod interrupt;
 pub(crate) mod keyvalue;
 mod limiter;
@@ -26,7 +27,7 @@ pub use stdio::flush_host_output;
 pub(crate) use wasi::Captured;
 pub use world::LogSink;
 
-use crate::config::{Limits, Sandbox};
+use crate::config::{HostPattern, Limits, Sandbox};
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::kv::Kv;
@@ -58,6 +59,8 @@ pub(crate) struct StoreTemplate {
     pub(crate) config: Arc<BTreeMap<String, String>>,
     pub(crate) kv: Kv,
     pub(crate) log_sink: Option<LogSink>,
+    /// Where outbound HTTP may go: the sandbox's `allow-host` grants.
+    pub(crate) allowed_hosts: Arc<[HostPattern]>,
 }
 
 impl StoreTemplate {
@@ -82,6 +85,7 @@ impl StoreTemplate {
                 p2 = Some(P2Ctx {
                     ctx: builder.build(),
                     table: wasmtime::component::ResourceTable::new(),
+                    http: http::HttpState::new(self.name.clone(), self.allowed_hosts.clone()),
                 });
             }
         }

@@ -104,6 +104,7 @@ const TESTED: &[&str] = &[
     "env",
     "inherit-env",
     "allow-network",
+    "allow-host",
     "deterministic",
     "stdin",
     "stdout",
@@ -622,4 +623,52 @@ fn state_settings() {
     );
     let s = with("op-timeout = \"0s\"");
     expect(&call(&s, &[], "get a"), 2, "", "op-timeout `0s`");
+}
+
+#[test]
+fn sandbox_allow_host() {
+    let server = plugbox_test_support::HttpServer::start();
+    let url = format!("http://{}/x", server.addr());
+    let fetch = "[plugins.f]\nsource = \"{p2}/fetch.wasm\"\n";
+    let s = Setup::new(fetch);
+    expect(
+        &s.plugbox("run", &["f", &url]),
+        1,
+        "error: ErrorCode::HttpRequestDenied",
+        "",
+    );
+    assert_eq!(server.hits(), 0, "a denied request never leaves plugbox");
+    let granted = Setup::new(&format!(
+        "{fetch}[plugins.f.sandbox]\nallow-host = [\"{}\"]\n",
+        server.addr()
+    ));
+    expect(
+        &granted.plugbox("run", &["f", &url]),
+        0,
+        "200 upstream saw /x",
+        "",
+    );
+    // The flag adds a grant to the manifest's.
+    expect(
+        &s.plugbox(
+            "run",
+            &["--allow-host", &server.addr().to_string(), "f", &url],
+        ),
+        0,
+        "200 upstream saw /x",
+        "",
+    );
+    // A wildcard never opens loopback.
+    expect(
+        &s.plugbox("run", &["--allow-host", "*", "f", &url]),
+        1,
+        "error: ErrorCode::DestinationIpProhibited",
+        "",
+    );
+    expect(
+        &s.plugbox("run", &["--allow-host", "http://x", "f", &url]),
+        2,
+        "",
+        "invalid host `http://x`: give a host name, not a URL",
+    );
 }

@@ -33,6 +33,12 @@ pub(crate) trait Call: Sync {
         &[]
     }
 
+    /// Whether an attempt that ran out of fuel may be retried with more
+    /// (not when the call consumes its input, as an HTTP request does).
+    fn retryable(&self) -> bool {
+        true
+    }
+
     /// Looks up and checks what is called; no guest code runs.
     fn ready(&self, target: &mut Target<'_>) -> Result<Self::Ready>;
 

@@ -63,6 +63,19 @@ pub(crate) async fn in_runtime<F: Future>(fut: F) -> Result<F::Output> {
     .await)
 }
 
+/// Spawns `fut` on the caller's tokio runtime, or on plugbox's when the
+/// caller has none.
+pub(crate) fn spawn<F>(fut: F) -> Result<tokio::task::JoinHandle<F::Output>>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) => Ok(handle.spawn(fut)),
+        Err(_) => Ok(runtime()?.spawn(fut)),
+    }
+}
+
 /// Why a bounded future was stopped.
 pub(crate) enum Stopped {
     Deadline,

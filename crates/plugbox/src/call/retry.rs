@@ -21,7 +21,7 @@ pub(crate) async fn stateless<C: Call>(
     let start = Instant::now();
     // One deadline for the whole call: instantiation and every attempt.
     let deadline = prepared.deadline();
-    let policy = prepared.limits().get_retry();
+    let policy = prepared.limits().get_retry().filter(|_| call.retryable());
     let mut fuel = prepared.limits().get_fuel();
     let mut attempts = 0;
     loop {

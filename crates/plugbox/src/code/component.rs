@@ -14,8 +14,10 @@ pub const ROOT_IMPORT: &str = "root";
 
 /// Links a component against what plugbox provides to components — WASI
 /// preview 2 (the async flavour: every component call runs on the async
-/// path), the `plugbox:plugin` host API, `wasi:keyvalue` and the embedder's
-/// component host functions — naming the import that cannot be satisfied.
+/// path) with `wasi:http` (outgoing requests only where the sandbox
+/// allows), the `plugbox:plugin` host API, `wasi:keyvalue` and the
+/// embedder's component host functions — naming the import that cannot
+/// be satisfied.
 pub(crate) fn link(
     engine: &Engine,
     component: &Component,
@@ -25,13 +27,14 @@ pub(crate) fn link(
     let mut linker: Linker<StoreState> = Linker::new(engine.wasmtime());
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .and_then(|()| super::symlink::guard_p2(&mut linker))
+        .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
         .and_then(|()| crate::store::world::add_to_linker(&mut linker))
         .and_then(|()| crate::store::keyvalue::add_to_linker(&mut linker))
         .and_then(|()| host.define_component(&mut linker))
         .map_err(|e| {
             Error::new(
                 ErrorKind::Other,
-                "cannot set up WASI preview 2 and the plugbox:plugin host API",
+                "cannot set up WASI preview 2, wasi:http and the plugbox:plugin host API",
             )
             .with_source(e.into_boxed_dyn_error())
         })?;
@@ -82,7 +85,7 @@ fn explain(
             Error::new(
                 ErrorKind::Link { module, name },
                 format!(
-                    "cannot link `{plugin}`: missing import {what}; plugbox provides WASI preview 2 (`wasi:cli`, `wasi:clocks`, `wasi:filesystem`, `wasi:io`, `wasi:random`, `wasi:sockets` at 0.2.x), its host API (`plugbox:plugin/*`) and the embedder's component host functions to components"
+                    "cannot link `{plugin}`: missing import {what}; plugbox provides WASI preview 2 (`wasi:cli`, `wasi:clocks`, `wasi:filesystem`, `wasi:io`, `wasi:random`, `wasi:sockets`, `wasi:http` at 0.2.x), its host API (`plugbox:plugin/*`) and the embedder's component host functions to components"
                 ),
             )
         }
@@ -91,9 +94,9 @@ fn explain(
     }
 }
 
-/// Whether `name` is a WASI preview 2 interface Wasmtime's p2 linker
-/// provides: `wasi:{cli,clocks,filesystem,io,random,sockets}/…@0.2.x`
-/// (not `wasi:http`, `wasi:keyvalue`, ... nor other versions).
+/// Whether `name` is a WASI preview 2 interface plugbox links:
+/// `wasi:{cli,clocks,filesystem,io,random,sockets,http}/…@0.2.x` (not
+/// `wasi:keyvalue`, ... nor other versions).
 fn provides_wasi(name: &str) -> bool {
     let Some(rest) = name.strip_prefix("wasi:") else {
         return false;
@@ -102,7 +105,7 @@ fn provides_wasi(name: &str) -> bool {
     let version = rest.rsplit_once('@').map(|(_, v)| v);
     matches!(
         package,
-        "cli" | "clocks" | "filesystem" | "io" | "random" | "sockets"
+        "cli" | "clocks" | "filesystem" | "io" | "random" | "sockets" | "http"
     ) && version.is_some_and(|v| v.starts_with("0.2."))
 }
 

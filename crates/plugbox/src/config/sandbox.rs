@@ -1,8 +1,9 @@
 //! The WASI grants (`[plugins.NAME.sandbox]` in a manifest, the sandbox
 //! flags). Nothing is granted by default: no directories, no environment
-//! variables, no stdin, no network; stdout and stderr are captured (up to a
+//! variables, no stdin, no network, no outbound HTTP; stdout and stderr are captured (up to a
 //! cap) rather than inherited.
 
+use super::hosts::HostPattern;
 use super::value::{merge_fields, serde_units};
 use crate::error::{Error, ErrorKind, Result};
 use serde::{Deserialize, Serialize};
@@ -213,6 +214,11 @@ pub struct Sandbox {
     #[serde(skip_serializing_if = "Option::is_none")]
     allow_network: Option<bool>,
 
+    /// Allow outbound HTTP (wasi:http) to a host: NAME, *.DOMAIN or *, optionally :PORT; loopback and private addresses only for an exact NAME or IP (repeatable)
+    #[cfg_attr(feature = "cli", arg(long, value_name = "HOST"))]
+    #[serde(skip_serializing_if = "Vec::is_empty", alias = "allowed-hosts")]
+    allow_host: Vec<HostPattern>,
+
     /// Deterministic clocks and random numbers [default: false]
     #[cfg_attr(
         feature = "cli",
@@ -265,7 +271,7 @@ impl Sandbox {
         base.ro_dir.retain(|d| !replaced.contains(&d.guest_path()));
         merge_fields!(base, over;
             set: inherit_env, allow_network, deterministic, stdin, stdout, stderr, stdin_bytes;
-            lists: dir, ro_dir, env);
+            lists: dir, ro_dir, env, allow_host);
         self
     }
 
@@ -390,6 +396,23 @@ impl Sandbox {
     /// Whether the network is allowed.
     pub fn get_allow_network(&self) -> bool {
         self.allow_network.unwrap_or(false)
+    }
+
+    /// Lets a `wasi:http` guest send requests to hosts matching `host`
+    /// (repeatable). Default: no host, every outgoing request is denied
+    /// (the guest sees `HTTP-request-denied`). A wildcard grant (`*`,
+    /// `*.example.org`) reaches public addresses only; loopback and private
+    /// addresses need a grant naming the host or the address exactly.
+    pub fn allow_host(mut self, host: HostPattern) -> Self {
+        if !self.allow_host.contains(&host) {
+            self.allow_host.push(host);
+        }
+        self
+    }
+
+    /// The hosts outbound HTTP may reach.
+    pub fn get_allowed_hosts(&self) -> &[HostPattern] {
+        &self.allow_host
     }
 
     /// Makes clocks and random numbers deterministic: the wall clock reads

@@ -73,6 +73,11 @@ pub struct PluginInfo {
     pub sha256: String,
     /// Exported functions.
     pub functions: Vec<String>,
+    /// Whether it is a `wasi:http` component
+    /// ([`Plugin::is_http_handler`]).
+    pub http_handler: bool,
+    /// Where `plugbox serve` mounts it, when its spec sets a route.
+    pub route: Option<String>,
 }
 
 impl PluginManager {
@@ -203,6 +208,8 @@ impl PluginManager {
                     version: v.number,
                     sha256: v.plugin.sha256().to_string(),
                     functions: v.plugin.functions(),
+                    http_handler: v.plugin.is_http_handler(),
+                    route: slot.spec.get_route().map(str::to_string),
                 }
             })
             .collect()

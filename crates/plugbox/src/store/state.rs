@@ -2,6 +2,7 @@
 //! the WASI context, the host functions' state, the plugin's kv store and
 //! log sink, and the captured output.
 
+use super::http::HttpState;
 use super::interrupt::Interrupt;
 use super::limiter::Limiter;
 use super::wasi::Captured;
@@ -28,10 +29,11 @@ pub struct StoreState {
     pub(crate) captured: Captured,
 }
 
-/// WASI preview 2 state of a component's store.
+/// WASI preview 2 state of a component's store, `wasi:http` included.
 pub(super) struct P2Ctx {
     pub(super) ctx: wasmtime_wasi::WasiCtx,
     pub(super) table: wasmtime::component::ResourceTable,
+    pub(super) http: HttpState,
 }
 
 impl StoreState {
@@ -64,6 +66,19 @@ impl StoreState {
         self.wasi
             .as_mut()
             .expect("a store of a WASI module has a WASI context")
+    }
+}
+
+impl StoreState {
+    /// The `wasi:http` state and the resource table it shares with WASI.
+    pub(super) fn p2_http(&mut self) -> (&mut HttpState, &mut wasmtime::component::ResourceTable) {
+        // As for `WasiView`: every component's store has a preview 2
+        // context, and only components are linked against wasi:http.
+        let p2 = self
+            .p2
+            .as_mut()
+            .expect("a component's store has a WASI preview 2 context");
+        (&mut p2.http, &mut p2.table)
     }
 }
 

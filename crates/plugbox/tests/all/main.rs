@@ -12,6 +12,7 @@ mod fuzzing;
 mod handle;
 mod host;
 mod hostile;
+mod http;
 mod kv_contract;
 mod kv_state;
 mod layout;

@@ -101,9 +101,19 @@ fn a_zero_timeout_is_refused_naming_the_value() {
 }
 
 #[test]
-fn a_component_importing_wasi_http_gets_a_link_error() {
-    // Wasmtime's p2 linker gives cli, clocks, filesystem, io, random and
-    // sockets; wasi:http is not in it (plugbox serve provides it).
+fn a_component_importing_unprovided_wasi_gets_a_link_error() {
+    // plugbox links WASI preview 2 (cli, clocks, filesystem, io, random,
+    // sockets, http); other WASI packages are missing imports, named.
+    let component = r#"(component
+        (import "wasi:nn/graph@0.2.0" (instance
+            (export "load" (func))))
+    )"#;
+    let err = Plugin::from_bytes(&engine(), component.as_bytes())
+        .and_then(|p| p.instantiate().map(drop))
+        .unwrap_err();
+    assert!(matches!(err.kind(), ErrorKind::Link { .. }), "{err:#}");
+    assert!(err.to_string().contains("wasi:nn/graph@0.2.0"), "{err}");
+    // A wasi:http import of the wrong type is refused, naming it.
     let component = r#"(component
         (import "wasi:http/outgoing-handler@0.2.6" (instance
             (export "handle" (func))))
@@ -111,11 +121,9 @@ fn a_component_importing_wasi_http_gets_a_link_error() {
     let err = Plugin::from_bytes(&engine(), component.as_bytes())
         .and_then(|p| p.instantiate().map(drop))
         .unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::Link { .. }), "{err:#}");
-    assert!(
-        err.to_string().contains("wasi:http/outgoing-handler@0.2.6"),
-        "{err}"
-    );
+    let msg = format!("{err:#}");
+    assert!(msg.contains("wasi:http/outgoing-handler@0.2.6"), "{msg}");
+    assert!(msg.contains("wrong type"), "{msg}");
 }
 
 #[test]

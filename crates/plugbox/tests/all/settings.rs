@@ -100,6 +100,7 @@ const TESTED: &[&str] = &[
     "env",
     "inherit-env",
     "allow-network",
+    "allow-host",
     "deterministic",
     "stdin",
     "stdout",
@@ -531,4 +532,48 @@ fn kv_names_caps_quotas_and_timeout() {
     assert!(waited >= Duration::from_millis(1500), "{waited:?}");
     let err = refused(&format!("{probe}[plugins.k.kv]\nop-timeout = \"0s\"\n"));
     assert!(format!("{err:#}").contains("op-timeout `0s`"), "{err:#}");
+}
+
+#[test]
+fn sandbox_allow_host() {
+    let server = plugbox_test_support::HttpServer::start();
+    let url = format!("http://{}/x", server.addr());
+    let fetch = "[plugins.f]\nsource = \"{p2}/fetch.wasm\"\n";
+    let (_d, m) = ok(fetch);
+    let out = run(&m, "f", &[&url]);
+    assert_eq!(out.exit_code, 1, "denied by default");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "error: ErrorCode::HttpRequestDenied\n"
+    );
+    assert_eq!(server.hits(), 0);
+    let (_d, m) = ok(&format!(
+        "{fetch}[plugins.f.sandbox]\nallow-host = [\"{}\"]\n",
+        server.addr()
+    ));
+    let out = run(&m, "f", &[&url]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "200 upstream saw /x\n"
+    );
+    assert_eq!(server.hits(), 1);
+    // The alias of the wording, and a wildcard: loopback stays
+    // closed to it.
+    let (_d, m) = ok(&format!(
+        "{fetch}[plugins.f.sandbox]\nallowed-hosts = [\"*\"]\n"
+    ));
+    let out = run(&m, "f", &[&url]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "error: ErrorCode::DestinationIpProhibited\n"
+    );
+    let err = refused(&format!(
+        "{fetch}[plugins.f.sandbox]\nallow-host = [\"http://example.org\"]\n"
+    ));
+    assert_eq!(err.kind(), &ErrorKind::Config);
+    assert!(
+        err.to_string()
+            .contains("invalid host `http://example.org`"),
+        "{err}"
+    );
 }

@@ -4,6 +4,8 @@
 //! request has one) `x-echo`; some paths do something else:
 //!
 //! - `/body`: answers with the request body;
+//! - `/count`: answers with how many requests this instance has handled
+//!   (always 1 when every request gets a fresh instance);
 //! - `/sleep/MS`: waits MS milliseconds (a WASI clock), then answers;
 //! - `/spin`: loops forever;
 //! - `/hang`: waits forever for a clock that never fires;
@@ -17,6 +19,7 @@
 //!   such an error, not a failure of the component).
 
 use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU32, Ordering};
 use wasip2::http::types::{
     ErrorCode, Fields, IncomingRequest, Method, OutgoingBody, OutgoingRequest, OutgoingResponse,
     ResponseOutparam, Scheme,
@@ -24,8 +27,12 @@ use wasip2::http::types::{
 
 struct Echo;
 
+/// Requests this instance has handled.
+static HANDLED: AtomicU32 = AtomicU32::new(0);
+
 impl wasip2::exports::http::incoming_handler::Guest for Echo {
     fn handle(request: IncomingRequest, out: ResponseOutparam) {
+        let handled = HANDLED.fetch_add(1, Ordering::Relaxed) + 1;
         let path = request.path_with_query().unwrap_or_default();
         let (route, arg) = split(&path);
         match route {
@@ -45,6 +52,7 @@ impl wasip2::exports::http::incoming_handler::Guest for Echo {
                     respond(out, 500, &[], b"cannot read the request body");
                 }
             }
+            "/count" => respond(out, 200, &[], handled.to_string().as_bytes()),
             "/sleep" => {
                 let ms: u64 = arg.parse().unwrap_or(0);
                 wasip2::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();

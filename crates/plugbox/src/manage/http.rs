@@ -1,0 +1,37 @@
+//! HTTP requests for managed `wasi:http` components: through the same
+//! permits, metrics and reloads as every managed call.
+
+use super::manager::PluginManager;
+use super::slot::Api;
+use crate::call::http::{Http, HttpBody, respond};
+use crate::error::Result;
+
+impl PluginManager {
+    /// Handles one HTTP request with the `wasi:http` component `name`
+    /// (see [`Plugin::handle_http`](crate::Plugin::handle_http)): it waits
+    /// for a permit under `max-concurrency` (failing with
+    /// [`ErrorKind::Busy`](crate::ErrorKind::Busy) after the queue
+    /// timeout), holds it while the guest runs, response body included,
+    /// and counts in the plugin's metrics. A reload never disturbs a
+    /// request in flight.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::PluginNotFound`](crate::ErrorKind::PluginNotFound),
+    /// [`ErrorKind::Busy`](crate::ErrorKind::Busy), and the errors of
+    /// [`Plugin::handle_http`](crate::Plugin::handle_http).
+    pub async fn handle_http<B>(
+        &self,
+        name: &str,
+        request: http::Request<B>,
+    ) -> Result<http::Response<HttpBody>>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let slot = self.slot(name)?;
+        let (call, response) = Http::new(request);
+        let pipeline = async move { slot.invoke(&call, Api::Async).await };
+        respond(name, pipeline, response).await
+    }
+}
