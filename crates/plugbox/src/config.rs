@@ -40,4 +40,5 @@ pub use server::{
     DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADER_SIZE,
     DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, ServerConfig,
 };
+pub(crate) use spec::check_route;
 pub use spec::{DEFAULT_QUEUE_TIMEOUT, Mode, PluginSpec};

@@ -56,6 +56,8 @@ pub mod kv;
 mod load;
 mod manage;
 mod plugin;
+#[cfg(feature = "serve")]
+pub mod serve;
 mod stats;
 mod store;
 pub mod text;

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 mod redis;
 pub use redis::{RedisDb, RedisServer};
+pub mod client;
 
 /// The repository's root directory.
 pub fn repo_root() -> PathBuf {

@@ -304,7 +304,7 @@ impl PluginSpec {
 /// A route is an absolute path prefix: `/`, or `/` and segments of URL
 /// path characters, without a query, a fragment, `.` or `..` segments, or
 /// a trailing `/`.
-fn check_route(route: &str) -> Result<()> {
+pub(crate) fn check_route(route: &str) -> Result<()> {
     let bad = |why: &str| Err(Error::config(format!("invalid route `{route}`: {why}")));
     if !route.starts_with('/') {
         return bad("must start with `/`");

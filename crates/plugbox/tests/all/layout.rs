@@ -24,6 +24,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("call", 8),
     ("plugin", 9),
     ("manage", 10),
+    ("serve", 11),
 ];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -22,6 +22,8 @@ mod manager;
 mod manifest;
 mod pipeline;
 mod sandbox;
+mod serve;
+mod serve_limits;
 mod settings;
 mod support;
 mod wit_types;
