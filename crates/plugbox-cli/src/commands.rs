@@ -9,6 +9,7 @@ mod compile;
 mod inspect;
 mod new;
 mod run;
+mod serve;
 mod validate;
 
 #[derive(Subcommand, Debug)]
@@ -16,6 +17,7 @@ pub enum Command {
     Run(run::RunCommand),
     Call(call::CallCommand),
     Bench(bench::BenchCommand),
+    Serve(serve::ServeCommand),
     Compile(compile::CompileCommand),
     Inspect(inspect::InspectCommand),
     Validate(validate::ValidateCommand),
@@ -29,6 +31,7 @@ impl Command {
             Self::Run(c) => c.execute(),
             Self::Call(c) => c.execute().map(|()| 0),
             Self::Bench(c) => c.execute().map(|()| 0),
+            Self::Serve(c) => c.execute().map(|()| 0),
             Self::Compile(c) => c.execute().map(|()| 0),
             Self::Inspect(c) => c.execute().map(|()| 0),
             Self::Validate(c) => c.execute().map(|()| 0),

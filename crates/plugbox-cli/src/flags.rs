@@ -151,9 +151,9 @@ pub fn engine(config: &EngineConfig) -> Result<Engine> {
     Ok(engine)
 }
 
-/// The engine of `run` and `call`: `config`, with the per-user compile
+/// The engine of `run`, `call` and `serve`: `config`, with the per-user compile
 /// cache unless a cache directory is set or `--no-cache` is given.
-fn cli_engine(config: EngineConfig, no_cache: bool) -> Result<Engine> {
+pub fn cli_engine(config: EngineConfig, no_cache: bool) -> Result<Engine> {
     let config = if no_cache {
         config.no_cache()
     } else if config.get_cache_dir().is_none() {

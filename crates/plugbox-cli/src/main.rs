@@ -1,5 +1,6 @@
-//! The `plugbox` command-line interface: run, call, compile, inspect and
-//! validate WebAssembly plugins under plugbox's limits and sandbox.
+//! The `plugbox` command-line interface: run, call, serve, compile,
+//! inspect and validate WebAssembly plugins under plugbox's limits and
+//! sandbox.
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -75,7 +76,10 @@ fn main() -> ExitCode {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("PLUGBOX_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    // `plugbox serve --access-log` logs requests at info level under
+    // `plugbox::access`; the server emits them only when asked.
+    let filter = EnvFilter::try_from_env("PLUGBOX_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("warn,plugbox::access=info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

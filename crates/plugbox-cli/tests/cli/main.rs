@@ -11,5 +11,6 @@ mod limits;
 mod manifest;
 mod new;
 mod sandbox;
+mod serve;
 mod settings;
 mod support;
