@@ -29,8 +29,8 @@ pub(super) struct Connections {
     epoch: Instant,
     open: Mutex<HashMap<u64, Arc<ConnState>>>,
     next_id: AtomicU64,
-    /// Woken when a connection closes.
-    closed: Notify,
+    /// Woken when a connection closes or goes quiet.
+    changed: Arc<Notify>,
 }
 
 impl Connections {
@@ -40,7 +40,7 @@ impl Connections {
             epoch: Instant::now(),
             open: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
-            closed: Notify::new(),
+            changed: Arc::new(Notify::new()),
         })
     }
 
@@ -50,17 +50,18 @@ impl Connections {
     }
 
     /// Room for one more connection: at the cap, the connection quiet the
-    /// longest is told to close; with none quiet, waits for a close.
+    /// longest is told to close; with none quiet, waits until one closes
+    /// or goes quiet.
     pub(super) async fn admit(self: &Arc<Self>) -> Admitted {
         loop {
-            let closed = self.closed.notified();
-            let mut closed = std::pin::pin!(closed);
-            closed.as_mut().enable();
+            let changed = self.changed.notified();
+            let mut changed = std::pin::pin!(changed);
+            changed.as_mut().enable();
             {
                 let mut open = lock(&self.open);
                 if open.len() < self.max {
                     let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                    let state = Arc::new(ConnState::new(self.epoch));
+                    let state = Arc::new(ConnState::new(self.epoch, self.changed.clone()));
                     open.insert(id, state.clone());
                     return Admitted {
                         id,
@@ -77,7 +78,7 @@ impl Connections {
                     victim.evict();
                 }
             }
-            closed.await;
+            changed.await;
         }
     }
 }
@@ -92,7 +93,7 @@ pub(super) struct Admitted {
 impl Drop for Admitted {
     fn drop(&mut self) {
         lock(&self.connections.open).remove(&self.id);
-        self.connections.closed.notify_waiters();
+        self.connections.changed.notify_waiters();
     }
 }
 
@@ -110,10 +111,12 @@ pub(super) struct ConnState {
     evicted: AtomicBool,
     /// Woken on every change the watchdog must see.
     changed: Notify,
+    /// The registry's: woken when the connection goes quiet.
+    quiet: Arc<Notify>,
 }
 
 impl ConnState {
-    fn new(epoch: Instant) -> Self {
+    fn new(epoch: Instant, quiet: Arc<Notify>) -> Self {
         let state = Self {
             epoch,
             busy: AtomicUsize::new(0),
@@ -121,6 +124,7 @@ impl ConnState {
             head_started: AtomicU64::new(0),
             evicted: AtomicBool::new(false),
             changed: Notify::new(),
+            quiet,
         };
         state.quiet_since.store(state.now(), Ordering::Relaxed);
         state
@@ -166,6 +170,8 @@ impl ConnState {
     pub(super) fn request_ended(&self) {
         if self.busy.fetch_sub(1, Ordering::Relaxed) == 1 {
             self.quiet_since.store(self.now(), Ordering::Relaxed);
+            // A connection waiting for room may take this one's place.
+            self.quiet.notify_waiters();
         }
         self.changed.notify_one();
     }

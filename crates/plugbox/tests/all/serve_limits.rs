@@ -37,7 +37,7 @@ fn server(config: ServerConfig) -> Running {
     Running::start(server)
 }
 
-fn connect(addr: SocketAddr) -> TcpStream {
+pub fn connect(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(PATIENCE)).unwrap();
     stream
@@ -45,7 +45,7 @@ fn connect(addr: SocketAddr) -> TcpStream {
 
 /// Everything the server sends until it closes the connection (or
 /// resets it), bounded by [`PATIENCE`].
-fn read_to_close(stream: &mut TcpStream) -> String {
+pub fn read_to_close(stream: &mut TcpStream) -> String {
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     let start = Instant::now();
@@ -62,7 +62,7 @@ fn read_to_close(stream: &mut TcpStream) -> String {
 }
 
 /// The status of a raw HTTP/1.1 response, 0 if none arrived.
-fn status_of(response: &str) -> u16 {
+pub fn status_of(response: &str) -> u16 {
     response
         .split_whitespace()
         .nth(1)
@@ -224,7 +224,15 @@ fn a_request_past_the_request_timeout_gets_504() {
 fn past_max_concurrent_requests_a_request_gets_503() {
     let running = server(config().max_concurrent_requests(1));
     let addr = running.addr;
-    let held = std::thread::spawn(move || get(addr, "/sleep/3000"));
+    // Held until it gets the slot (the loop below may hold it a moment).
+    let held = std::thread::spawn(move || {
+        loop {
+            let r = get(addr, "/sleep/3000");
+            if r.status != 503 {
+                return r;
+            }
+        }
+    });
     // Until the held request takes the only slot, others go through.
     let start = Instant::now();
     let refused = loop {
