@@ -7,12 +7,13 @@ use crate::Cli;
 use clap::CommandFactory;
 
 /// Where each help heading's settings live in a manifest.
-const SECTIONS: [(&str, &str); 5] = [
+const SECTIONS: [(&str, &str); 6] = [
     ("Engine", "`[engine]`"),
     ("Plugin", "`[plugins.NAME]`"),
     ("Limits", "`[plugins.NAME.limits]`"),
     ("Sandbox", "`[plugins.NAME.sandbox]`"),
     ("State", "`[kv]`, `[plugins.NAME.kv]`"),
+    ("Server", "`[server]`"),
 ];
 
 /// A setting's manifest key: its flag's name, but in the `[kv]` tables,
@@ -34,8 +35,18 @@ fn settings() -> Vec<(String, String, String, String, String)> {
         .find_subcommand("run")
         .expect("the run subcommand")
         .clone();
+    let serve = cli
+        .find_subcommand("serve")
+        .expect("the serve subcommand")
+        .clone();
+    // The plugin settings from `run`, the server's from `serve`.
+    let args = run.get_arguments().chain(
+        serve
+            .get_arguments()
+            .filter(|a| a.get_help_heading() == Some("Server")),
+    );
     let mut out = Vec::new();
-    for arg in run.get_arguments() {
+    for arg in args {
         let Some(heading) = arg.get_help_heading() else {
             continue;
         };
@@ -75,6 +86,9 @@ fn table() -> String {
         if heading == "Plugin" {
             rows.push(format!(
                 "| `source` | {table} | the `PLUGIN` argument | — | The .wasm, .wat or .cwasm file, relative to the manifest |"
+            ));
+            rows.push(format!(
+                "| `route` | {table} | — (`serve COMPONENT`: `/`) | `/NAME` | Where `plugbox serve` mounts a wasi:http component: a path prefix, matched on whole segments |"
             ));
         }
         for (h, long, value, default, meaning) in settings() {
@@ -124,6 +138,7 @@ fn sample(key: &str, value: &str) -> String {
         "FILE" => "\"state/kv.sqlite3\"".into(),
         "NAME" => "\"acme\"".into(),
         "HOST" => "[\"example.org\", \"*.example.org:8443\"]".into(),
+        "ADDR" => "\"0.0.0.0:8080\"".into(),
         other => panic!("no sample for `{key}` ({other}): add one"),
     }
 }
@@ -171,6 +186,7 @@ fn every_flag_is_a_manifest_key_of_the_same_name() {
                 by_table.push(("plugins.p.kv", line.clone()));
                 "kv"
             }
+            "Server" => "server",
             other => panic!("unexpected heading {other}"),
         };
         by_table.push((table, line));
@@ -183,6 +199,7 @@ fn every_flag_is_a_manifest_key_of_the_same_name() {
         "plugins.p.sandbox",
         "plugins.p.kv",
         "kv",
+        "server",
     ] {
         if table != "plugins.p" {
             text.push_str(&format!("[{table}]\n"));
@@ -196,5 +213,5 @@ fn every_flag_is_a_manifest_key_of_the_same_name() {
     }
     let manifest = plugbox::Manifest::parse(&text, "every-key.toml", std::path::Path::new("/srv"));
     assert!(manifest.is_ok(), "{text}\n{:#}", manifest.unwrap_err());
-    assert!(by_table.len() >= 50, "{} settings", by_table.len());
+    assert!(by_table.len() >= 60, "{} settings", by_table.len());
 }

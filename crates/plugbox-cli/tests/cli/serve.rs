@@ -24,10 +24,17 @@ impl Serving {
     /// Starts `plugbox serve ARGS --addr 127.0.0.1:0` and waits for its
     /// banner: `Serving HTTP on http://ADDR/`, the routes, the JSON API.
     pub fn start(args: &[&str]) -> Self {
+        let mut all = args.to_vec();
+        all.extend(["--addr", "127.0.0.1:0"]);
+        Self::spawn(&all)
+    }
+
+    /// Starts `plugbox serve ARGS` (which must pick a free port) and waits
+    /// for its banner.
+    pub fn spawn(args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_plugbox"))
             .arg("serve")
             .args(args)
-            .args(["--addr", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -136,7 +143,7 @@ impl Drop for Serving {
     }
 }
 
-fn json(r: &plugbox_test_support::client::Response) -> serde_json::Value {
+pub fn json(r: &plugbox_test_support::client::Response) -> serde_json::Value {
     serde_json::from_slice(&r.body).unwrap_or_else(|e| panic!("{e}: {}", r.text()))
 }
 
@@ -436,4 +443,27 @@ fn plugins_reload_under_load_without_a_failed_request() {
     );
     let (code, _) = s.stop_with(libc::SIGTERM);
     assert_eq!(code, Some(0));
+}
+
+/// A raw connection to `addr`, reads bounded by [`PATIENCE`].
+pub fn connect(addr: SocketAddr) -> std::net::TcpStream {
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    stream
+}
+
+/// What the server sends until it closes the connection.
+pub fn read_to_close(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the server neither answered nor closed: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

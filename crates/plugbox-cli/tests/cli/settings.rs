@@ -83,6 +83,7 @@ const TESTED: &[&str] = &[
     "default-timeout",
     "parallel-compilation",
     "source",
+    "route",
     "sha256",
     "mode",
     "max-concurrency",
@@ -119,6 +120,17 @@ const TESTED: &[&str] = &[
     "max-total-size",
     "max-keys",
     "op-timeout",
+    "addr",
+    "max-body",
+    "max-header-size",
+    "request-timeout",
+    "max-concurrent-requests",
+    "max-connections",
+    "idle-timeout",
+    "header-read-timeout",
+    "shutdown-timeout",
+    "access-log",
+    "watch",
 ];
 
 #[test]
@@ -671,4 +683,185 @@ fn sandbox_allow_host() {
         "",
         "invalid host `http://x`: give a host name, not a URL",
     );
+}
+
+/// `plugbox serve --manifest plugbox.toml ARGS` on a free port.
+fn serve(s: &Setup, args: &[&str]) -> crate::serve::Serving {
+    let manifest = s.path("plugbox.toml");
+    let mut all = vec!["--manifest", manifest.to_str().unwrap()];
+    all.extend_from_slice(args);
+    crate::serve::Serving::start(&all)
+}
+
+const ECHO: &str = "[plugins.echo]\nsource = \"{p2}/http_echo.wasm\"\nroute = \"/\"\n";
+
+#[test]
+fn server_addr_and_plugin_route() {
+    let s = Setup::new(
+        "[server]\naddr = \"127.0.0.1:0\"\n[plugins.site]\nsource = \"{p2}/http_echo.wasm\"\nroute = \"/site\"\n[plugins.other]\nsource = \"{p2}/http_echo.wasm\"\n",
+    );
+    // No --addr flag: the manifest's address (not the default 8080).
+    let manifest = s.path("plugbox.toml");
+    let serving = crate::serve::Serving::spawn(&["--manifest", manifest.to_str().unwrap()]);
+    assert_ne!(serving.addr.port(), 8080);
+    let get = |p: &str| plugbox_test_support::client::get(serving.addr, p);
+    assert_eq!(get("/site/a").text(), "/site/a");
+    assert_eq!(get("/other/b").text(), "/other/b");
+    let bad = Setup::new("[plugins.site]\nsource = \"{p2}/http_echo.wasm\"\nroute = \"site\"\n");
+    expect(
+        &bad.plugbox("serve", &["--addr", "127.0.0.1:0"]),
+        2,
+        "",
+        "invalid route `site`: must start with `/`",
+    );
+}
+
+#[test]
+fn server_body_head_and_request_timeout() {
+    use plugbox_test_support::client::{get, post, send};
+    let s = Setup::new(&format!(
+        "{ECHO}[server]\nmax-body = \"1KiB\"\nmax-header-size = \"2KiB\"\nrequest-timeout = \"300ms\"\n"
+    ));
+    let head = |size: usize| {
+        http::Request::builder()
+            .uri("/h")
+            .header("x-big", "h".repeat(size))
+            .body(String::new())
+            .unwrap()
+    };
+    let serving = serve(&s, &[]);
+    let addr = serving.addr;
+    assert_eq!(post(addr, "/body", &"x".repeat(2000)).status, 413);
+    assert_eq!(
+        send(addr, http::Version::HTTP_11, head(3000))
+            .unwrap()
+            .status,
+        431
+    );
+    assert_eq!(get(addr, "/sleep/60000").status, 504);
+    drop(serving);
+    // Flags override the manifest.
+    let serving = serve(
+        &s,
+        &[
+            "--max-body",
+            "4KiB",
+            "--max-header-size",
+            "8KiB",
+            "--request-timeout",
+            "60s",
+        ],
+    );
+    let addr = serving.addr;
+    assert_eq!(post(addr, "/body", &"x".repeat(2000)).status, 200);
+    assert_eq!(
+        send(addr, http::Version::HTTP_11, head(3000))
+            .unwrap()
+            .status,
+        200
+    );
+    assert_eq!(get(addr, "/sleep/400").text(), "slept 400");
+}
+
+#[test]
+fn server_caps_on_requests_and_connections() {
+    use crate::serve::{connect, read_to_close};
+    use plugbox_test_support::client::get;
+    use std::io::Write;
+    let s = Setup::new(&format!("{ECHO}[server]\nmax-concurrent-requests = 1\n"));
+    let serving = serve(&s, &[]);
+    let addr = serving.addr;
+    let held = std::thread::spawn(move || {
+        loop {
+            let r = get(addr, "/sleep/3000");
+            if r.status != 503 {
+                return r;
+            }
+        }
+    });
+    let start = std::time::Instant::now();
+    while get(addr, "/x").status != 503 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "never refused"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(held.join().unwrap().status, 200);
+    drop(serving);
+    let s = Setup::new(&format!("{ECHO}[server]\nmax-connections = 1\n"));
+    let serving = serve(&s, &[]);
+    let mut idle = connect(serving.addr);
+    idle.write_all(b"GET /").unwrap();
+    assert_eq!(get(serving.addr, "/x").text(), "/x");
+    assert_eq!(read_to_close(&mut idle), "", "closed for the client");
+}
+
+#[test]
+fn server_idle_header_read_and_shutdown_timeouts() {
+    use crate::serve::{connect, read_to_close};
+    use std::io::Write;
+    let s = Setup::new(&format!(
+        "{ECHO}[server]\nidle-timeout = \"300ms\"\nheader-read-timeout = \"300ms\"\nshutdown-timeout = \"200ms\"\n"
+    ));
+    let serving = serve(&s, &[]);
+    let mut idle = connect(serving.addr);
+    idle.write_all(b"GET /a HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    assert!(read_to_close(&mut idle).starts_with("HTTP/1.1 200"));
+    let mut slow = connect(serving.addr);
+    slow.write_all(b"GET /a HTTP/1.1\r\nhost").unwrap();
+    assert_eq!(read_to_close(&mut slow), "");
+    let mut hanging = connect(serving.addr);
+    hanging
+        .write_all(b"GET /hang HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !plugbox_test_support::client::get(serving.addr, "/metrics")
+        .text()
+        .contains("plugbox_in_flight{plugin=\"echo\"} 1")
+    {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // The hanging request does not keep plugbox from exiting.
+    let (code, stderr) = serving.stop_with(libc::SIGTERM);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(read_to_close(&mut hanging), "");
+}
+
+#[test]
+fn server_access_log_and_watch() {
+    let s = Setup::new(&format!("{ECHO}[server]\naccess-log = true\n"));
+    let serving = serve(&s, &[]);
+    plugbox_test_support::client::get(serving.addr, "/seen");
+    serving.wait_for("GET /seen 200");
+    let (_, stderr) = serve(&s, &["--access-log=false"]).stop_with(libc::SIGTERM);
+    assert!(!stderr.contains("plugbox::access"), "{stderr}");
+
+    let s = Setup::new("[server]\nwatch = false\n[plugins.counter]\nsource = \"counter.wat\"\n");
+    let source = s.path("counter.wat");
+    std::fs::copy(wat("counter_v1.wat"), &source).unwrap();
+    let replace = |from: &str| {
+        let tmp = s.path("counter.tmp");
+        std::fs::copy(wat(from), &tmp).unwrap();
+        std::fs::rename(&tmp, &source).unwrap();
+    };
+    let serving = serve(&s, &[]);
+    let version = |serving: &crate::serve::Serving| {
+        plugbox_test_support::client::post(serving.addr, "/v1/plugins/counter/version", "[]").text()
+    };
+    replace("counter_v2.wat");
+    assert_eq!(version(&serving), "[1]", "nothing watches the file");
+    drop(serving);
+    let serving = serve(&s, &["--watch"]);
+    replace("counter_v1.wat");
+    let start = std::time::Instant::now();
+    while version(&serving) != "[1]" {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "never reloaded"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }

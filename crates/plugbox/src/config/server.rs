@@ -80,12 +80,12 @@ pub struct ServerConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     max_concurrent_requests: Option<u32>,
 
-    /// Open connections; past it the longest-idle connection is closed for a new one [default: 1024]
+    /// Open connections; past it the connection without a request for longest is closed for a new one [default: 1024]
     #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     max_connections: Option<u32>,
 
-    /// Time a connection may stay open with no request in flight [default: 30s]
+    /// Time a connection may stay open with no request in flight and no request arriving [default: 30s]
     #[cfg_attr(feature = "cli", arg(long, value_name = "DURATION", value_parser = super::value::parse_unit::<Duration>))]
     #[serde(
         skip_serializing_if = "Option::is_none",
@@ -94,7 +94,7 @@ pub struct ServerConfig {
     )]
     idle_timeout: Option<Duration>,
 
-    /// Time allowed to receive a request's head, counted from when the connection waits for one [default: 10s]
+    /// Time allowed to receive a request's head, counted from its first byte [default: 10s]
     #[cfg_attr(feature = "cli", arg(long, value_name = "DURATION", value_parser = super::value::parse_unit::<Duration>))]
     #[serde(
         skip_serializing_if = "Option::is_none",

@@ -79,6 +79,7 @@ const TESTED: &[&str] = &[
     "default-timeout",
     "parallel-compilation",
     "source",
+    "route",
     "sha256",
     "mode",
     "max-concurrency",
@@ -115,6 +116,17 @@ const TESTED: &[&str] = &[
     "max-total-size",
     "max-keys",
     "op-timeout",
+    "addr",
+    "max-body",
+    "max-header-size",
+    "request-timeout",
+    "max-concurrent-requests",
+    "max-connections",
+    "idle-timeout",
+    "header-read-timeout",
+    "shutdown-timeout",
+    "access-log",
+    "watch",
 ];
 
 #[test]
@@ -576,4 +588,241 @@ fn sandbox_allow_host() {
             .contains("invalid host `http://example.org`"),
         "{err}"
     );
+}
+
+/// The manifest's plugins served with its `[server]` table (which must
+/// set `addr = "127.0.0.1:0"`).
+fn serve(body: &str) -> (tempfile::TempDir, crate::serve::Running) {
+    let (dir, running, _) = serve_with_manager(body);
+    (dir, running)
+}
+
+fn serve_with_manager(body: &str) -> (tempfile::TempDir, crate::serve::Running, PluginManager) {
+    let (dir, path) = write(body);
+    let manifest = Manifest::from_file(&path).unwrap();
+    let manager = PluginManager::from_manifest(&manifest).unwrap();
+    let server = plugbox::serve::Server::new(manager.clone(), manifest.server.clone()).unwrap();
+    (dir, crate::serve::Running::start(server), manager)
+}
+
+const ECHO: &str = "[plugins.echo]\nsource = \"{p2}/http_echo.wasm\"\nroute = \"/\"\n";
+const LOCAL: &str = "[server]\naddr = \"127.0.0.1:0\"\n";
+
+#[test]
+fn server_addr_and_plugin_route() {
+    let (_d, running) = serve(&format!(
+        "{LOCAL}[plugins.site]\nsource = \"{{p2}}/http_echo.wasm\"\nroute = \"/site\"\n[plugins.other]\nsource = \"{{p2}}/http_echo.wasm\"\n"
+    ));
+    assert!(running.addr.ip().is_loopback() && running.addr.port() != 0);
+    let get = |p: &str| plugbox_test_support::client::get(running.addr, p);
+    assert_eq!(get("/site/page").text(), "/site/page");
+    // Without a route: `/NAME`.
+    assert_eq!(get("/other/x").text(), "/other/x");
+    assert_eq!(get("/elsewhere").status, 404);
+}
+
+#[test]
+fn server_body_head_and_request_limits() {
+    use plugbox_test_support::client::{get, post, send};
+    let (_d, running) = serve(&format!(
+        "{ECHO}[server]\naddr = \"127.0.0.1:0\"\nmax-body = \"1KiB\"\nmax-header-size = \"2KiB\"\nrequest-timeout = \"300ms\"\n"
+    ));
+    assert_eq!(post(running.addr, "/body", &"x".repeat(2000)).status, 413);
+    assert_eq!(post(running.addr, "/body", &"x".repeat(1000)).status, 200);
+    let big_head = http::Request::builder()
+        .uri("/x")
+        .header("x-big", "h".repeat(3000))
+        .body(String::new())
+        .unwrap();
+    let r = send(running.addr, http::Version::HTTP_11, big_head).unwrap();
+    assert_eq!(r.status, 431);
+    assert_eq!(get(running.addr, "/sleep/60000").status, 504);
+    assert_eq!(get(running.addr, "/x").status, 200);
+}
+
+#[test]
+fn server_caps_on_requests_and_connections() {
+    use crate::serve_limits::{connect, read_to_close, status_of};
+    use plugbox_test_support::client::get;
+    use std::io::Write;
+    let (_d, running) = serve(&format!("{ECHO}{LOCAL}max-concurrent-requests = 1\n"));
+    let addr = running.addr;
+    // Held until it gets the slot (the loop below may hold it a moment).
+    let held = std::thread::spawn(move || {
+        loop {
+            let r = get(addr, "/sleep/3000");
+            if r.status != 503 {
+                return r;
+            }
+        }
+    });
+    let start = Instant::now();
+    while get(addr, "/x").status != 503 {
+        assert!(start.elapsed() < Duration::from_secs(60), "never refused");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(held.join().unwrap().status, 200);
+    drop(running);
+
+    let (_d, running, manager) = serve_with_manager(&format!("{ECHO}{LOCAL}max-connections = 1\n"));
+    let addr = running.addr;
+    // A connection without a request gives way to a client...
+    let mut idle = connect(addr);
+    idle.write_all(b"GET /").unwrap();
+    assert_eq!(get(addr, "/x").status, 200);
+    assert_eq!(read_to_close(&mut idle), "", "closed for the client");
+    // ... one with a request in flight does not: the client waits for it.
+    let mut busy = connect(addr);
+    busy.write_all(b"GET /sleep/500 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let start = Instant::now();
+    while manager.metrics("echo").unwrap().in_flight == 0 {
+        assert!(start.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(get(addr, "/x").text(), "/x");
+    assert_eq!(status_of(&read_to_close(&mut busy)), 200);
+}
+
+#[test]
+fn server_idle_header_read_and_shutdown_timeouts() {
+    use crate::serve_limits::{connect, read_to_close, status_of};
+    use std::io::Write;
+    let (_d, running) = serve(&format!(
+        "{ECHO}{LOCAL}idle-timeout = \"300ms\"\nheader-read-timeout = \"300ms\"\nshutdown-timeout = \"200ms\"\n"
+    ));
+    let mut idle = connect(running.addr);
+    idle.write_all(b"GET /a HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(
+        status_of(&read_to_close(&mut idle)),
+        200,
+        "answered, then closed"
+    );
+    let mut slow = connect(running.addr);
+    slow.write_all(b"GET /a HTTP/1.1\r\nhost").unwrap();
+    assert_eq!(read_to_close(&mut slow), "", "closed without an answer");
+    let mut hanging = connect(running.addr);
+    hanging
+        .write_all(b"GET /hang HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    let start = Instant::now();
+    while !plugbox_test_support::client::get(running.addr, "/metrics")
+        .text()
+        .contains("plugbox_in_flight{plugin=\"echo\"} 1")
+    {
+        assert!(start.elapsed() < Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Returns although the request hangs: shutdown-timeout bounds it.
+    running.stop().unwrap();
+    assert_eq!(read_to_close(&mut hanging), "");
+}
+
+/// Collects the messages of `plugbox::access` events.
+#[derive(Clone, Default)]
+struct AccessLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+struct Message<'a>(&'a mut String);
+
+impl tracing::field::Visit for Message<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write;
+        let _ = write!(self.0, "{}={value:?} ", field.name());
+    }
+}
+
+impl tracing::Subscriber for AccessLog {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        metadata.target() == "plugbox::access"
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut line = String::new();
+        event.record(&mut Message(&mut line));
+        self.0.lock().unwrap().push(line);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Serves one request with `access-log` set to `on` on a single-threaded
+/// runtime (so the subscriber sees every event) and returns the log.
+fn access_log(on: bool) -> Vec<String> {
+    let (_d, path) = write(&format!("{ECHO}{LOCAL}access-log = {on}\n"));
+    let manifest = Manifest::from_file(&path).unwrap();
+    let manager = PluginManager::from_manifest(&manifest).unwrap();
+    let server = plugbox::serve::Server::new(manager, manifest.server.clone()).unwrap();
+    let log = AccessLog::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(log.clone(), || {
+        runtime.block_on(async {
+            let listening = server.bind().await.unwrap();
+            let addr = listening.local_addr();
+            let (done, finished) = tokio::sync::oneshot::channel();
+            let client = tokio::task::spawn_blocking(move || {
+                let r = plugbox_test_support::client::get(addr, "/logged");
+                let _ = done.send(());
+                r.status
+            });
+            listening
+                .run(async {
+                    let _ = finished.await;
+                })
+                .await
+                .unwrap();
+            assert_eq!(client.await.unwrap(), 200);
+        });
+    });
+    log.0.lock().unwrap().clone()
+}
+
+#[test]
+fn server_access_log() {
+    assert_eq!(access_log(false), Vec::<String>::new());
+    let lines = access_log(true);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("message=GET /logged 200"), "{lines:?}");
+    assert!(lines[0].contains("status=200"), "{lines:?}");
+}
+
+#[test]
+fn server_watch() {
+    let body = |watch: bool| {
+        format!("{LOCAL}watch = {watch}\n[plugins.counter]\nsource = \"counter.wat\"\n")
+    };
+    for watch in [true, false] {
+        let (dir, path) = write(&body(watch));
+        let source = dir.path().join("counter.wat");
+        std::fs::copy(wat("counter_v1.wat"), &source).unwrap();
+        let manifest = Manifest::from_file(&path).unwrap();
+        let manager = PluginManager::from_manifest(&manifest).unwrap();
+        let server = plugbox::serve::Server::new(manager, manifest.server.clone()).unwrap();
+        let running = crate::serve::Running::start(server);
+        let version = || {
+            plugbox_test_support::client::post(running.addr, "/v1/plugins/counter/version", "[]")
+                .text()
+        };
+        assert_eq!(version(), "[1]");
+        let tmp = dir.path().join("counter.tmp");
+        std::fs::copy(wat("counter_v2.wat"), &tmp).unwrap();
+        std::fs::rename(&tmp, &source).unwrap();
+        if watch {
+            let start = Instant::now();
+            while version() != "[2]" {
+                assert!(start.elapsed() < Duration::from_secs(60), "never reloaded");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        } else {
+            // Nothing watches the file.
+            assert_eq!(version(), "[1]");
+        }
+    }
 }
