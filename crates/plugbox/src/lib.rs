@@ -27,6 +27,8 @@
 //! ```
 //!
 //! The layers, each importing only those below it:
+//! - `serve` (cargo feature `serve`): the HTTP server of `plugbox serve`
+//!   — `wasi:http` components and a JSON API over a [`PluginManager`].
 //! - `manage`: [`PluginManager`] — plugins by name, stateless or stateful,
 //!   concurrency caps, hot reload, metrics.
 //! - `plugin`: [`Plugin`] / [`PluginBuilder`] — a loaded plugin and its

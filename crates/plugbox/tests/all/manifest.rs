@@ -163,3 +163,16 @@ fn bad_server_settings_and_routes_are_named() {
         assert!(msg.contains(expected), "{text}: {msg}");
     }
 }
+
+#[test]
+fn the_deploy_example_manifest_parses() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/plugbox.toml");
+    let m = Manifest::from_file(&path).unwrap();
+    assert_eq!(m.server.get_addr(), "0.0.0.0:8080".parse().unwrap());
+    assert!(!m.server.get_watch());
+    assert_eq!(m.plugin("site").unwrap().get_route(), Some("/site"));
+    assert_eq!(
+        m.plugin("adder").unwrap().get_source(),
+        Path::new("/plugins/add.wat")
+    );
+}
