@@ -29,8 +29,23 @@ pub(super) struct Connections {
     epoch: Instant,
     open: Mutex<HashMap<u64, Arc<ConnState>>>,
     next_id: AtomicU64,
-    /// Woken when a connection closes or goes quiet.
-    changed: Arc<Notify>,
+    room: Arc<Room>,
+}
+
+/// How a connection waiting at the cap learns that one closed or went
+/// quiet (without a lock on every request when none waits).
+#[derive(Default)]
+struct Room {
+    waiting: AtomicUsize,
+    changed: Notify,
+}
+
+impl Room {
+    fn changed(&self) {
+        if self.waiting.load(Ordering::Relaxed) > 0 {
+            self.changed.notify_waiters();
+        }
+    }
 }
 
 impl Connections {
@@ -40,7 +55,7 @@ impl Connections {
             epoch: Instant::now(),
             open: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
-            changed: Arc::new(Notify::new()),
+            room: Arc::new(Room::default()),
         })
     }
 
@@ -53,17 +68,18 @@ impl Connections {
     /// longest is told to close; with none quiet, waits until one closes
     /// or goes quiet.
     pub(super) async fn admit(self: &Arc<Self>) -> Admitted {
-        loop {
-            let changed = self.changed.notified();
+        self.room.waiting.fetch_add(1, Ordering::Relaxed);
+        let admitted = loop {
+            let changed = self.room.changed.notified();
             let mut changed = std::pin::pin!(changed);
             changed.as_mut().enable();
             {
                 let mut open = lock(&self.open);
                 if open.len() < self.max {
                     let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                    let state = Arc::new(ConnState::new(self.epoch, self.changed.clone()));
+                    let state = Arc::new(ConnState::new(self.epoch, self.room.clone()));
                     open.insert(id, state.clone());
-                    return Admitted {
+                    break Admitted {
                         id,
                         state,
                         connections: self.clone(),
@@ -79,7 +95,9 @@ impl Connections {
                 }
             }
             changed.await;
-        }
+        };
+        self.room.waiting.fetch_sub(1, Ordering::Relaxed);
+        admitted
     }
 }
 
@@ -93,7 +111,7 @@ pub(super) struct Admitted {
 impl Drop for Admitted {
     fn drop(&mut self) {
         lock(&self.connections.open).remove(&self.id);
-        self.connections.changed.notify_waiters();
+        self.connections.room.changed();
     }
 }
 
@@ -109,22 +127,22 @@ pub(super) struct ConnState {
     /// connection; 0 when none is being read.
     head_started: AtomicU64,
     evicted: AtomicBool,
-    /// Woken on every change the watchdog must see.
-    changed: Notify,
-    /// The registry's: woken when the connection goes quiet.
-    quiet: Arc<Notify>,
+    /// Wakes the watchdog when the connection is evicted.
+    evict: Notify,
+    /// The registry's: told when the connection goes quiet.
+    room: Arc<Room>,
 }
 
 impl ConnState {
-    fn new(epoch: Instant, quiet: Arc<Notify>) -> Self {
+    fn new(epoch: Instant, room: Arc<Room>) -> Self {
         let state = Self {
             epoch,
             busy: AtomicUsize::new(0),
             quiet_since: AtomicU64::new(0),
             head_started: AtomicU64::new(0),
             evicted: AtomicBool::new(false),
-            changed: Notify::new(),
-            quiet,
+            evict: Notify::new(),
+            room,
         };
         state.quiet_since.store(state.now(), Ordering::Relaxed);
         state
@@ -156,14 +174,13 @@ impl ConnState {
 
     fn evict(&self) {
         self.evicted.store(true, Ordering::Relaxed);
-        self.changed.notify_one();
+        self.evict.notify_one();
     }
 
     /// A request was dispatched: its head is complete.
     pub(super) fn request_started(&self) {
         self.busy.fetch_add(1, Ordering::Relaxed);
         self.head_started.store(0, Ordering::Relaxed);
-        self.changed.notify_one();
     }
 
     /// A request's response is over.
@@ -171,9 +188,8 @@ impl ConnState {
         if self.busy.fetch_sub(1, Ordering::Relaxed) == 1 {
             self.quiet_since.store(self.now(), Ordering::Relaxed);
             // A connection waiting for room may take this one's place.
-            self.quiet.notify_waiters();
+            self.room.changed();
         }
-        self.changed.notify_one();
     }
 
     /// Bytes arrived.
@@ -181,7 +197,6 @@ impl ConnState {
         if self.busy.load(Ordering::Relaxed) == 0 && self.head_started.load(Ordering::Relaxed) == 0
         {
             self.head_started.store(self.now(), Ordering::Relaxed);
-            self.changed.notify_one();
         }
     }
 
@@ -279,14 +294,20 @@ pub(super) async fn serve(
     let mut conn = std::pin::pin!(conn);
     let idle = shared.config.get_idle_timeout();
     let head = shared.config.get_header_read_timeout();
+    // Requests do not wake the watchdog: it looks at the connection at
+    // least this often, which keeps every deadline exact (no deadline is
+    // less than one period away from the moment it starts).
+    let period = idle.min(head);
     let mut finishing = false;
     loop {
-        let deadline = state.deadline(idle, head);
-        let sleep = async {
-            match deadline {
-                Some((at, _)) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
+        let now = Instant::now();
+        let wake = match state.deadline(idle, head) {
+            Some((at, why)) if at <= now => {
+                tracing::debug!(%peer, reason = why, "closing the connection");
+                break;
             }
+            Some((at, _)) => at.min(now + period),
+            None => now + period,
         };
         tokio::select! {
             result = conn.as_mut() => {
@@ -299,27 +320,16 @@ pub(super) async fn serve(
                 conn.as_mut().graceful_shutdown();
                 finishing = true;
             }
-            () = state.changed.notified() => {
-                if state.evicted() {
-                    if state.busy.load(Ordering::Relaxed) == 0 {
-                        break;
-                    }
-                    if !finishing {
-                        conn.as_mut().graceful_shutdown();
-                        finishing = true;
-                    }
-                }
-            }
-            () = sleep => {
-                // Closed only if the deadline still stands (no request
-                // started meanwhile).
-                if let Some((at, why)) = state.deadline(idle, head)
-                    && at <= Instant::now()
-                {
-                    tracing::debug!(%peer, reason = why, "closing the connection");
+            () = state.evict.notified() => {
+                if state.busy.load(Ordering::Relaxed) == 0 {
                     break;
                 }
+                if !finishing {
+                    conn.as_mut().graceful_shutdown();
+                    finishing = true;
+                }
             }
+            () = tokio::time::sleep_until(wake) => {}
         }
     }
     drop(admitted);
