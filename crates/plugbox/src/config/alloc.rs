@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 /// Instances alive at once in the default pool (as `wasmtime serve`).
 pub const DEFAULT_POOL_INSTANCES: u32 = 1000;
 /// Bytes of a pooled memory or table reset in place when its instance is
-/// dropped, rather than returned to the kernel (measured: see
-/// BENCHMARKS.md).
-pub const DEFAULT_POOL_KEEP_RESIDENT: u64 = 1 << 20;
+/// dropped, rather than returned to the kernel: 64 KiB. As fast as 1 MiB
+/// for a one-page module, and much faster for a guest whose memory is
+/// larger, which 1 MiB made zero a megabyte per instance (see the
+/// "plugbox serve" section of BENCHMARKS.md).
+pub const DEFAULT_POOL_KEEP_RESIDENT: u64 = 64 << 10;
 const DEFAULT_POOL_DECOMMIT_BATCH: u32 = 1;
 const DEFAULT_POOL_WARM_SLOTS: u32 = 100;
 /// Default size of the compile cache: 1 GiB.

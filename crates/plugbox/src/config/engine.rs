@@ -114,7 +114,7 @@ pub struct EngineConfig {
     )]
     pub(super) pool_max_memory: Option<u64>,
 
-    /// Bytes of each pooled memory and table reset in place rather than returned to the kernel [default: 1MiB]
+    /// Bytes of each pooled memory and table reset in place rather than returned to the kernel [default: 64KiB]
     #[cfg_attr(feature = "cli", arg(long, value_name = "SIZE", value_parser = super::value::parse_unit::<u64>))]
     #[serde(
         skip_serializing_if = "Option::is_none",
