@@ -40,5 +40,6 @@ pub use server::{
     DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADER_SIZE,
     DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, ServerConfig,
 };
+#[cfg(feature = "serve")]
 pub(crate) use spec::check_route;
 pub use spec::{DEFAULT_QUEUE_TIMEOUT, Mode, PluginSpec};

@@ -7,6 +7,7 @@
 //! a lost Redis never holds up a thread that runs calls.
 
 mod backend;
+mod blocking;
 mod copy;
 mod embedded;
 mod handle;
