@@ -214,6 +214,14 @@ fn tick_loop(weak: &wasmtime::EngineWeak, stop: &mpsc::Receiver<()>, tick: Durat
     }
 }
 
+/// The features Wasmtime 48 enables that plugbox leaves off unless a
+/// configuration enables them (SECURITY.md, "Pinned Wasmtime").
+pub(crate) const DEFAULT_OFF: [WasmFeature; 3] = [
+    WasmFeature::Gc,
+    WasmFeature::Exceptions,
+    WasmFeature::ComponentModelAsync,
+];
+
 /// Builds the Wasmtime configuration (after [`EngineConfig::check`]).
 fn wasmtime_config(config: &EngineConfig, pooling: bool) -> Result<wasmtime::Config> {
     let mut c = wasmtime::Config::new();
@@ -230,10 +238,14 @@ fn wasmtime_config(config: &EngineConfig, pooling: bool) -> Result<wasmtime::Con
     {
         apply_feature(&mut c, WasmFeature::RelaxedSimd, false);
     }
-    // The GC proposal stays off unless asked for: it brings its own heap,
-    // whose failures Wasmtime 48.0.8 handles by aborting (fixed later).
-    if config.get_feature(WasmFeature::Gc).is_none() {
-        apply_feature(&mut c, WasmFeature::Gc, false);
+    // Off unless asked for, because Wasmtime 48.0.8 can abort or panic on
+    // hostile guests using them (fixed in 48.0.9): the GC proposal and
+    // exception handling allocate in the GC heap, whose failures abort; the
+    // async ABI has a panic on cancelling a stream copy.
+    for feature in DEFAULT_OFF {
+        if config.get_feature(feature).is_none() {
+            apply_feature(&mut c, feature, false);
+        }
     }
     for feature in WasmFeature::ALL {
         if let Some(on) = config.get_feature(feature) {
@@ -296,6 +308,9 @@ fn apply_feature(config: &mut wasmtime::Config, feature: WasmFeature, on: bool) 
         WasmFeature::Exceptions => config.wasm_exceptions(on),
         WasmFeature::WideArithmetic => config.wasm_wide_arithmetic(on),
         WasmFeature::ComponentModel => config.wasm_component_model(on),
+        WasmFeature::ComponentModelAsync => config
+            .concurrency_support(on)
+            .wasm_component_model_async(on),
     };
 }
 

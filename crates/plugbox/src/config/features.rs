@@ -6,10 +6,12 @@ use std::str::FromStr;
 
 /// A WebAssembly proposal that can be switched on or off.
 ///
-/// Unset features keep Wasmtime 48's defaults but one: the WebAssembly 3.0
-/// set is on (SIMD, relaxed SIMD, multi-memory, memory64, reference types,
-/// tail calls, typed function references, exceptions) plus the component
-/// model; garbage collection is off unless enabled (see SECURITY.md);
+/// Unset features keep Wasmtime 48's defaults but three: the WebAssembly
+/// 3.0 set is on (SIMD, relaxed SIMD, multi-memory, memory64, reference
+/// types, tail calls, typed function references) plus the component model;
+/// garbage collection, exception handling and the component model's async
+/// ABI are off unless enabled, because Wasmtime 48.0.8 can abort or panic
+/// on hostile guests using them (see SECURITY.md, "Pinned Wasmtime");
 /// threads are on but shared memories are refused unless `threads` is
 /// enabled explicitly; wide arithmetic is off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -46,11 +48,14 @@ pub enum WasmFeature {
     WideArithmetic,
     /// The component model.
     ComponentModel,
+    /// The component model's async ABI: async lifts and lowers, `stream`,
+    /// `future` and `error-context`.
+    ComponentModelAsync,
 }
 
 impl WasmFeature {
     /// Every feature, in a stable order.
-    pub const ALL: [WasmFeature; 15] = [
+    pub const ALL: [WasmFeature; 16] = [
         Self::Simd,
         Self::RelaxedSimd,
         Self::Threads,
@@ -66,6 +71,7 @@ impl WasmFeature {
         Self::Exceptions,
         Self::WideArithmetic,
         Self::ComponentModel,
+        Self::ComponentModelAsync,
     ];
 
     /// The feature's kebab-case name (`relaxed-simd`).
@@ -86,6 +92,7 @@ impl WasmFeature {
             Self::Exceptions => "exceptions",
             Self::WideArithmetic => "wide-arithmetic",
             Self::ComponentModel => "component-model",
+            Self::ComponentModelAsync => "component-model-async",
         }
     }
 }

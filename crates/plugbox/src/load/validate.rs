@@ -98,9 +98,12 @@ pub(crate) fn component_features(config: &EngineConfig) -> WasmFeatures {
         WasmFeature::Exceptions => WasmFeatures::EXCEPTIONS,
         WasmFeature::WideArithmetic => WasmFeatures::WIDE_ARITHMETIC,
         WasmFeature::ComponentModel => WasmFeatures::COMPONENT_MODEL,
+        WasmFeature::ComponentModelAsync => WasmFeatures::CM_ASYNC,
     };
-    if config.get_feature(WasmFeature::Gc).is_none() {
-        features.remove(WasmFeatures::GC);
+    for f in crate::engine::DEFAULT_OFF {
+        if config.get_feature(f).is_none() {
+            features.remove(flag(f));
+        }
     }
     if config.get_feature(WasmFeature::Simd) == Some(false)
         && config.get_feature(WasmFeature::RelaxedSimd).is_none()
