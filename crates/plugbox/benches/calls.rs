@@ -103,6 +103,23 @@ fn stateful(c: &mut Criterion) {
     g.bench_function("raw TypedFunc::call", |b| {
         b.iter(|| black_box(typed.call(&mut store, (1, 2)).unwrap()))
     });
+    // Like for like with plugbox's limits: an engine with epoch
+    // interruption, a deadline armed before every call.
+    let mut config = wasmtime::Config::new();
+    config.epoch_interruption(true);
+    let epoch_engine = wasmtime::Engine::new(&config).unwrap();
+    let module = Module::new(&epoch_engine, ADD).unwrap();
+    let mut epoch_store = Store::new(&epoch_engine, ());
+    let epoch_instance = wasmtime::Instance::new(&mut epoch_store, &module, &[]).unwrap();
+    let epoch_typed: TypedFunc<(i32, i32), i32> = epoch_instance
+        .get_typed_func(&mut epoch_store, "add")
+        .unwrap();
+    g.bench_function("raw TypedFunc::call, epoch deadline armed", |b| {
+        b.iter(|| {
+            epoch_store.set_epoch_deadline(1);
+            black_box(epoch_typed.call(&mut epoch_store, (1, 2)).unwrap())
+        })
+    });
     let func = instance.get_func(&mut store, "add").unwrap();
     let args = [wasmtime::Val::I32(1), wasmtime::Val::I32(2)];
     let mut out = [wasmtime::Val::I32(0)];

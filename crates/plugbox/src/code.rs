@@ -288,13 +288,15 @@ impl Prepared {
     ) -> wasmtime::Result<Live> {
         match (&self.code, how) {
             (Code::Module { pre, .. }, How::Sync) => pre.instantiate(store).map(Live::Module),
-            (Code::Module { pre, .. }, How::Async) => {
-                pre.instantiate_async(store).await.map(Live::Module)
-            }
+            // The async arms are boxed: their futures are large, and the
+            // sync path should not carry (and move) them on every call.
+            (Code::Module { pre, .. }, How::Async) => Box::pin(pre.instantiate_async(store))
+                .await
+                .map(Live::Module),
             (Code::Component { pre, .. }, How::Sync) => pre.instantiate(store).map(Live::Component),
-            (Code::Component { pre, .. }, How::Async) => {
-                pre.instantiate_async(store).await.map(Live::Component)
-            }
+            (Code::Component { pre, .. }, How::Async) => Box::pin(pre.instantiate_async(store))
+                .await
+                .map(Live::Component),
         }
     }
 

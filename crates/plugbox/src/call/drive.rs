@@ -149,12 +149,20 @@ impl Wake for ThreadWaker {
 
 /// Runs `fut` to completion on this thread: the synchronous API. A future
 /// that never waits (a call whose host calls cannot block) completes in its
-/// first poll, with no allocation and no runtime.
+/// first poll, with no allocation and no runtime. Inlined, so the future is
+/// built where it is polled rather than copied into this frame.
+#[inline(always)]
 pub(crate) fn drive<F: Future>(fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);
     if let Poll::Ready(out) = fut.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
         return out;
     }
+    drive_waiting(fut)
+}
+
+/// The rest of [`drive`], for a future that waits: park until woken.
+#[inline(never)]
+fn drive_waiting<F: Future>(mut fut: std::pin::Pin<&mut F>) -> F::Output {
     // Futures register the waker of their latest poll, so polling again
     // with a real waker loses nothing.
     let waker = Arc::new(ThreadWaker {

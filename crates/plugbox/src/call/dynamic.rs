@@ -173,7 +173,7 @@ async fn dyn_run(
             let mut results = vec![Val::I32(0); n];
             match how {
                 How::Sync => f.call(&mut *store, &args, &mut results)?,
-                How::Async => f.call_async(&mut *store, &args, &mut results).await?,
+                How::Async => Box::pin(f.call_async(&mut *store, &args, &mut results)).await?,
             }
             Ok(results.into_iter().map(DynValue::Core).collect())
         }
@@ -181,7 +181,7 @@ async fn dyn_run(
             let mut results = vec![WitVal::Bool(false); n];
             match how {
                 How::Sync => f.call(&mut *store, &args, &mut results)?,
-                How::Async => f.call_async(&mut *store, &args, &mut results).await?,
+                How::Async => Box::pin(f.call_async(&mut *store, &args, &mut results)).await?,
             }
             Ok(results.into_iter().map(DynValue::Wit).collect())
         }

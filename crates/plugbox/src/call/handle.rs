@@ -153,7 +153,9 @@ where
     P: WasmParams + Clone + Send + Sync,
     R: WasmResults + Send + Sync,
 {
-    type Ready = wasmtime::TypedFunc<P, R>;
+    // Nothing: the handle's function is called by reference (a clone
+    // would take and drop a reference on its registered type every call).
+    type Ready = ();
     type Output = R;
     const TIMED: bool = false;
 
@@ -161,16 +163,11 @@ where
         &self.handle.name
     }
 
-    fn ready(&self, _: &mut Target<'_>) -> Result<Self::Ready> {
-        Ok(self.handle.func.clone())
+    fn ready(&self, _: &mut Target<'_>) -> Result<()> {
+        Ok(())
     }
 
-    async fn run(
-        &self,
-        f: Self::Ready,
-        store: &mut Store<StoreState>,
-        how: How,
-    ) -> wasmtime::Result<R> {
-        run_typed(f, store, self.params.clone(), how).await
+    async fn run(&self, (): (), store: &mut Store<StoreState>, how: How) -> wasmtime::Result<R> {
+        run_typed(&self.handle.func, store, self.params.clone(), how).await
     }
 }

@@ -59,7 +59,7 @@ impl Instance {
         let live = match how {
             How::Sync => instantiate.await,
             How::Async => {
-                let outcome = in_runtime(bounded(instantiate, deadline, cancel)).await?;
+                let outcome = Box::pin(in_runtime(bounded(instantiate, deadline, cancel))).await?;
                 stopped(&mut store, outcome)
             }
         };
@@ -133,11 +133,13 @@ impl Instance {
             How::Sync => call.run(ready, &mut self.store, how).await,
             How::Async => {
                 let (deadline, cancel) = limits_of(&self.store);
-                let outcome = in_runtime(bounded(
+                // Boxed: the sync path should not carry (and move) this
+                // future's state on every call.
+                let outcome = Box::pin(in_runtime(bounded(
                     call.run(ready, &mut self.store, how),
                     deadline,
                     cancel,
-                ))
+                )))
                 .await?;
                 stopped(&mut self.store, outcome)
             }

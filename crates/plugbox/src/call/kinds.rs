@@ -128,7 +128,7 @@ where
         store: &mut Store<StoreState>,
         how: How,
     ) -> wasmtime::Result<R> {
-        run_typed(f, store, self.params.clone(), how).await
+        run_typed(&f, store, self.params.clone(), how).await
     }
 }
 
@@ -144,14 +144,14 @@ pub(super) fn typed_func<P: WasmParams, R: WasmResults>(
 
 /// Wasmtime's typed call, sync or async.
 pub(super) async fn run_typed<P: WasmParams + Sync, R: WasmResults + Sync>(
-    f: wasmtime::TypedFunc<P, R>,
+    f: &wasmtime::TypedFunc<P, R>,
     store: &mut Store<StoreState>,
     params: P,
     how: How,
 ) -> wasmtime::Result<R> {
     match how {
         How::Sync => f.call(store, params),
-        How::Async => f.call_async(store, params).await,
+        How::Async => Box::pin(f.call_async(store, params)).await,
     }
 }
 
@@ -180,7 +180,7 @@ impl<P: WitParams, R: WitResults> Call for Wit<'_, P, R> {
         let params = self.params.clone();
         match how {
             How::Sync => f.call(store, params),
-            How::Async => f.call_async(store, params).await,
+            How::Async => Box::pin(f.call_async(store, params)).await,
         }
     }
 }
@@ -229,7 +229,7 @@ impl Call for Values<'_> {
     ) -> wasmtime::Result<Vec<Val>> {
         match how {
             How::Sync => f.call(store, self.args, &mut results)?,
-            How::Async => f.call_async(store, self.args, &mut results).await?,
+            How::Async => Box::pin(f.call_async(store, self.args, &mut results)).await?,
         }
         Ok(results)
     }

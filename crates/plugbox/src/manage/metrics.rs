@@ -14,10 +14,28 @@ pub const DURATION_BUCKETS: [f64; 12] = [
     0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0,
 ];
 
-/// Live counters of one plugin (lock-free on the hot path, except errors).
+/// [`DURATION_BUCKETS`] in nanoseconds, for the hot path.
+const BUCKET_NANOS: [u64; DURATION_BUCKETS.len()] = [
+    10_000,
+    50_000,
+    100_000,
+    500_000,
+    1_000_000,
+    5_000_000,
+    10_000_000,
+    50_000_000,
+    100_000_000,
+    500_000_000,
+    1_000_000_000,
+    5_000_000_000,
+];
+
+/// Live counters of one plugin (lock-free on the hot path, except errors;
+/// a successful call touches three counters: its bucket, the total
+/// duration, and the memory peak only when it rises). The number of calls
+/// is the sum of the buckets.
 #[derive(Debug, Default)]
 pub(crate) struct Metrics {
-    calls: AtomicU64,
     fuel: AtomicU64,
     duration_nanos: AtomicU64,
     buckets: [AtomicU64; DURATION_BUCKETS.len() + 1],
@@ -106,21 +124,23 @@ impl Metrics {
         stats: Option<&CallStats>,
         elapsed: Duration,
     ) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         self.duration_nanos.fetch_add(nanos, Ordering::Relaxed);
-        let secs = elapsed.as_secs_f64();
-        let bucket = DURATION_BUCKETS
+        let bucket = BUCKET_NANOS
             .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(DURATION_BUCKETS.len());
+            .position(|b| nanos <= *b)
+            .unwrap_or(BUCKET_NANOS.len());
         self.buckets[bucket].fetch_add(1, Ordering::Relaxed);
         if let Some(stats) = stats {
             if let Some(f) = stats.fuel_consumed {
                 self.fuel.fetch_add(f, Ordering::Relaxed);
             }
-            self.memory_peak
-                .fetch_max(stats.memory_peak, Ordering::Relaxed);
+            // A read first: the peak rarely rises, and a read-modify-write
+            // on every call would be an atomic the others wait for.
+            if stats.memory_peak > self.memory_peak.load(Ordering::Relaxed) {
+                self.memory_peak
+                    .fetch_max(stats.memory_peak, Ordering::Relaxed);
+            }
         }
         if let Err(e) = result
             && let Ok(mut errors) = self.errors.lock()
@@ -139,7 +159,7 @@ impl Metrics {
 
     pub(crate) fn snapshot(&self) -> MetricsSnapshot {
         MetricsSnapshot {
-            calls: self.calls.load(Ordering::Relaxed),
+            calls: self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum(),
             errors: self.errors.lock().map(|e| e.clone()).unwrap_or_default(),
             fuel_consumed: self.fuel.load(Ordering::Relaxed),
             total_duration: Duration::from_nanos(self.duration_nanos.load(Ordering::Relaxed)),
@@ -354,5 +374,22 @@ mod tests {
         );
         assert_eq!(kind_label(&ErrorKind::Busy), "busy");
         assert_eq!(kind_label(&ErrorKind::InvalidArgument), "invalid_argument");
+    }
+
+    #[test]
+    fn buckets_in_nanoseconds_match_the_published_bounds() {
+        for (secs, nanos) in DURATION_BUCKETS.iter().zip(BUCKET_NANOS) {
+            assert_eq!((secs * 1e9).round() as u64, nanos);
+        }
+        let m = Metrics::default();
+        let ok: Result<(), Error> = Ok(());
+        for d in [10_000, 10_001, 6_000_000_000] {
+            m.record(&ok, None, Duration::from_nanos(d));
+        }
+        let s = m.snapshot();
+        assert_eq!(s.calls, 3);
+        assert_eq!(s.duration_buckets[0], 1, "10 µs is in the first bucket");
+        assert_eq!(s.duration_buckets[1], 1);
+        assert_eq!(s.duration_buckets[DURATION_BUCKETS.len()], 1, "+Inf");
     }
 }

@@ -73,7 +73,9 @@ impl Version {
         }
         // The timer is made inside the runtime: the future runs lazily.
         let wait = async { tokio::time::timeout_at(until.at().into(), sem.acquire()).await };
-        match in_runtime(wait).await? {
+        // Boxed, as every wait: the future of a call that does not wait
+        // should stay small.
+        match Box::pin(in_runtime(wait)).await? {
             Ok(Ok(permit)) => Ok(Some(permit)),
             _ => Err(busy(name, self.queue_timeout)),
         }
@@ -112,42 +114,14 @@ impl Slot {
             func = call.export(),
             version = version.number
         );
-        let result = async {
-            // One queue deadline for both waits: the permit, then (stateful)
-            // the instance; the clock is read only if a wait is needed.
-            let until = QueueDeadline::new(version.queue_timeout);
-            let _permit = version.permit(&self.name, &until).await?;
-            loop {
-                let attempt = match &version.stateful {
-                    Some(stateful) => {
-                        let held = stateful
-                            .lock(&self.name, &until, version.queue_timeout)
-                            .await?;
-                        // Counted once it runs, not while it queues.
-                        let _in_flight = self.metrics.start();
-                        Stateful::invoke(held, &version.plugin, call, how).await
-                    }
-                    None => {
-                        let _in_flight = self.metrics.start();
-                        retry::stateless(version.plugin.prepared(), call, how).await
-                    }
-                };
-                // Every slot of the engine's instance pool is taken: wait
-                // for one like for any other slot, up to the queue timeout.
-                match attempt {
-                    Err(e) if e.kind() == &ErrorKind::Busy && Instant::now() < until.at() => {
-                        // The timer is made inside the runtime (lazily).
-                        in_runtime(async { tokio::time::sleep(POOL_POLL).await }).await?;
-                    }
-                    Err(e) if e.kind() == &ErrorKind::Busy => {
-                        return Err(busy(&self.name, version.queue_timeout));
-                    }
-                    other => return other,
-                }
-            }
-        }
-        .instrument(span)
-        .await;
+        let queued = self.run_queued(&version, call, how);
+        // Wrapped only when a subscriber wants the span: the wrapper moves
+        // the whole call future.
+        let result = if span.is_disabled() {
+            queued.await
+        } else {
+            queued.instrument(span).await
+        };
         // The call's own duration (no clock read here); a call refused
         // before it ran waited its queue timeout.
         let stats = match &result {
@@ -161,6 +135,48 @@ impl Slot {
         };
         self.metrics.record(&result, stats.as_ref(), took);
         result.map(|(out, _)| out)
+    }
+
+    /// A call after its bookkeeping: wait for a permit (and, stateful, the
+    /// instance), run it, and wait for a pool slot when the pool is full.
+    async fn run_queued<C: Call>(
+        &self,
+        version: &Version,
+        call: &C,
+        how: How,
+    ) -> Result<(C::Output, CallStats)> {
+        // One queue deadline for both waits: the permit, then (stateful)
+        // the instance; the clock is read only if a wait is needed.
+        let until = QueueDeadline::new(version.queue_timeout);
+        let _permit = version.permit(&self.name, &until).await?;
+        loop {
+            let attempt = match &version.stateful {
+                Some(stateful) => {
+                    let held = stateful
+                        .lock(&self.name, &until, version.queue_timeout)
+                        .await?;
+                    // Counted once it runs, not while it queues.
+                    let _in_flight = self.metrics.start();
+                    Stateful::invoke(held, &version.plugin, call, how).await
+                }
+                None => {
+                    let _in_flight = self.metrics.start();
+                    retry::stateless(version.plugin.prepared(), call, how).await
+                }
+            };
+            // Every slot of the engine's instance pool is taken: wait
+            // for one like for any other slot, up to the queue timeout.
+            match attempt {
+                Err(e) if e.kind() == &ErrorKind::Busy && Instant::now() < until.at() => {
+                    // The timer is made inside the runtime (lazily).
+                    Box::pin(in_runtime(async { tokio::time::sleep(POOL_POLL).await })).await?;
+                }
+                Err(e) if e.kind() == &ErrorKind::Busy => {
+                    return Err(busy(&self.name, version.queue_timeout));
+                }
+                other => return other,
+            }
+        }
     }
 }
 
@@ -185,7 +201,7 @@ impl Stateful {
             return Ok(guard);
         }
         let wait = async { tokio::time::timeout_at(until.at().into(), self.instance.lock()).await };
-        in_runtime(wait)
+        Box::pin(in_runtime(wait))
             .await?
             .map_err(|_| busy(name, queue_timeout))
     }
@@ -203,7 +219,7 @@ impl Stateful {
             Some(instance) => instance,
             None => {
                 let fuel = prepared.limits().get_fuel();
-                Instance::new(prepared.clone(), &[], fuel, how, deadline).await?
+                Box::pin(Instance::new(prepared.clone(), &[], fuel, how, deadline)).await?
             }
         };
         instance.pin_deadline(deadline);
