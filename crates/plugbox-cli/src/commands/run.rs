@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 /// Run a WASI command (its `_start`); the guest's exit status becomes plugbox's
 #[derive(Parser, Debug)]
-#[command(trailing_var_arg = true)]
+// No `--version` of its own: `plugbox run prog.wasm --version` asks the
+// program (`plugbox --version` is plugbox's).
+#[command(trailing_var_arg = true, disable_version_flag = true)]
 pub struct RunCommand {
     /// The program (.wasm, .wat, or .cwasm with --allow-precompiled)
     #[arg(value_name = "PROGRAM")]

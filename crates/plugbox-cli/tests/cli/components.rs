@@ -9,6 +9,14 @@ fn run_preview2_command_component() {
     let o = plugbox(&["run", &probe, "args", "x", "--y"]);
     assert_eq!(stdout(&o), "x --y\n", "{}", stderr(&o));
     assert_eq!(o.status.code(), Some(0));
+    // `--version` after the program is the program's, as in `wasmtime run`.
+    let o = plugbox(&["run", &probe, "--version"]);
+    assert!(
+        stderr(&o).contains(r#"unknown command ["--version"]"#),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stdout(&o).contains("plugbox"), "{}", stdout(&o));
     let o = plugbox(&["run", "--env", "K=v", &probe, "env", "K"]);
     assert_eq!(stdout(&o), "v\n");
     let o = plugbox(&["run", &probe, "read", "/etc/passwd"]);
