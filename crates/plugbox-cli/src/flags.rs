@@ -11,6 +11,9 @@ use plugbox::{
 };
 use std::path::{Path, PathBuf};
 
+/// The pool of a one-plugin command, unless `--pool-instances` says.
+const CLI_POOL_INSTANCES: u32 = 256;
+
 /// Everything needed to load a plugin for `run` and `call`: where it comes
 /// from (a file, or a manifest entry), the engine, and the plugin's
 /// settings.
@@ -82,7 +85,13 @@ impl PluginFlags {
         if (spec.get_limits().get_fuel().is_some() || self.stats) && !engine.get_consume_fuel() {
             engine = engine.consume_fuel(true);
         }
-        let engine = cli_engine(engine.fit_pool(spec.get_limits()), self.no_cache)?;
+        // One plugin, a few calls at a time (`bench --threads` at most
+        // dozens): a pool of a thousand slots would cost more to set up
+        // than a short run takes.
+        let engine = engine
+            .fit_pool(spec.get_limits())
+            .fit_pool_instances(CLI_POOL_INSTANCES);
+        let engine = cli_engine(engine, self.no_cache)?;
         let size = std::fs::metadata(spec.get_source()).map_or(0, |m| m.len());
         let message = format!(
             "compiling `{}` ({})",

@@ -91,6 +91,10 @@ impl Shape {
             let handles: Vec<_> = (0..self.threads)
                 .map(|_| {
                     scope.spawn(|| -> Result<Vec<u64>> {
+                        // Written before the warm-up so that its pages are
+                        // resident in the first RSS reading: the figure
+                        // after the calls then shows only what they added.
+                        let mut samples = vec![u64::MAX; self.iterations];
                         let warmed = setup().and_then(|mut state| {
                             for _ in 0..self.warmup() {
                                 call(&mut state)?;
@@ -99,11 +103,10 @@ impl Shape {
                         });
                         warm.wait();
                         let mut state = warmed?;
-                        let mut samples = Vec::with_capacity(self.iterations);
-                        for _ in 0..self.iterations {
+                        for sample in &mut samples {
                             let t = Instant::now();
                             call(&mut state)?;
-                            samples.push(t.elapsed().as_nanos() as u64);
+                            *sample = t.elapsed().as_nanos() as u64;
                         }
                         Ok(samples)
                     })
@@ -121,11 +124,12 @@ impl Shape {
                 .collect()
         });
         let wall = start.elapsed();
+        // Read before the samples are gathered into one more buffer.
+        let rss = rss_warm.zip(rss_bytes());
         let mut samples = Vec::with_capacity(self.threads * self.iterations);
         for s in per_thread {
             samples.extend(s?);
         }
-        let rss = rss_warm.zip(rss_bytes());
         Ok(Figures::new(samples, wall, rss))
     }
 }

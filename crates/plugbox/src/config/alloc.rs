@@ -160,6 +160,16 @@ impl EngineConfig {
         self
     }
 
+    /// Unless `pool-instances` was set, sizes the pool to `n` instances:
+    /// for a process that runs one plugin a few calls at a time (the CLI),
+    /// whose pool need not reserve, and protect, a thousand slots.
+    pub fn fit_pool_instances(mut self, n: u32) -> Self {
+        if self.pool_instances.is_none() {
+            self.pool_instances = Some(n);
+        }
+        self
+    }
+
     pub(super) fn check_alloc(&self) -> Result<()> {
         if self.get_pooling() && self.get_pool_instances() == 0 {
             return Err(Error::config(

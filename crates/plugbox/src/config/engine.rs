@@ -82,7 +82,7 @@ pub struct EngineConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     compiler: Option<Compiler>,
 
-    /// Enable a WebAssembly proposal (repeatable): simd, relaxed-simd, threads, multi-memory, memory64, reference-types, bulk-memory, multi-value, tail-call, extended-const, function-references, gc, exceptions, wide-arithmetic, component-model [default: Wasmtime 48's set]
+    /// Enable a WebAssembly proposal (repeatable): simd, relaxed-simd, threads, multi-memory, memory64, reference-types, bulk-memory, multi-value, tail-call, extended-const, function-references, gc, exceptions, wide-arithmetic, component-model, component-model-async [default: Wasmtime 48's set but gc, exceptions and component-model-async]
     #[cfg_attr(feature = "cli", arg(long, value_name = "FEATURE", value_parser = super::value::parse_feature))]
     #[serde(skip_serializing_if = "Vec::is_empty")]
     enable: Vec<WasmFeature>,
@@ -100,7 +100,7 @@ pub struct EngineConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) pooling: Option<bool>,
 
-    /// Instances (and memories, tables, async stacks) alive at once in the pool [default: 1000]
+    /// Instances (and memories, tables, async stacks) alive at once in the pool; `run`, `call` and `bench` of the CLI use 256 unless set [default: 1000]
     #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) pool_instances: Option<u32>,
