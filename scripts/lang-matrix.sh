@@ -4,23 +4,24 @@
 # command and prints, as a Markdown table:
 #
 #   size      the built component (KiB, MiB)
-#   call      a cold `plugbox call <plugin> handle '"world"'`: process start,
+#   call      a cold `plugbox call --no-cache <plugin> handle '"world"'`: process start,
 #             read, validate, compile (Cranelift), instantiate, one call
 #   cwasm     the same from a precompiled `.cwasm` (`plugbox compile`, then
 #             `plugbox call --allow-precompiled`): process start, load,
 #             instantiate, one call; no compilation
+#   instantiate + call
+#             `plugbox bench` (stateless mode): the median of ITERATIONS
+#             (default 200) fresh instantiations of the compiled plugin,
+#             each with one `handle` call, inside one process
 #
-# Times are hyperfine's mean ± σ over RUNS runs (default 10) of a release
-# build, after one warm-up run (the file is in the page cache; nothing else
-# is warm: each run is a new process). Usage: scripts/lang-matrix.sh
-#
-# Until `plugbox bench` exists this times whole processes. Once it does, the
-# "instantiate + call" column should be its number (instantiate + call inside
-# one process, from the compiled code), and the README's matrix and
-# `plugbox new --list` should say so; the size and compile columns stay.
+# Process times are hyperfine's mean ± σ over RUNS runs (default 10) of a
+# release build, after one warm-up run (the file is in the page cache;
+# nothing else is warm: each run is a new process).
+# Usage: scripts/lang-matrix.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-10}
+iterations=${ITERATIONS:-200}
 
 if ! command -v hyperfine >/dev/null 2>&1; then
     sudo=""
@@ -68,8 +69,17 @@ r = json.load(open(sys.argv[1]))["results"][0]
 print("%.0f ± %.0f ms" % (r["mean"] * 1000, r["stddev"] * 1000))' "$json"
 }
 
-echo "| language | plugin size | cold \`plugbox call\` (compile + instantiate + call) | cold \`plugbox call\` of the \`.cwasm\` (instantiate + call) |"
-echo "| --- | --- | --- | --- |"
+# The median of `plugbox bench` stateless calls (instantiate + call), in
+# µs or ms.
+bench() {
+    "$plugbox" bench --no-cache --json --iterations "$iterations" "$1" handle '"world"' |
+        python3 -c 'import json, sys
+ns = json.load(sys.stdin)["plugbox"]["median_ns"]
+print("%.0f µs" % (ns / 1e3) if ns < 1e6 else "%.1f ms" % (ns / 1e6))'
+}
+
+echo "| language | plugin size | cold \`plugbox call\` (compile + instantiate + call) | cold \`plugbox call\` of the \`.cwasm\` (instantiate + call) | \`plugbox bench\` instantiate + call (median) |"
+echo "| --- | --- | --- | --- | --- |"
 for lang in rust c js python; do
     wasm=$(build "$lang")
     out=$("$plugbox" call "$wasm" handle '"world"')
@@ -79,7 +89,8 @@ for lang in rust c js python; do
     fi
     "$plugbox" compile "$wasm" -o "$wasm.cwasm" >&2
     size=$(numfmt --to=iec-i --suffix=B --format=%.1f "$(stat -c %s "$wasm")" | sed 's/\([0-9]\)\([KMG]\)/\1 \2/')
-    call=$(timed "$plugbox call $wasm handle '\"world\"'")
+    call=$(timed "$plugbox call --no-cache $wasm handle '\"world\"'")
     cwasm=$(timed "$plugbox call --allow-precompiled $wasm.cwasm handle '\"world\"'")
-    echo "| $lang | $size | $call | $cwasm |"
+    inst=$(bench "$wasm")
+    echo "| $lang | $size | $call | $cwasm | $inst |"
 done

@@ -49,8 +49,10 @@ impl NewCommand {
                  ² kv: in every language's bindings; the templates do not use it.\n\
                  sizes and times: each template's plugin, built as its README says, measured \
                  by scripts/lang-matrix.sh (hyperfine, mean of 10 runs of a release plugbox): \
-                 `cold call` is one `plugbox call` process (read, compile, instantiate, call \
-                 `handle`), `precompiled` the same from the `.cwasm` of `plugbox compile`."
+                 `cold call` is one `plugbox call --no-cache` process (read, compile, \
+                 instantiate, call `handle`), `precompiled` the same from the `.cwasm` of \
+                 `plugbox compile`; `instantiate + call` is `plugbox bench`'s median of 200 \
+                 stateless calls (a fresh instance and one `handle` call) in one process."
             )?;
             return Ok(());
         }

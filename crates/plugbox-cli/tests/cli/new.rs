@@ -228,6 +228,14 @@ fn list_prints_the_language_matrix() {
     for lang in ["| rust |", "| c |", "| js |", "| python |"] {
         assert!(out.contains(lang), "{lang} missing from:\n{out}");
     }
+    // The README shows the same table.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let table: String = out.lines().take(6).map(|l| format!("{l}\n")).collect();
+    assert!(
+        readme.contains(&table),
+        "README.md's matrix differs from:\n{table}"
+    );
 }
 
 #[test]
