@@ -31,6 +31,18 @@ if [ "$what" = all ] || [ "$what" = cli ]; then
         done
     done
 
+    # The pool's memory reset on a guest that dirties four pages: how much
+    # stays resident (memset) and how much goes back to the kernel.
+    for keep in 0 64KiB 256KiB 1MiB; do
+        for threads in 1 2; do
+            echo "--pool-keep-resident $keep --threads $threads"
+            "$plugbox" bench --no-cache --pool-keep-resident "$keep" --threads "$threads" \
+                --iterations 200000 guests/wat/touch.wat touch 7
+        done
+    done
+    # RSS over a million calls.
+    "$plugbox" bench --no-cache --iterations 1000000 guests/wat/add.wat add 1 2
+
     # ripgrep for wasm32-wasip1 (about 19 MiB) and the Wasmtime 48 CLI.
     rustup target add wasm32-wasip1 >/dev/null
     rg="$tools/bin/rg.wasm"
