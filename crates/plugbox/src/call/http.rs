@@ -163,7 +163,7 @@ where
     match response.await {
         Ok(Ok(response)) => {
             guard.0 = None;
-            Ok(response)
+            Ok(response.map(|body| NonEmpty(body).boxed_unsync()))
         }
         Ok(Err(code)) => {
             guard.0 = None;
@@ -186,5 +186,133 @@ where
             )
             .with_source(e)),
         },
+    }
+}
+
+/// Empty data frames skipped, at most this many per poll.
+const EMPTY_FRAMES_PER_POLL: usize = 64;
+
+/// A response body without its empty data frames. An empty data frame
+/// carries nothing, and over HTTP/2 each one queues in the connection
+/// without bound while the client does not read (GHSA-f8mm-ggr3-89wh,
+/// fixed after Wasmtime 48.0.8): a guest writing empty chunks would grow
+/// the server's memory. Every body `handle_http` returns is one of these.
+struct NonEmpty(HttpBody);
+
+impl http_body::Body for NonEmpty {
+    type Data = bytes::Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::result::Result<http_body::Frame<bytes::Bytes>, Self::Error>>>
+    {
+        poll_nonempty(&mut self.0, cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.0.size_hint()
+    }
+}
+
+/// The body's next frame that is not empty data. After
+/// `EMPTY_FRAMES_PER_POLL` of them the task yields, so a guest that keeps
+/// writing them cannot hold the executor.
+pub(crate) fn poll_nonempty<B>(
+    body: &mut B,
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<Option<std::result::Result<http_body::Frame<bytes::Bytes>, B::Error>>>
+where
+    B: http_body::Body<Data = bytes::Bytes> + Unpin,
+{
+    use std::task::Poll;
+    for _ in 0..EMPTY_FRAMES_PER_POLL {
+        match std::pin::Pin::new(&mut *body).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame)))
+                if frame.data_ref().is_some_and(bytes::Bytes::is_empty) => {}
+            other => return other,
+        }
+    }
+    cx.waker().wake_by_ref();
+    Poll::Pending
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body::Frame;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    /// Frames in order: `empty` empty data frames, then `b"data"`, then
+    /// `empty` more, then trailers (if `trailers`), then the end.
+    struct Frames(std::collections::VecDeque<Frame<bytes::Bytes>>);
+
+    impl Frames {
+        fn new(empty: usize, trailers: bool) -> Self {
+            let mut frames = std::collections::VecDeque::new();
+            frames.extend((0..empty).map(|_| Frame::data(bytes::Bytes::new())));
+            frames.push_back(Frame::data(bytes::Bytes::from_static(b"data")));
+            frames.extend((0..empty).map(|_| Frame::data(bytes::Bytes::new())));
+            if trailers {
+                let mut map = http::HeaderMap::new();
+                map.insert("x-done", http::HeaderValue::from_static("1"));
+                frames.push_back(Frame::trailers(map));
+            }
+            Self(frames)
+        }
+    }
+
+    impl http_body::Body for Frames {
+        type Data = bytes::Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<std::result::Result<Frame<bytes::Bytes>, Self::Error>>> {
+            Poll::Ready(self.0.pop_front().map(Ok))
+        }
+    }
+
+    /// Every frame `poll_nonempty` gives, and how often it yielded.
+    async fn drain(mut body: Frames) -> (Vec<Frame<bytes::Bytes>>, usize) {
+        let mut frames = Vec::new();
+        let mut pendings = 0;
+        loop {
+            let next = std::future::poll_fn(|cx| match poll_nonempty(&mut body, cx) {
+                Poll::Pending => Poll::Ready(None),
+                Poll::Ready(frame) => Poll::Ready(Some(frame)),
+            })
+            .await;
+            match next {
+                None => pendings += 1,
+                Some(None) => return (frames, pendings),
+                Some(Some(frame)) => frames.push(frame.unwrap()),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn empty_data_frames_never_reach_the_connection() {
+        let (frames, pendings) = drain(Frames::new(50_000, false)).await;
+        let data: Vec<_> = frames.into_iter().map(|f| f.into_data().unwrap()).collect();
+        assert_eq!(data, [bytes::Bytes::from_static(b"data")]);
+        // The executor got the thread back every EMPTY_FRAMES_PER_POLL
+        // empty frames (100,000 of them here, before and after the data).
+        assert_eq!(pendings, 50_000 / EMPTY_FRAMES_PER_POLL * 2);
+    }
+
+    #[tokio::test]
+    async fn trailers_after_empty_frames_still_arrive() {
+        let (frames, _) = drain(Frames::new(100, true)).await;
+        assert_eq!(frames.len(), 2, "the data and the trailers");
+        assert_eq!(frames[0].data_ref().unwrap().as_ref(), b"data");
+        assert_eq!(frames[1].trailers_ref().unwrap()["x-done"], "1");
     }
 }

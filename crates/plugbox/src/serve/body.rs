@@ -148,33 +148,6 @@ impl http_body::Body for Limited {
     }
 }
 
-/// Empty data frames skipped, at most this many per poll.
-const EMPTY_FRAMES_PER_POLL: usize = 64;
-
-/// The body's next frame that is not empty data. An empty data frame
-/// carries nothing, and over HTTP/2 each one queues in the connection
-/// without bound while the client does not read (GHSA-f8mm-ggr3-89wh,
-/// fixed after Wasmtime 48.0.8): a guest writing empty chunks to its
-/// response body would grow the server's memory. After
-/// `EMPTY_FRAMES_PER_POLL` of them the task yields, so a guest that keeps
-/// writing them cannot hold the executor.
-fn poll_nonempty<B>(
-    body: &mut B,
-    cx: &mut Context<'_>,
-) -> Poll<Option<Result<Frame<Bytes>, B::Error>>>
-where
-    B: http_body::Body<Data = Bytes> + Unpin,
-{
-    for _ in 0..EMPTY_FRAMES_PER_POLL {
-        match Pin::new(&mut *body).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) if frame.data_ref().is_some_and(Bytes::is_empty) => {}
-            other => return other,
-        }
-    }
-    cx.waker().wake_by_ref();
-    Poll::Pending
-}
-
 /// A response body that holds its request's guard (the permit and the
 /// bookkeeping) until it is sent or dropped, and fails once `deadline`
 /// passes (the connection is then closed).
@@ -216,7 +189,9 @@ impl http_body::Body for Tracked {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
-        match poll_nonempty(&mut this.inner, cx) {
+        // Empty data frames are dropped here too: this body may be any
+        // response, not only a guest's (see `call::http::poll_nonempty`).
+        match crate::call::http::poll_nonempty(&mut this.inner, cx) {
             Poll::Ready(None) => {
                 this.end(true);
                 Poll::Ready(None)
@@ -254,61 +229,5 @@ impl http_body::Body for Tracked {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// `empty` empty data frames, then `b"data"`, then the end.
-    struct EmptyThenData {
-        empty: usize,
-        sent: bool,
-    }
-
-    impl http_body::Body for EmptyThenData {
-        type Data = Bytes;
-        type Error = std::convert::Infallible;
-
-        fn poll_frame(
-            mut self: Pin<&mut Self>,
-            _: &mut Context<'_>,
-        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-            if self.empty > 0 {
-                self.empty -= 1;
-                return Poll::Ready(Some(Ok(Frame::data(Bytes::new()))));
-            }
-            if self.sent {
-                return Poll::Ready(None);
-            }
-            self.sent = true;
-            Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"data")))))
-        }
-    }
-
-    #[tokio::test]
-    async fn empty_data_frames_never_reach_the_connection() {
-        let mut body = EmptyThenData {
-            empty: 100_000,
-            sent: false,
-        };
-        let mut frames = Vec::new();
-        let mut pendings = 0;
-        loop {
-            let next = std::future::poll_fn(|cx| match poll_nonempty(&mut body, cx) {
-                Poll::Pending => Poll::Ready(None),
-                Poll::Ready(frame) => Poll::Ready(Some(frame)),
-            })
-            .await;
-            match next {
-                None => pendings += 1,
-                Some(None) => break,
-                Some(Some(frame)) => frames.push(frame.unwrap().into_data().unwrap()),
-            }
-        }
-        assert_eq!(frames, [Bytes::from_static(b"data")]);
-        // The poll gave the executor back every EMPTY_FRAMES_PER_POLL frames.
-        assert_eq!(pendings, 100_000 / EMPTY_FRAMES_PER_POLL);
     }
 }
