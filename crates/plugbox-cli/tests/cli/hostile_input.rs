@@ -326,6 +326,37 @@ fn guest_statuses_never_pass_for_plugbox_exit_codes() {
 }
 
 #[test]
+fn default_off_features_are_named_and_can_be_enabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let stream = write(dir.path(), "stream.wat", "(component (type (stream u8)))");
+    let exits = write(dir.path(), "exits.wat", EXITS);
+    // Refused by default, with the flag that enables each.
+    let o = plugbox(&["validate", s(&stream)]);
+    assert_error(
+        &o,
+        3,
+        "it needs `component-model-async` (`--enable component-model-async`",
+    );
+    let o = plugbox(&["validate", s(&exits)]);
+    assert_error(&o, 3, "it needs `exceptions` (`--enable exceptions`");
+    // Enabled, they validate; turning the component model off as well
+    // refuses the component without a configuration error.
+    let o = plugbox(&["validate", "--enable", "component-model-async", s(&stream)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = plugbox(&["validate", "--enable", "exceptions", s(&exits)]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = plugbox(&[
+        "validate",
+        "--enable",
+        "component-model-async",
+        "--disable",
+        "component-model",
+        s(&stream),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+}
+
+#[test]
 fn engine_and_module_errors_name_their_values() {
     // A stack size above the default async stack: the async stack grows
     // to fit, so it works.

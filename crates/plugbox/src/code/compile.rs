@@ -66,7 +66,7 @@ pub(crate) fn compile(engine: &Engine, wasm: &Wasm, allow_precompiled: bool) -> 
             wasmtime::component::Component::new(wt, wasm.bytes()).map(Compiled::Component)
         }
     }
-    .map_err(|e| validation_error(wasm.name(), wasm.bytes(), e))?;
+    .map_err(|e| validation_error(engine.config(), wasm.name(), wasm.bytes(), e))?;
     if let Some(cache) = cache {
         let image = match &compiled {
             Compiled::Module(m) => m.serialize(),
@@ -183,6 +183,6 @@ pub fn precompile(engine: &Engine, wasm: &Wasm) -> Result<Vec<u8>> {
             ));
         }
     }
-    .map_err(|e| validation_error(wasm.name(), wasm.bytes(), e))?;
+    .map_err(|e| validation_error(engine.config(), wasm.name(), wasm.bytes(), e))?;
     Ok(aot::seal(engine, image, crate::engine::WASMTIME_VERSION))
 }

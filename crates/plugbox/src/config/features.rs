@@ -48,8 +48,8 @@ pub enum WasmFeature {
     WideArithmetic,
     /// The component model.
     ComponentModel,
-    /// The component model's async ABI: async lifts and lowers, `stream`,
-    /// `future` and `error-context`.
+    /// The component model's async ABI: async lifts and lowers, `stream`
+    /// and `future` (with Wasmtime's concurrency support).
     ComponentModelAsync,
 }
 

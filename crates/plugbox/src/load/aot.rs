@@ -129,7 +129,7 @@ pub(crate) fn check<'a>(engine: &Engine, name: &str, bytes: &'a [u8]) -> Result<
         return Err(refused(
             name,
             PrecompiledReason::Incompatible,
-            "compiled with a different engine configuration (opt level, features, fuel, epochs, target); recompile it with the same flags",
+            "compiled with a different engine configuration (opt level, features, fuel, epochs, target) or plugbox version, whose defaults may differ; recompile it (`plugbox compile`) with this plugbox and the flags it runs with",
         ));
     }
     Ok(&bytes[..image_len])

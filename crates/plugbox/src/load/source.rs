@@ -218,15 +218,15 @@ impl Wasm {
         let bytes = self.bytes();
         match self.kind {
             WasmKind::Module => wasmtime::Module::validate(engine.wasmtime(), bytes)
-                .map_err(|e| validation_error(&self.name, bytes, e)),
+                .map_err(|e| validation_error(engine.config(), &self.name, bytes, e)),
             WasmKind::Component => {
                 // Wasmtime validates components while compiling them; for a
                 // compile-free check, validate with the engine's toggles.
                 let features = super::validate::component_features(engine.config());
                 let mut v = wasmparser::Validator::new_with_features(features);
-                v.validate_all(bytes)
-                    .map(|_| ())
-                    .map_err(|e| validation_error(&self.name, bytes, wasmtime::Error::new(e)))
+                v.validate_all(bytes).map(|_| ()).map_err(|e| {
+                    validation_error(engine.config(), &self.name, bytes, wasmtime::Error::new(e))
+                })
             }
             WasmKind::PrecompiledModule | WasmKind::PrecompiledComponent => {
                 super::aot::check(engine, &self.name, bytes).map(|_| ())

@@ -17,7 +17,12 @@ pub(crate) fn invalid(name: &str, reason: InvalidReason, what: impl std::fmt::Di
 /// Turns a validation or compilation failure into an error: a truncated
 /// binary, a disabled feature, malformed input (all with the byte offset),
 /// or a compile failure.
-pub(crate) fn validation_error(name: &str, bytes: &[u8], err: wasmtime::Error) -> Error {
+pub(crate) fn validation_error(
+    config: &EngineConfig,
+    name: &str,
+    bytes: &[u8],
+    err: wasmtime::Error,
+) -> Error {
     let Some(reader_err) = err.downcast_ref::<BinaryReaderError>() else {
         return Error::new(ErrorKind::Compile, format!("failed to compile `{name}`"))
             .with_source(err.into_boxed_dyn_error());
@@ -38,13 +43,25 @@ pub(crate) fn validation_error(name: &str, bytes: &[u8], err: wasmtime::Error) -
         .validate_all(bytes)
         .is_ok()
     {
+        let hint = match enabling_features(config, bytes).as_slice() {
+            [] => String::new(),
+            needed => {
+                let names: Vec<String> = needed.iter().map(|f| format!("`{f}`")).collect();
+                let flags: Vec<String> = needed.iter().map(|f| format!("--enable {f}")).collect();
+                format!(
+                    "; it needs {} (`{}`, or `enable` under `[engine]`; SECURITY.md says why some are off by default)",
+                    names.join(" and "),
+                    flags.join(" ")
+                )
+            }
+        };
         return invalid(
             name,
             InvalidReason::FeatureDisabled {
                 offset: Some(offset),
             },
             format!(
-                "uses a WebAssembly feature disabled in this engine: {message} (at offset {offset:#x})"
+                "uses a WebAssembly feature disabled in this engine: {message} (at offset {offset:#x}){hint}"
             ),
         );
     }
@@ -82,7 +99,27 @@ fn truncated_at(bytes: &[u8]) -> Option<usize> {
 /// validating components without compiling them.
 pub(crate) fn component_features(config: &EngineConfig) -> WasmFeatures {
     let mut features = WasmFeatures::WASM3 | WasmFeatures::COMPONENT_MODEL;
-    let flag = |f: WasmFeature| match f {
+    for f in crate::engine::DEFAULT_OFF {
+        if config.get_feature(f).is_none() {
+            features.remove(parser_flag(f));
+        }
+    }
+    if config.get_feature(WasmFeature::Simd) == Some(false)
+        && config.get_feature(WasmFeature::RelaxedSimd).is_none()
+    {
+        features.remove(WasmFeatures::RELAXED_SIMD);
+    }
+    for f in WasmFeature::ALL {
+        if let Some(on) = config.get_feature(f) {
+            features.set(parser_flag(f), on);
+        }
+    }
+    features
+}
+
+/// The wasmparser flags of a plugbox feature.
+fn parser_flag(f: WasmFeature) -> WasmFeatures {
+    match f {
         WasmFeature::Simd => WasmFeatures::SIMD,
         WasmFeature::RelaxedSimd => WasmFeatures::RELAXED_SIMD,
         WasmFeature::Threads => WasmFeatures::THREADS | WasmFeatures::SHARED_EVERYTHING_THREADS,
@@ -99,21 +136,31 @@ pub(crate) fn component_features(config: &EngineConfig) -> WasmFeatures {
         WasmFeature::WideArithmetic => WasmFeatures::WIDE_ARITHMETIC,
         WasmFeature::ComponentModel => WasmFeatures::COMPONENT_MODEL,
         WasmFeature::ComponentModelAsync => WasmFeatures::CM_ASYNC,
+    }
+}
+
+/// The features, off in this engine, that would make `bytes` valid (one
+/// if one suffices): what a `FeatureDisabled` error tells the user to
+/// enable. Only on the error path: it validates the module again.
+fn enabling_features(config: &EngineConfig, bytes: &[u8]) -> Vec<WasmFeature> {
+    let base = component_features(config);
+    let valid = |features: WasmFeatures| {
+        Validator::new_with_features(features)
+            .validate_all(bytes)
+            .is_ok()
     };
-    for f in crate::engine::DEFAULT_OFF {
-        if config.get_feature(f).is_none() {
-            features.remove(flag(f));
-        }
+    let off: Vec<WasmFeature> = WasmFeature::ALL
+        .into_iter()
+        .filter(|f| !base.contains(parser_flag(*f)))
+        .collect();
+    if let Some(one) = off.iter().find(|f| valid(base | parser_flag(**f))) {
+        return vec![*one];
     }
-    if config.get_feature(WasmFeature::Simd) == Some(false)
-        && config.get_feature(WasmFeature::RelaxedSimd).is_none()
-    {
-        features.remove(WasmFeatures::RELAXED_SIMD);
+    let all = off.iter().fold(base, |acc, f| acc | parser_flag(*f));
+    if !valid(all) {
+        return Vec::new();
     }
-    for f in WasmFeature::ALL {
-        if let Some(on) = config.get_feature(f) {
-            features.set(flag(f), on);
-        }
-    }
-    features
+    off.into_iter()
+        .filter(|f| !valid(all.difference(parser_flag(*f))))
+        .collect()
 }

@@ -162,13 +162,7 @@ const GC_MODULE: &str = r#"(module
 fn the_gc_proposal_is_off_unless_enabled() {
     assert_eq!(EngineConfig::default().get_feature(WasmFeature::Gc), None);
     let err = Plugin::from_bytes(&engine(), GC_MODULE).unwrap_err();
-    assert!(
-        matches!(
-            err.kind(),
-            ErrorKind::InvalidModule(InvalidReason::FeatureDisabled { .. })
-        ),
-        "{err:#}"
-    );
+    assert_feature_disabled(&err, "gc");
     let gc = Engine::new(&EngineConfig::default().feature(WasmFeature::Gc, true)).unwrap();
     let p = Plugin::from_bytes(&gc, GC_MODULE).unwrap();
     assert_eq!(p.call::<(), i32>("make", ()).unwrap(), 7);
@@ -195,7 +189,8 @@ const EXCEPTIONS_MODULE: &str = r#"(module
 /// A component declaring a `stream<u8>` type: the async ABI.
 const ASYNC_COMPONENT: &str = "(component (type (stream u8)))";
 
-fn assert_feature_disabled(err: &plugbox::Error) {
+/// A `FeatureDisabled` error that names the feature to enable.
+fn assert_feature_disabled(err: &plugbox::Error, feature: &str) {
     assert!(
         matches!(
             err.kind(),
@@ -205,6 +200,10 @@ fn assert_feature_disabled(err: &plugbox::Error) {
     );
     assert!(
         format!("{err:#}").contains("feature disabled in this engine"),
+        "{err:#}"
+    );
+    assert!(
+        format!("{err:#}").contains(&format!("it needs `{feature}` (`--enable {feature}`")),
         "{err:#}"
     );
 }
@@ -220,7 +219,7 @@ fn exceptions_are_off_unless_enabled() {
         None
     );
     let err = Plugin::from_bytes(&engine(), EXCEPTIONS_MODULE).unwrap_err();
-    assert_feature_disabled(&err);
+    assert_feature_disabled(&err, "exceptions");
     let on = Engine::new(&EngineConfig::default().feature(WasmFeature::Exceptions, true)).unwrap();
     let p = Plugin::from_bytes(&on, EXCEPTIONS_MODULE).unwrap();
     let n: i32 = 100_000;
@@ -236,8 +235,14 @@ fn exceptions_are_off_unless_enabled() {
 #[test]
 fn the_component_model_async_abi_is_off_unless_enabled() {
     let wasm = plugbox::Wasm::from_bytes(&engine(), ASYNC_COMPONENT).unwrap();
-    assert_feature_disabled(&wasm.validate(&engine()).unwrap_err());
-    assert_feature_disabled(&Plugin::from_bytes(&engine(), ASYNC_COMPONENT).unwrap_err());
+    assert_feature_disabled(
+        &wasm.validate(&engine()).unwrap_err(),
+        "component-model-async",
+    );
+    assert_feature_disabled(
+        &Plugin::from_bytes(&engine(), ASYNC_COMPONENT).unwrap_err(),
+        "component-model-async",
+    );
     let on = Engine::new(&EngineConfig::default().feature(WasmFeature::ComponentModelAsync, true))
         .unwrap();
     plugbox::Wasm::from_bytes(&on, ASYNC_COMPONENT)
