@@ -1,6 +1,7 @@
-;; Writes one word in each of its four memory pages and reads one back: a
-;; stateless call whose instance dirties 256 KiB, for measuring the pool's
-;; memory reset (`pool-keep-resident`) in `scripts/bench.sh`.
+;; Writes one word in each of its four 64 KiB memory pages and reads one
+;; back: a stateless call whose instance dirties memory across 256 KiB (a
+;; host page in each wasm page), for measuring the pool's memory reset
+;; (`pool-keep-resident`) in `scripts/bench.sh`.
 (module
   (memory (export "memory") 4)
   (func (export "touch") (param i32) (result i32)

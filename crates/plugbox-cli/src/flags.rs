@@ -11,8 +11,8 @@ use plugbox::{
 };
 use std::path::{Path, PathBuf};
 
-/// The pool of a one-plugin command, unless `--pool-instances` says.
-const CLI_POOL_INSTANCES: u32 = 256;
+/// The pool of `run` and `call`, unless `--pool-instances` says.
+const ONE_SHOT_POOL_INSTANCES: u32 = 256;
 
 /// Everything needed to load a plugin for `run` and `call`: where it comes
 /// from (a file, or a manifest entry), the engine, and the plugin's
@@ -47,6 +47,17 @@ impl PluginFlags {
     /// its stem, so that it does not depend on the path it is called by),
     /// the manifest, the flags.
     pub fn load(&self, plugin: &Path) -> Result<Plugin> {
+        self.load_pooled(plugin, Some(ONE_SHOT_POOL_INSTANCES))
+    }
+
+    /// As [`load`](Self::load), with the engine's own pool size (or
+    /// `--pool-instances`): for `bench`, whose threads may hold hundreds of
+    /// core instances at once (a component holds one per core module).
+    pub fn load_for_bench(&self, plugin: &Path) -> Result<Plugin> {
+        self.load_pooled(plugin, None)
+    }
+
+    fn load_pooled(&self, plugin: &Path, pool_instances: Option<u32>) -> Result<Plugin> {
         let cli_defaults = PluginSpec::new(plugin).sandbox(
             Sandbox::new()
                 .stdin(Stdin::Inherit)
@@ -85,12 +96,12 @@ impl PluginFlags {
         if (spec.get_limits().get_fuel().is_some() || self.stats) && !engine.get_consume_fuel() {
             engine = engine.consume_fuel(true);
         }
-        // One plugin, a few calls at a time (`bench --threads` at most
-        // dozens): a pool of a thousand slots would cost more to set up
-        // than a short run takes.
-        let engine = engine
-            .fit_pool(spec.get_limits())
-            .fit_pool_instances(CLI_POOL_INSTANCES);
+        // One plugin, one call at a time: a pool of a thousand slots would
+        // cost more to set up than a short run takes.
+        let mut engine = engine.fit_pool(spec.get_limits());
+        if let Some(n) = pool_instances {
+            engine = engine.fit_pool_instances(n);
+        }
         let engine = cli_engine(engine, self.no_cache)?;
         let size = std::fs::metadata(spec.get_source()).map_or(0, |m| m.len());
         let message = format!(

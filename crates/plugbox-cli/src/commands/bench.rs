@@ -189,7 +189,7 @@ impl Figures {
 
 impl BenchCommand {
     pub fn execute(self) -> Result<()> {
-        let plugin = self.flags.load(&self.file)?;
+        let plugin = self.flags.load_for_bench(&self.file)?;
         let shape = Shape {
             mode: self.flags.spec.get_mode(),
             threads: self.threads.into(),

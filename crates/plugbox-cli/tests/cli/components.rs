@@ -9,7 +9,8 @@ fn run_preview2_command_component() {
     let o = plugbox(&["run", &probe, "args", "x", "--y"]);
     assert_eq!(stdout(&o), "x --y\n", "{}", stderr(&o));
     assert_eq!(o.status.code(), Some(0));
-    // `--version` after the program is the program's, as in `wasmtime run`.
+    // `--version` after the program is the program's (plugbox's is
+    // `plugbox --version`); other plugbox flags there are still plugbox's.
     let o = plugbox(&["run", &probe, "--version"]);
     assert!(
         stderr(&o).contains(r#"unknown command ["--version"]"#),

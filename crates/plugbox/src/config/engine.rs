@@ -100,7 +100,7 @@ pub struct EngineConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) pooling: Option<bool>,
 
-    /// Instances (and memories, tables, async stacks) alive at once in the pool; `run`, `call` and `bench` of the CLI use 256 unless set [default: 1000]
+    /// Instances (and memories, tables, async stacks) alive at once in the pool; `run` and `call` of the CLI use 256 unless set [default: 1000]
     #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) pool_instances: Option<u32>,

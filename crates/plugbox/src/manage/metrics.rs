@@ -158,16 +158,19 @@ impl Metrics {
     }
 
     pub(crate) fn snapshot(&self) -> MetricsSnapshot {
+        // The buckets are read once: the number of calls is their sum, so
+        // `_count` and the `+Inf` bucket always agree.
+        let buckets: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
         MetricsSnapshot {
-            calls: self.buckets.iter().map(|b| b.load(Ordering::Relaxed)).sum(),
+            calls: buckets.iter().sum(),
             errors: self.errors.lock().map(|e| e.clone()).unwrap_or_default(),
             fuel_consumed: self.fuel.load(Ordering::Relaxed),
             total_duration: Duration::from_nanos(self.duration_nanos.load(Ordering::Relaxed)),
-            duration_buckets: self
-                .buckets
-                .iter()
-                .map(|b| b.load(Ordering::Relaxed))
-                .collect(),
+            duration_buckets: buckets,
             memory_peak: self.memory_peak.load(Ordering::Relaxed),
             in_flight: self.in_flight.load(Ordering::Relaxed),
             reloads: self.reloads.load(Ordering::Relaxed),
