@@ -45,7 +45,20 @@ pub(crate) fn compile(engine: &Engine, wasm: &Wasm, allow_precompiled: bool) -> 
     // the code: checked on a cache hit too (a walk, not a validation).
     crate::load::bounds::check_declared(engine, wasm.name(), wasm.bytes())?;
     let cache = engine.cache();
-    if let Some(hit) = cache.and_then(|c| c.get(wasm.bytes(), artifact)) {
+    // The key is the SHA-256 of the binary compiled: the input's own for
+    // a binary (computed once, and kept for `Plugin::sha256`), the
+    // converted bytes' for text.
+    let key = cache.map(|_| {
+        if wasm.is_text() {
+            std::borrow::Cow::Owned(crate::load::sha256_hex(wasm.bytes()))
+        } else {
+            std::borrow::Cow::Borrowed(wasm.sha256())
+        }
+    });
+    if let Some(hit) = cache
+        .zip(key.as_deref())
+        .and_then(|(c, key)| c.get(key, artifact))
+    {
         // SAFETY: the entry was written by plugbox's cache for an engine
         // with the same fingerprint, atomically, and its checksum was just
         // verified; Wasmtime checks compatibility again.
@@ -67,13 +80,13 @@ pub(crate) fn compile(engine: &Engine, wasm: &Wasm, allow_precompiled: bool) -> 
         }
     }
     .map_err(|e| validation_error(engine.config(), wasm.name(), wasm.bytes(), e))?;
-    if let Some(cache) = cache {
+    if let (Some(cache), Some(key)) = (cache, key.as_deref()) {
         let image = match &compiled {
             Compiled::Module(m) => m.serialize(),
             Compiled::Component(c) => c.serialize(),
         };
         match image {
-            Ok(image) => cache.put(wasm.bytes(), artifact, &image),
+            Ok(image) => cache.put(key, artifact, &image),
             Err(e) => tracing::warn!(error = %e, "cannot serialize for the cache"),
         }
     }

@@ -1,8 +1,11 @@
 //! plugbox's compile cache: native code for a module, kept on disk and
 //! memory-mapped on the next load.
 //!
-//! An entry is named by what decides its content: the source's XXH3-128,
-//! whether it is a module or a component, plugbox's cache format and the
+//! An entry is named by what decides its content: the SHA-256 of the
+//! binary compiled (a cryptographic hash: sources are untrusted, and a
+//! crafted collision must not hand one module another's code; plugbox
+//! computes it for every load anyway, for `Plugin::sha256`), whether it
+//! is a module or a component, plugbox's cache format and the
 //! engine's compatibility fingerprint (Wasmtime's own hash of every
 //! setting that changes generated code, and its version). Its content is
 //! Wasmtime's serialized image followed by a 32-byte trailer:
@@ -75,22 +78,20 @@ impl Cache {
         &self.dir
     }
 
-    fn path(&self, source: &[u8], artifact: Artifact) -> PathBuf {
+    fn path(&self, source_sha256: &str, artifact: Artifact) -> PathBuf {
         let kind = match artifact {
             Artifact::Module => 'm',
             Artifact::Component => 'c',
         };
-        self.dir.join(format!(
-            "{:032x}-{:016x}.{kind}",
-            xxh3_128(source),
-            self.fingerprint
-        ))
+        self.dir
+            .join(format!("{source_sha256}-{:016x}.{kind}", self.fingerprint))
     }
 
-    /// The checked entry for `source`, if there is one. A damaged entry is
-    /// deleted (and reported as a miss).
-    pub(crate) fn get(&self, source: &[u8], artifact: Artifact) -> Option<Hit> {
-        let path = self.path(source, artifact);
+    /// The checked entry for the source of SHA-256 `source_sha256` (hex),
+    /// if there is one. A damaged entry is deleted (and reported as a
+    /// miss).
+    pub(crate) fn get(&self, source_sha256: &str, artifact: Artifact) -> Option<Hit> {
+        let path = self.path(source_sha256, artifact);
         let file = File::open(&path).ok()?;
         match check(&file) {
             Ok(()) => {
@@ -106,11 +107,11 @@ impl Cache {
         }
     }
 
-    /// Stores `image` (Wasmtime's serialized code) for `source`, then
+    /// Stores `image` (Wasmtime's serialized code) for the source, then
     /// trims the cache to its bound. Failures only cost the next load a
     /// compile: they are logged, not returned.
-    pub(crate) fn put(&self, source: &[u8], artifact: Artifact, image: &[u8]) {
-        let path = self.path(source, artifact);
+    pub(crate) fn put(&self, source_sha256: &str, artifact: Artifact, image: &[u8]) {
+        let path = self.path(source_sha256, artifact);
         if let Err(e) = self.write(&path, image) {
             tracing::warn!(entry = %path.display(), error = %e, "cannot write a cache entry");
             return;
