@@ -223,7 +223,7 @@ impl http_body::Body for NonEmpty {
 /// The body's next frame that is not empty data. After
 /// `EMPTY_FRAMES_PER_POLL` of them the task yields, so a guest that keeps
 /// writing them cannot hold the executor.
-pub(crate) fn poll_nonempty<B>(
+fn poll_nonempty<B>(
     body: &mut B,
     cx: &mut std::task::Context<'_>,
 ) -> std::task::Poll<Option<std::result::Result<http_body::Frame<bytes::Bytes>, B::Error>>>

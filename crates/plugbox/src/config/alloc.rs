@@ -190,3 +190,42 @@ impl EngineConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Limits;
+
+    #[test]
+    fn one_plugin_engines_fit_the_pool_unless_told_otherwise() {
+        // Slots sized to the memory limit (never below the default).
+        let big = EngineConfig::new().fit_pool(&Limits::new().max_memory(1u64 << 30));
+        assert_eq!(big.get_pool_max_memory(), 1 << 30);
+        assert!(big.get_pooling());
+        let small = EngineConfig::new().fit_pool(&Limits::new().max_memory(1u64 << 20));
+        assert_eq!(small.get_pool_max_memory(), DEFAULT_MAX_MEMORY);
+        // No memory limit: no pool, unless pooling was asked for.
+        let unbounded = Limits::new().max_memory(None);
+        assert!(!EngineConfig::new().fit_pool(&unbounded).get_pooling());
+        assert!(
+            EngineConfig::new()
+                .pooling(true)
+                .fit_pool(&unbounded)
+                .get_pooling()
+        );
+        // An explicit pool-instances wins over the fitted one.
+        assert_eq!(
+            EngineConfig::new()
+                .fit_pool_instances(256)
+                .get_pool_instances(),
+            256
+        );
+        assert_eq!(
+            EngineConfig::new()
+                .pool_instances(3)
+                .fit_pool_instances(256)
+                .get_pool_instances(),
+            3
+        );
+    }
+}

@@ -122,7 +122,7 @@ impl EmbeddedBackend {
     fn write<T, F>(&self, ns: &str, deadline: Instant, op: F) -> KvFuture<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>, &str) -> Result<T> + Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
     {
         let ns = ns.to_string();
         let inner = self.inner.clone();
@@ -130,7 +130,11 @@ impl EmbeddedBackend {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(|e| inner.failed(e))?;
-            let out = op(&tx, &ns)?;
+            let out = op(&Tx {
+                tx: &tx,
+                ns: &ns,
+                path: &inner.path,
+            })?;
             tx.commit().map_err(|e| inner.failed(e))?;
             Ok(out)
         })
@@ -315,13 +319,7 @@ impl KvBackend for EmbeddedBackend {
         quota: Quota,
         deadline: Instant,
     ) -> KvFuture<()> {
-        let path = self.inner.path.clone();
-        self.write(ns, deadline, move |tx, ns| {
-            let t = Tx {
-                tx,
-                ns,
-                path: &path,
-            };
+        self.write(ns, deadline, move |t| {
             let sizes: Vec<(&str, usize)> =
                 entries.iter().map(|(k, v)| (k.as_str(), v.len())).collect();
             let (keys, bytes) = t.admit(&sizes, quota)?;
@@ -333,17 +331,12 @@ impl KvBackend for EmbeddedBackend {
     }
 
     fn delete_many(&self, ns: &str, keys: Vec<String>, deadline: Instant) -> KvFuture<u64> {
-        let path = self.inner.path.clone();
-        self.write(ns, deadline, move |tx, ns| {
-            let t = Tx {
-                tx,
-                ns,
-                path: &path,
-            };
+        self.write(ns, deadline, move |t| {
+            let ns = t.ns;
             let (mut count, mut bytes) = (0i64, 0i64);
             for key in &keys {
-                let removed: Option<i64> = tx
-                    .prepare_cached(
+                let removed: Option<i64> =
+                    t.tx.prepare_cached(
                         "DELETE FROM kv WHERE ns = ?1 AND key = ?2 RETURNING length(value)",
                     )
                     .and_then(|mut s| s.query_row(params![ns, key], |r| r.get(0)).optional())
@@ -405,13 +398,8 @@ impl KvBackend for EmbeddedBackend {
         quota: Quota,
         deadline: Instant,
     ) -> KvFuture<i64> {
-        let path = self.inner.path.clone();
-        self.write(ns, deadline, move |tx, ns| {
-            let t = Tx {
-                tx,
-                ns,
-                path: &path,
-            };
+        self.write(ns, deadline, move |t| {
+            let ns = t.ns;
             let current = match t.value(&key)? {
                 Some(v) => parse_counter(ns, &key, &v)?,
                 None => 0,
@@ -434,13 +422,7 @@ impl KvBackend for EmbeddedBackend {
         quota: Quota,
         deadline: Instant,
     ) -> KvFuture<bool> {
-        let path = self.inner.path.clone();
-        self.write(ns, deadline, move |tx, ns| {
-            let t = Tx {
-                tx,
-                ns,
-                path: &path,
-            };
+        self.write(ns, deadline, move |t| {
             if t.value(&key)? != expected {
                 return Ok(false);
             }

@@ -189,9 +189,9 @@ impl http_body::Body for Tracked {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
-        // Empty data frames are dropped here too: this body may be any
-        // response, not only a guest's (see `call::http::poll_nonempty`).
-        match crate::call::http::poll_nonempty(&mut this.inner, cx) {
+        // A guest's body comes without empty data frames already
+        // (`call::http`); plugbox's own bodies have none.
+        match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(None) => {
                 this.end(true);
                 Poll::Ready(None)
