@@ -92,6 +92,12 @@ pub(crate) struct Prepared {
     pub(crate) blocking: bool,
     /// The plugin imports async host functions.
     pub(crate) async_host: bool,
+    /// Calls run only wasm code: a module that imports no function.
+    wasm_only: bool,
+    /// The call timeout counted in epoch ticks, for plugins whose calls
+    /// run only wasm code: the epoch alone can end them, so a synchronous
+    /// call arms its deadline with no clock read (see [`Self::timeout_ticks`]).
+    timeout_ticks: Option<u64>,
     /// Instances, memories and tables one instantiation creates, when known.
     counts: Counts,
 }
@@ -119,9 +125,12 @@ impl Prepared {
         let stdin = stdin_bytes(&settings.sandbox)?;
         let kv = open_kv(&settings, &name)?;
         let host = &settings.host;
-        let (code, wasi, async_host, counts) =
+        let (code, wasi, async_host, counts, wasm_only) =
             match compile::compile(engine, wasm, settings.allow_precompiled)? {
                 Compiled::Module(module) => {
+                    let wasm_only = !module
+                        .imports()
+                        .any(|i| matches!(i.ty(), wasmtime::ExternType::Func(_)));
                     let uses_wasi = module.imports().any(|i| is_wasi_module(i.module()));
                     let async_host = module
                         .imports()
@@ -149,7 +158,7 @@ impl Prepared {
                         pre,
                         exports,
                     };
-                    (code, wasi, async_host, counts)
+                    (code, wasi, async_host, counts, wasm_only)
                 }
                 Compiled::Component(component) => {
                     let pre = component::link(engine, &component, host, &name)?;
@@ -179,7 +188,7 @@ impl Prepared {
                         exports,
                         proxy,
                     };
-                    (code, Wasi::P2, async_host, counts)
+                    (code, Wasi::P2, async_host, counts, false)
                 }
             };
         let template = StoreTemplate {
@@ -198,6 +207,8 @@ impl Prepared {
         Ok(Self {
             blocking: wasi != Wasi::None || async_host,
             async_host,
+            wasm_only,
+            timeout_ticks: timeout_ticks(engine, &template.limits, wasm_only),
             template,
             code,
             counts,
@@ -211,6 +222,7 @@ impl Prepared {
         sandbox.check()?;
         let stdin = stdin_bytes(&sandbox)?;
         let t = &self.template;
+        let ticks = timeout_ticks(&t.engine, &limits, self.wasm_only);
         Ok(Self {
             template: StoreTemplate {
                 engine: t.engine.clone(),
@@ -228,6 +240,8 @@ impl Prepared {
             code: self.code.clone(),
             blocking: self.blocking,
             async_host: self.async_host,
+            wasm_only: self.wasm_only,
+            timeout_ticks: ticks,
             counts: self.counts,
         })
     }
@@ -247,6 +261,14 @@ impl Prepared {
     /// The deadline of a call starting now.
     pub(crate) fn deadline(&self) -> Option<Deadline> {
         self.limits().get_timeout().and_then(Deadline::after)
+    }
+
+    /// The timeout in epoch ticks, where ticks alone may enforce it: the
+    /// plugin runs only wasm code, which checks the epoch, and no host
+    /// code that would read a deadline on the clock. `None`: use
+    /// [`deadline`](Self::deadline) (or there is no timeout).
+    pub(crate) fn timeout_ticks(&self) -> Option<u64> {
+        self.timeout_ticks
     }
 
     /// How the synchronous API runs this plugin's calls.
@@ -456,4 +478,27 @@ pub(crate) fn export_not_found(plugin: &str, func: &str, funcs: &[String]) -> Er
             crate::text::printable(func)
         ),
     )
+}
+
+/// `limits`' timeout as a count of epoch ticks that never ends a call
+/// early, for plugins whose calls run only wasm code (`None` otherwise,
+/// with no timeout, or without epoch interruption).
+///
+/// The ticker sleeps at least one tick between increments, so the `n`
+/// increments after a call arms its deadline span more than `n - 1` ticks
+/// of time: `n = ⌈timeout / tick⌉ + 1` ends the call after its timeout
+/// and less than two ticks later — no later than a deadline on the coarse
+/// clock (padded by its resolution) checked at each tick, and without
+/// reading the clock on every call.
+fn timeout_ticks(engine: &Engine, limits: &Limits, wasm_only: bool) -> Option<u64> {
+    let config = engine.config();
+    if !wasm_only || !config.get_epoch_interruption() {
+        return None;
+    }
+    let timeout = limits.get_timeout()?.as_nanos();
+    let tick = config.get_epoch_tick().as_nanos().max(1);
+    let ticks = u64::try_from(timeout.div_ceil(tick)).ok()?.checked_add(1)?;
+    // Far beyond any real timeout: leave it to the clock path, which
+    // treats an overflowing deadline as none.
+    (ticks < u64::MAX / 4).then_some(ticks)
 }

@@ -6,6 +6,7 @@ mod manager;
 pub(crate) mod metrics;
 mod reload;
 mod slot;
+mod turn;
 
 pub use manager::{PluginInfo, PluginManager};
 pub use metrics::{

@@ -101,8 +101,12 @@ where
     ///
     /// [`ErrorKind::InvalidArgument`] for another instance's handle, and
     /// the errors of [`Instance::call`] once the function runs.
+    #[inline]
     pub fn call(&self, instance: &mut Instance, params: P) -> Result<R> {
         self.check(instance)?;
+        if instance.runs_now() {
+            return instance.invoke_now(&self.name, |store| self.func.call(store, params));
+        }
         instance.sync_call(&Bound {
             handle: self,
             params,
@@ -127,18 +131,24 @@ where
             .await
     }
 
+    #[inline]
     fn check(&self, instance: &Instance) -> Result<()> {
         if instance.id == self.instance {
             return Ok(());
         }
-        Err(Error::new(
+        Err(self.foreign(instance))
+    }
+
+    #[cold]
+    fn foreign(&self, instance: &Instance) -> Error {
+        Error::new(
             ErrorKind::InvalidArgument,
             format!(
                 "the handle of `{}` belongs to another instance of `{}`: make one with `func` on this instance",
                 self.name,
                 instance.plugin_name()
             ),
-        ))
+        )
     }
 }
 

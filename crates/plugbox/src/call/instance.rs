@@ -28,6 +28,8 @@ pub struct Instance {
     /// Tells this instance from every other (typed handles check it).
     pub(super) id: u64,
     fuel_budget: Option<u64>,
+    /// What every call arms, read once from the plugin and engine.
+    arming: Arming,
     stats: CallStats,
     /// The deadline every call of this instance shares (the stateless
     /// path's: one deadline for all attempts), or each call its own.
@@ -53,7 +55,15 @@ impl Instance {
         prepared.check_counts()?;
         let mut store = prepared.template.store(args)?;
         let span = tracing::debug_span!("instantiate", plugin = prepared.name());
-        arm(&mut store, &prepared, fuel, how, deadline);
+        let arming = Arming::of(&prepared);
+        arm(
+            &mut store,
+            &prepared,
+            arming,
+            fuel,
+            how,
+            Until::At(deadline),
+        );
         let (deadline, cancel) = limits_of(&store);
         let instantiate = prepared.instantiate(&mut store, how).instrument(span);
         let live = match how {
@@ -71,6 +81,7 @@ impl Instance {
                 live,
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 fuel_budget: fuel,
+                arming,
                 stats: CallStats::default(),
                 pinned_deadline: None,
                 poisoned: false,
@@ -88,6 +99,11 @@ impl Instance {
         self.pinned_deadline = Some(deadline);
     }
 
+    /// Gives every later call its own deadline again.
+    pub(crate) fn unpin_deadline(&mut self) {
+        self.pinned_deadline = None;
+    }
+
     /// Leaves timing to the caller.
     pub(crate) fn untimed(&mut self) {
         self.timed = false;
@@ -99,32 +115,17 @@ impl Instance {
         self.poisoned
     }
 
-    /// The one pipeline of every call.
+    /// The one pipeline of every call: check the instance, resolve the
+    /// call, arm the limits, run the guest bounded by its deadline, record
+    /// what it used, classify.
     pub(crate) async fn invoke<C: Call>(&mut self, call: &C, how: How) -> Result<C::Output> {
-        if self.poisoned {
-            return Err(Error::new(
-                ErrorKind::Poisoned,
-                format!(
-                    "the instance of `{}` cannot be called again: a component instance that trapped stays unusable; instantiate a new one",
-                    self.prepared.name()
-                ),
-            ));
-        }
+        self.usable()?;
         let ready = call.ready(&mut Target {
             prepared: &self.prepared,
             store: &mut self.store,
             live: &self.live,
         })?;
-        let deadline = self
-            .pinned_deadline
-            .unwrap_or_else(|| self.prepared.deadline());
-        arm(
-            &mut self.store,
-            &self.prepared,
-            self.fuel_budget,
-            how,
-            deadline,
-        );
+        self.arm(how);
         // Timing costs two precise clock reads: typed handles skip it.
         let start = (C::TIMED && self.timed).then(Instant::now);
         let result = match how {
@@ -144,27 +145,108 @@ impl Instance {
                 stopped(&mut self.store, outcome)
             }
         };
-        self.finish(start);
-        if result.is_err() && matches!(self.live, Live::Component(_)) {
-            self.poisoned = true;
-        }
-        let failure = match result {
-            Ok(out) => match self.store.data().captured.overflow() {
-                None => return Ok(out),
-                // Output past the cap fails even a call that returned.
-                Some((stream, allowed)) => Error::limit(Limit::Output { stream, allowed }),
-            },
-            Err(e) => classify::classify(e, context(&mut self.store)),
-        };
-        Err(failure
-            .context(format!(
-                "call to `{}` in `{}` failed",
-                call.export(),
-                self.prepared.name()
-            ))
-            .with_stats(self.stats))
+        self.conclude(result, start, call.export())
     }
 
+    /// The same pipeline for a call with nothing to resolve that Wasmtime
+    /// runs synchronously (a typed handle's, when the plugin's calls take
+    /// the sync path): the same steps, without a future to drive.
+    #[inline]
+    pub(crate) fn invoke_now<R>(
+        &mut self,
+        export: &str,
+        run: impl FnOnce(&mut Store<StoreState>) -> wasmtime::Result<R>,
+    ) -> Result<R> {
+        self.usable()?;
+        self.arm(How::Sync);
+        let result = if cancelled(&mut self.store) {
+            Err(wasmtime::Error::new(wasmtime::Trap::Interrupt))
+        } else {
+            run(&mut self.store)
+        };
+        self.conclude(result, None, export)
+    }
+
+    /// Whether this instance's calls take the synchronous path with no
+    /// check left to make (see [`check_sync`]).
+    #[inline]
+    pub(crate) fn runs_now(&self) -> bool {
+        self.arming.now
+    }
+
+    /// Refuses a call of an instance that cannot be entered again.
+    #[inline]
+    fn usable(&self) -> Result<()> {
+        if self.poisoned {
+            return Err(self.poisoned_error());
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn poisoned_error(&self) -> Error {
+        Error::new(
+            ErrorKind::Poisoned,
+            format!(
+                "the instance of `{}` cannot be called again: a component instance that trapped stays unusable; instantiate a new one",
+                self.prepared.name()
+            ),
+        )
+    }
+
+    /// Arms fuel and the deadline of the next call.
+    #[inline]
+    fn arm(&mut self, how: How) {
+        let until = self.pinned_deadline.map_or(Until::Timeout, Until::At);
+        arm(
+            &mut self.store,
+            &self.prepared,
+            self.arming,
+            self.fuel_budget,
+            how,
+            until,
+        );
+    }
+
+    /// Records what the call used and classifies how it ended.
+    #[inline]
+    fn conclude<T>(
+        &mut self,
+        result: wasmtime::Result<T>,
+        start: Option<Instant>,
+        export: &str,
+    ) -> Result<T> {
+        self.finish(start);
+        match result {
+            Ok(out) => match self.store.data().captured.overflow() {
+                None => Ok(out),
+                // Output past the cap fails even a call that returned.
+                Some((stream, allowed)) => {
+                    Err(self.failed(Error::limit(Limit::Output { stream, allowed }), export))
+                }
+            },
+            Err(e) => {
+                if matches!(self.live, Live::Component(_)) {
+                    self.poisoned = true;
+                }
+                let failure = classify::classify(e, context(&mut self.store));
+                Err(self.failed(failure, export))
+            }
+        }
+    }
+
+    #[cold]
+    fn failed(&self, failure: Error, export: &str) -> Error {
+        failure
+            .context(format!(
+                "call to `{}` in `{}` failed",
+                export,
+                self.prepared.name()
+            ))
+            .with_stats(self.stats)
+    }
+
+    #[inline]
     fn finish(&mut self, start: Option<Instant>) {
         let duration = start.map(|s| s.elapsed()).unwrap_or_default();
         // `get_fuel` fails (building an error) when metering is off: ask
@@ -173,7 +255,7 @@ impl Instance {
         // code at an epoch check, so after a deadline or a cancel the
         // figure would be too low: none is given.
         let interrupted = self.store.data().interrupt.reason.is_some();
-        let fuel_consumed = if self.prepared.engine().config().get_consume_fuel() && !interrupted {
+        let fuel_consumed = if self.arming.fuel && !interrupted {
             self.store
                 .get_fuel()
                 .ok()
@@ -276,6 +358,7 @@ fn context(store: &mut Store<StoreState>) -> Context {
 
 /// Whether the instance's cancel handle has fired (recording it as the
 /// reason the call stops).
+#[inline]
 fn cancelled(store: &mut Store<StoreState>) -> bool {
     let interrupt = &mut store.data_mut().interrupt;
     let fired = interrupt
@@ -288,27 +371,88 @@ fn cancelled(store: &mut Store<StoreState>) -> bool {
     fired
 }
 
+/// When a call must end.
+#[derive(Clone, Copy)]
+enum Until {
+    /// By this deadline (`None`: never).
+    At(Option<Deadline>),
+    /// The plugin's timeout from now.
+    Timeout,
+}
+
+/// What arming a call of a plugin involves, read once per instance (the
+/// engine's settings are a few pointers away from the instance).
+#[derive(Clone, Copy)]
+struct Arming {
+    fuel: bool,
+    epoch: bool,
+    timeout_ticks: Option<u64>,
+    /// Calls of the synchronous API run synchronously: no host call can
+    /// block (so none is async either, and [`check_sync`] has nothing to
+    /// refuse).
+    now: bool,
+}
+
+impl Arming {
+    fn of(prepared: &Prepared) -> Self {
+        let config = prepared.engine().config();
+        let timeout_ticks = prepared.timeout_ticks();
+        if timeout_ticks.is_some() {
+            // Tick-counted deadlines need the ticker running from the start.
+            prepared.engine().ensure_ticker();
+        }
+        Self {
+            fuel: config.get_consume_fuel(),
+            epoch: config.get_epoch_interruption(),
+            timeout_ticks,
+            now: prepared.sync_how() == How::Sync,
+        }
+    }
+}
+
 /// Sets fuel and the deadline before guest code runs.
+///
+/// A deadline is checked at every epoch tick. Where only the epoch can
+/// end the call (wasm code alone, synchronously, nothing to cancel it), the
+/// timeout is instead the store's epoch deadline itself, counted in ticks:
+/// no clock is read and no callback runs until it has passed.
+#[inline]
 fn arm(
     store: &mut Store<StoreState>,
     prepared: &Prepared,
+    arming: Arming,
     fuel: Option<u64>,
     how: How,
-    deadline: Option<Deadline>,
+    until: Until,
 ) {
-    let engine = prepared.engine();
-    let config = engine.config();
-    if config.get_consume_fuel() {
+    if arming.fuel {
         // Setting fuel cannot fail when fuel metering is on.
         let _ = store.set_fuel(fuel.unwrap_or(u64::MAX));
     }
-    if config.get_epoch_interruption() {
+    if arming.epoch {
         let interrupt = &mut store.data_mut().interrupt;
         interrupt.reason = None;
         interrupt.yield_async = how == How::Async;
-        interrupt.deadline = deadline;
+        let ticks = match until {
+            Until::Timeout if how == How::Sync && interrupt.cancel.is_none() => {
+                arming.timeout_ticks
+            }
+            _ => None,
+        };
+        if let Some(ticks) = ticks {
+            // The ticker runs (`Arming::of`).
+            interrupt.by_ticks = true;
+            interrupt.deadline = None;
+            store.set_epoch_deadline(ticks);
+            return;
+        }
+        interrupt.by_ticks = false;
+        interrupt.deadline = match until {
+            Until::At(deadline) => deadline,
+            Until::Timeout => prepared.deadline(),
+        };
         if interrupt.deadline.is_some() || interrupt.cancel.is_some() || interrupt.yield_async {
-            engine.ensure_ticker();
+            prepared.engine().ensure_ticker();
             store.set_epoch_deadline(1);
         } else {
             store.set_epoch_deadline(u64::MAX / 2);

@@ -265,9 +265,13 @@ impl PluginManager {
             .ok_or_else(|| not_found(name))
     }
 
-    /// Runs `call` on plugin `name` from synchronous code.
+    /// Runs `call` on plugin `name` from synchronous code. The slot is
+    /// borrowed from the map for the call (this thread holds the map until
+    /// the call returns), rather than counted as another reference.
     fn sync_call<C: Call>(&self, name: &str, call: &C) -> Result<C::Output> {
-        drive(self.slot(name)?.invoke(call, Api::Sync))
+        let slots = self.inner.slots.load();
+        let slot = slots.get(name).ok_or_else(|| not_found(name))?;
+        drive(slot.invoke(call, Api::Sync))
     }
 
     /// Runs `call` on plugin `name` on the async path.

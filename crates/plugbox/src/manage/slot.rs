@@ -4,6 +4,7 @@
 //! statelessly or on the stateful instance, record its metrics.
 
 use super::metrics::Metrics;
+use super::turn::{Turn, TurnGuard};
 use crate::call::drive::in_runtime;
 use crate::call::{Call, Instance, check_sync, retry};
 use crate::code::How;
@@ -100,7 +101,20 @@ impl Slot {
 
     /// The wrapper of every managed call.
     pub(crate) async fn invoke<C: Call>(&self, call: &C, api: Api) -> Result<C::Output> {
-        let version = self.version();
+        // A synchronous call borrows the version for its duration; an
+        // async one (which may move between threads and wait for long)
+        // holds a reference of its own.
+        let (borrowed, owned);
+        let version: &Version = match api {
+            Api::Sync => {
+                borrowed = self.current.load();
+                &borrowed
+            }
+            Api::Async => {
+                owned = self.version();
+                &owned
+            }
+        };
         let how = match api {
             Api::Sync => {
                 check_sync(version.plugin.prepared())?;
@@ -114,13 +128,12 @@ impl Slot {
             func = call.export(),
             version = version.number
         );
-        let queued = self.run_queued(&version, call, how);
         // Wrapped only when a subscriber wants the span: the wrapper moves
-        // the whole call future.
+        // the whole call future (built in place, where it is awaited).
         let result = if span.is_disabled() {
-            queued.await
+            self.run_queued(version, call, how).await
         } else {
-            queued.instrument(span).await
+            self.run_queued(version, call, how).instrument(span).await
         };
         // The call's own duration (no clock read here); a call refused
         // before it ran waited its queue timeout.
@@ -186,7 +199,7 @@ impl Slot {
 /// one.
 #[derive(Default)]
 struct Stateful {
-    instance: tokio::sync::Mutex<Option<Instance>>,
+    instance: Turn<Option<Instance>>,
 }
 
 impl Stateful {
@@ -196,8 +209,8 @@ impl Stateful {
         name: &str,
         until: &QueueDeadline,
         queue_timeout: Duration,
-    ) -> Result<tokio::sync::MutexGuard<'_, Option<Instance>>> {
-        if let Ok(guard) = self.instance.try_lock() {
+    ) -> Result<TurnGuard<'_, Option<Instance>>> {
+        if let Some(guard) = self.instance.try_lock() {
             return Ok(guard);
         }
         let wait = async { tokio::time::timeout_at(until.at().into(), self.instance.lock()).await };
@@ -207,22 +220,28 @@ impl Stateful {
     }
 
     async fn invoke<C: Call>(
-        mut slot: tokio::sync::MutexGuard<'_, Option<Instance>>,
+        mut slot: TurnGuard<'_, Option<Instance>>,
         plugin: &Plugin,
         call: &C,
         how: How,
     ) -> Result<(C::Output, CallStats)> {
-        let prepared = plugin.prepared();
-        // One deadline for this call, instantiation included.
-        let deadline = prepared.deadline();
         let mut instance = match slot.take() {
-            Some(instance) => instance,
+            Some(mut instance) => {
+                // The call's own timeout.
+                instance.unpin_deadline();
+                instance
+            }
             None => {
+                let prepared = plugin.prepared();
+                // One deadline for this call, instantiation included.
+                let deadline = prepared.deadline();
                 let fuel = prepared.limits().get_fuel();
-                Box::pin(Instance::new(prepared.clone(), &[], fuel, how, deadline)).await?
+                let mut instance =
+                    Box::pin(Instance::new(prepared.clone(), &[], fuel, how, deadline)).await?;
+                instance.pin_deadline(deadline);
+                instance
             }
         };
-        instance.pin_deadline(deadline);
         // Taken out for the call: if this future is dropped mid-call, the
         // half-run instance is dropped with it.
         let result = instance.invoke(call, how).await;

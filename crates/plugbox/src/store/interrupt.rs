@@ -60,6 +60,10 @@ impl CancelHandle {
 #[derive(Debug, Default)]
 pub(crate) struct Interrupt {
     pub(crate) deadline: Option<Deadline>,
+    /// The deadline is the store's epoch deadline itself, counted in ticks
+    /// (a call that runs only wasm code, with no cancel handle): the epoch
+    /// callback runs only once it has passed.
+    pub(crate) by_ticks: bool,
     pub(crate) cancel: Option<CancelHandle>,
     /// Why the last call was stopped, if it was.
     pub(crate) reason: Option<TrapKind>,
@@ -83,6 +87,10 @@ impl Interrupt {
 
     /// Decides what the guest does at an epoch tick.
     pub(crate) fn on_tick(&mut self) -> wasmtime::UpdateDeadline {
+        if self.by_ticks {
+            self.reason = Some(TrapKind::Timeout);
+            return wasmtime::UpdateDeadline::Interrupt;
+        }
         if self.expired() {
             return wasmtime::UpdateDeadline::Interrupt;
         }

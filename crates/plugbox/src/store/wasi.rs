@@ -109,8 +109,15 @@ pub(crate) struct Captured {
 
 impl Captured {
     /// The stream that went over its cap, if any.
+    #[inline]
     pub(crate) fn overflow(&self) -> Option<(&'static str, u64)> {
-        let max = self.max?;
+        match self.max {
+            None => None,
+            Some(max) => self.overflow_of(max),
+        }
+    }
+
+    fn overflow_of(&self, max: u64) -> Option<(&'static str, u64)> {
         let over = |p: &Option<MemoryOutputPipe>| {
             p.as_ref().is_some_and(|p| p.contents().len() as u64 > max)
         };

@@ -61,6 +61,35 @@ fn timeout_stops_an_infinite_loop() {
     assert_eq!(p.call::<(), i32>("ok", ()).unwrap(), 7);
 }
 
+/// A kept instance of a module that imports nothing counts its timeout in
+/// epoch ticks (no clock read per call): never early, also with a coarse
+/// tick, and each call gets the whole timeout again.
+#[test]
+fn tick_counted_timeouts_are_never_early_and_rearm_per_call() {
+    for tick in [Duration::from_millis(2), Duration::from_millis(35)] {
+        let engine = Engine::new(&EngineConfig::new().epoch_tick(tick)).unwrap();
+        let timeout = Duration::from_millis(100);
+        let p = hostile(&engine, Limits::new().timeout(timeout));
+        let mut inst = p.instantiate().unwrap();
+        let spin = inst.func::<(), ()>("spin").unwrap();
+        for attempt in 0..2 {
+            let start = Instant::now();
+            let err = if attempt == 0 {
+                inst.call::<(), ()>("spin", ()).unwrap_err()
+            } else {
+                spin.call(&mut inst, ()).unwrap_err()
+            };
+            let took = start.elapsed();
+            assert_eq!(err.trap_kind(), Some(TrapKind::Timeout), "{err:#}");
+            assert!(took >= timeout, "tick {tick:?}: ended after {took:?}");
+        }
+        // Idle for longer than the timeout: the next call still has all of it.
+        std::thread::sleep(timeout + timeout / 2);
+        assert_eq!(inst.call::<(), i32>("ok", ()).unwrap(), 7);
+        assert_eq!(inst.call::<i64, i64>("work", 1000).unwrap(), 1000);
+    }
+}
+
 #[test]
 fn timeouts_are_per_store_on_a_shared_engine() {
     let engine = engine();

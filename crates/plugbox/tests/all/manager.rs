@@ -122,6 +122,74 @@ fn a_full_plugin_waits_then_reports_busy() {
     }
 }
 
+/// Without a concurrency cap a stateful plugin's callers still wait their
+/// turn for its one instance: in the order they came, up to the queue
+/// timeout, and an abandoned wait leaves the line.
+#[test]
+fn stateful_callers_wait_their_turn_for_the_instance() {
+    let (gate, host) = Gate::new();
+    let m = PluginManager::new(&engine()).with_host(host);
+    let spec = PluginSpec::new(wat("gate.wat"))
+        .mode(Mode::Stateful)
+        .queue_timeout(Duration::from_millis(80));
+    m.load("one", spec).unwrap();
+    let holder = {
+        let m = m.clone();
+        std::thread::spawn(move || m.call::<(), ()>("one", "wait", ()))
+    };
+    gate.entered();
+    let start = Instant::now();
+    let err = m.call::<(), i32>("one", "ok", ()).unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Busy, "{err:#}");
+    assert!(start.elapsed() >= Duration::from_millis(80));
+    // Callers queued behind the holder are served once it returns.
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let m = m.clone();
+            std::thread::spawn(move || m.call::<(), i32>("one", "ok", ()))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(10));
+    gate.open();
+    holder.join().unwrap().unwrap();
+    for w in waiters {
+        // Each either got in line in time or gave up with Busy: never
+        // anything else, and nobody is left holding the instance.
+        match w.join().unwrap() {
+            Ok(v) => assert_eq!(v, 7),
+            Err(e) => assert_eq!(e.kind(), &ErrorKind::Busy, "{e:#}"),
+        }
+    }
+    assert_eq!(m.call::<(), i32>("one", "ok", ()).unwrap(), 7);
+    assert_eq!(m.metrics("one").unwrap().in_flight, 0);
+}
+
+/// A stateful plugin's kept instance gives every call its own timeout.
+#[test]
+fn a_stateful_instance_gets_a_fresh_timeout_per_call() {
+    let m = PluginManager::new(&engine());
+    let spec = PluginSpec::new(wat("hostile.wat"))
+        .mode(Mode::Stateful)
+        .limits(Limits::new().timeout(Duration::from_millis(60)));
+    m.load("h", spec).unwrap();
+    assert_eq!(m.call::<(), i32>("h", "count", ()).unwrap(), 1);
+    std::thread::sleep(Duration::from_millis(120));
+    assert_eq!(
+        m.call::<(), i32>("h", "count", ()).unwrap(),
+        2,
+        "not timed out at once"
+    );
+    let start = Instant::now();
+    let err = m.call::<(), ()>("h", "spin", ()).unwrap_err();
+    assert_eq!(err.trap_kind(), Some(plugbox::TrapKind::Timeout), "{err:#}");
+    assert!(start.elapsed() >= Duration::from_millis(60));
+    assert_eq!(
+        m.call::<(), i32>("h", "count", ()).unwrap(),
+        3,
+        "state kept"
+    );
+}
+
 #[test]
 fn sha256_pin_is_enforced() {
     let bytes = std::fs::read(wat("add.wat")).unwrap();
