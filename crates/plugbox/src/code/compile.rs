@@ -3,7 +3,7 @@
 
 use super::atomic_wait;
 use crate::engine::Engine;
-use crate::engine::cache::Artifact;
+use crate::engine::cache::{self, Artifact, Cache};
 use crate::error::{Error, ErrorKind, PrecompiledReason, Result};
 use crate::load::validate::validation_error;
 use crate::load::{Wasm, WasmKind, aot};
@@ -45,29 +45,17 @@ pub(crate) fn compile(engine: &Engine, wasm: &Wasm, allow_precompiled: bool) -> 
     // the code: checked on a cache hit too (a walk, not a validation).
     crate::load::bounds::check_declared(engine, wasm.name(), wasm.bytes())?;
     let cache = engine.cache();
-    // The key is the SHA-256 of the binary compiled: the input's own for
-    // a binary (computed once, and kept for `Plugin::sha256`), the
-    // converted bytes' for text.
-    let key = cache.map(|_| {
-        if wasm.is_text() {
-            std::borrow::Cow::Owned(crate::load::sha256_hex(wasm.bytes()))
-        } else {
-            std::borrow::Cow::Borrowed(wasm.sha256())
+    // An entry is named by the XXH3-128 of the binary compiled and counts
+    // only if the SHA-256 it records is this binary's (see `cache`). The
+    // SHA-256 is computed while the entry is checked and mapped.
+    let mut digest = None;
+    if let Some(cache) = cache {
+        let key = cache::key(wasm.bytes());
+        let (hit, sha) = lookup(engine, cache, &key, artifact, wasm);
+        if let Some(compiled) = hit {
+            return Ok(compiled);
         }
-    });
-    if let Some(hit) = cache
-        .zip(key.as_deref())
-        .and_then(|(c, key)| c.get(key, artifact))
-    {
-        // SAFETY: the entry was written by plugbox's cache for an engine
-        // with the same fingerprint, atomically, and its checksum was just
-        // verified; Wasmtime checks compatibility again.
-        match unsafe { map_file(engine, &hit.file, artifact) } {
-            Ok(compiled) => return Ok(compiled),
-            Err(e) => {
-                tracing::warn!(entry = %hit.path.display(), error = %e, "cache entry refused; compiling")
-            }
-        }
+        digest = Some((key, sha));
     }
     // Validation first: its errors carry precise offsets and tell a
     // disabled feature from malformed input; compilation's do not.
@@ -80,17 +68,82 @@ pub(crate) fn compile(engine: &Engine, wasm: &Wasm, allow_precompiled: bool) -> 
         }
     }
     .map_err(|e| validation_error(engine.config(), wasm.name(), wasm.bytes(), e))?;
-    if let (Some(cache), Some(key)) = (cache, key.as_deref()) {
+    if let (Some(cache), Some((key, sha))) = (cache, digest) {
         let image = match &compiled {
             Compiled::Module(m) => m.serialize(),
             Compiled::Component(c) => c.serialize(),
         };
         match image {
-            Ok(image) => cache.put(key, artifact, &image),
+            Ok(image) => cache.put(&key, &sha, artifact, &image),
             Err(e) => tracing::warn!(error = %e, "cannot serialize for the cache"),
         }
     }
     Ok(compiled)
+}
+
+/// The cache's compiled code for `wasm`, if an entry named `key` holds
+/// code compiled from it, and the SHA-256 of `wasm`'s binary, computed on
+/// another thread while the entry is checked and mapped (hashing a large
+/// module takes as long as the rest of a hit).
+fn lookup(
+    engine: &Engine,
+    cache: &Cache,
+    key: &str,
+    artifact: Artifact,
+    wasm: &Wasm,
+) -> (Option<Compiled>, [u8; 32]) {
+    let find = || {
+        let hit = cache.get(key, artifact)?;
+        // SAFETY: the entry was written by plugbox's cache for an engine
+        // with the same fingerprint, atomically, and its checksum was just
+        // verified; Wasmtime checks compatibility again. Its code is used
+        // only once its source is known to be this one (below).
+        match unsafe { map_file(engine, &hit.file, artifact) } {
+            Ok(compiled) => Some((compiled, hit)),
+            Err(e) => {
+                tracing::warn!(entry = %hit.path.display(), error = %e, "cache entry refused; compiling");
+                None
+            }
+        }
+    };
+    let (found, sha) = if wasm.bytes().len() < PARALLEL_HASH_FROM {
+        (find(), binary_sha256(wasm))
+    } else {
+        std::thread::scope(|s| {
+            let hashing = std::thread::Builder::new()
+                .name("plugbox-hash".into())
+                .spawn_scoped(s, || binary_sha256(wasm));
+            let found = find();
+            let sha = match hashing {
+                Ok(h) => h.join().unwrap_or_else(|_| binary_sha256(wasm)),
+                Err(_) => binary_sha256(wasm),
+            };
+            (found, sha)
+        })
+    };
+    match found {
+        Some((compiled, hit)) if hit.source_sha256 == sha => (Some(compiled), sha),
+        Some((_, hit)) => {
+            tracing::warn!(entry = %hit.path.display(), "cache entry compiled from another source with the same XXH3; compiling");
+            (None, sha)
+        }
+        None => (None, sha),
+    }
+}
+
+/// Sources from this size on are hashed on a second thread during a
+/// cache lookup.
+const PARALLEL_HASH_FROM: usize = 1 << 20;
+
+/// The SHA-256 of the binary compiled; for a binary source it is also
+/// [`Wasm::sha256`], which keeps it.
+fn binary_sha256(wasm: &Wasm) -> [u8; 32] {
+    use sha2::Digest;
+    let sha: [u8; 32] = sha2::Sha256::digest(wasm.bytes()).into();
+    if !wasm.is_text() {
+        wasm.remember_sha256(&sha);
+    }
+    sha
 }
 
 /// Loads a precompiled artifact the caller opted in to trust, after

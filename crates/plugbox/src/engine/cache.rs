@@ -1,17 +1,21 @@
 //! plugbox's compile cache: native code for a module, kept on disk and
 //! memory-mapped on the next load.
 //!
-//! An entry is named by what decides its content: the SHA-256 of the
-//! binary compiled (a cryptographic hash: sources are untrusted, and a
-//! crafted collision must not hand one module another's code; plugbox
-//! computes it for every load anyway, for `Plugin::sha256`), whether it
-//! is a module or a component, plugbox's cache format and the
-//! engine's compatibility fingerprint (Wasmtime's own hash of every
-//! setting that changes generated code, and its version). Its content is
-//! Wasmtime's serialized image followed by a 32-byte trailer:
+//! An entry is named by what decides its content: the XXH3-128 of the
+//! binary compiled (fast to compute), whether it is a module or a
+//! component, plugbox's cache format and the engine's compatibility
+//! fingerprint (Wasmtime's own hash of every setting that changes
+//! generated code, and its version). XXH3 is not collision-resistant and
+//! sources are untrusted, so the entry also records the SHA-256 of its
+//! source, and a hit counts only if it matches the SHA-256 of the binary
+//! being loaded (which plugbox computes for every load anyway, for
+//! `Plugin::sha256`, alongside mapping the entry): a crafted collision
+//! gets its own compile, never another module's code. Its content is
+//! Wasmtime's serialized image followed by a 64-byte trailer:
 //!
 //! ```text
-//! [image][XXH3-128 of image: 16 bytes][image length: u64 LE][magic "PBXCACH1"]
+//! [image][SHA-256 of the source: 32 bytes][XXH3-128 of image: 16 bytes]
+//! [image length: u64 LE][magic "PBXCACH2"]
 //! ```
 //!
 //! Entries are written to a temporary file and renamed into place, so a
@@ -28,11 +32,16 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 use xxhash_rust::xxh3::xxh3_128;
 
-const MAGIC: &[u8; 8] = b"PBXCACH1";
-const TRAILER_LEN: usize = 32;
+const MAGIC: &[u8; 8] = b"PBXCACH2";
+const TRAILER_LEN: usize = 64;
 /// Bumped when plugbox changes what it compiles (the atomic-wait rewrite,
 /// say) or the entry layout.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
+
+/// The name of a source in the cache: its XXH3-128.
+pub(crate) fn key(source: &[u8]) -> String {
+    format!("{:032x}", xxh3_128(source))
+}
 
 /// What an entry holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +61,9 @@ pub(crate) struct Cache {
 pub(crate) struct Hit {
     pub(crate) path: PathBuf,
     pub(crate) file: File,
+    /// The SHA-256 of the source the entry was compiled from: the hit
+    /// counts only if it is the loaded source's.
+    pub(crate) source_sha256: [u8; 32],
 }
 
 impl Cache {
@@ -78,26 +90,29 @@ impl Cache {
         &self.dir
     }
 
-    fn path(&self, source_sha256: &str, artifact: Artifact) -> PathBuf {
+    fn path(&self, key: &str, artifact: Artifact) -> PathBuf {
         let kind = match artifact {
             Artifact::Module => 'm',
             Artifact::Component => 'c',
         };
         self.dir
-            .join(format!("{source_sha256}-{:016x}.{kind}", self.fingerprint))
+            .join(format!("{key}-{:016x}.{kind}", self.fingerprint))
     }
 
-    /// The checked entry for the source of SHA-256 `source_sha256` (hex),
-    /// if there is one. A damaged entry is deleted (and reported as a
-    /// miss).
-    pub(crate) fn get(&self, source_sha256: &str, artifact: Artifact) -> Option<Hit> {
-        let path = self.path(source_sha256, artifact);
+    /// The checked entry named `key` (see [`key`]), if there is one. A
+    /// damaged entry is deleted (and reported as a miss).
+    pub(crate) fn get(&self, key: &str, artifact: Artifact) -> Option<Hit> {
+        let path = self.path(key, artifact);
         let file = File::open(&path).ok()?;
         match check(&file) {
-            Ok(()) => {
+            Ok(source_sha256) => {
                 // Least recently used goes first: a hit is a use.
                 let _ = file.set_modified(SystemTime::now());
-                Some(Hit { path, file })
+                Some(Hit {
+                    path,
+                    file,
+                    source_sha256,
+                })
             }
             Err(why) => {
                 tracing::warn!(entry = %path.display(), %why, "discarding a damaged cache entry");
@@ -107,24 +122,31 @@ impl Cache {
         }
     }
 
-    /// Stores `image` (Wasmtime's serialized code) for the source, then
-    /// trims the cache to its bound. Failures only cost the next load a
-    /// compile: they are logged, not returned.
-    pub(crate) fn put(&self, source_sha256: &str, artifact: Artifact, image: &[u8]) {
-        let path = self.path(source_sha256, artifact);
-        if let Err(e) = self.write(&path, image) {
+    /// Stores `image` (Wasmtime's serialized code) for the source named
+    /// `key` whose SHA-256 is `source_sha256`, then trims the cache to its
+    /// bound. Failures only cost the next load a compile: they are logged,
+    /// not returned.
+    pub(crate) fn put(
+        &self,
+        key: &str,
+        source_sha256: &[u8; 32],
+        artifact: Artifact,
+        image: &[u8],
+    ) {
+        let path = self.path(key, artifact);
+        if let Err(e) = self.write(&path, source_sha256, image) {
             tracing::warn!(entry = %path.display(), error = %e, "cannot write a cache entry");
             return;
         }
         self.evict();
     }
 
-    fn write(&self, path: &Path, image: &[u8]) -> std::io::Result<()> {
+    fn write(&self, path: &Path, source_sha256: &[u8; 32], image: &[u8]) -> std::io::Result<()> {
         let mut tmp = tempfile::Builder::new()
             .prefix(".tmp-")
             .tempfile_in(&self.dir)?;
         tmp.write_all(image)?;
-        tmp.write_all(&trailer(image))?;
+        tmp.write_all(&trailer(source_sha256, image))?;
         tmp.as_file().flush()?;
         tmp.persist(path).map_err(|e| e.error)?;
         Ok(())
@@ -170,16 +192,18 @@ impl Cache {
     }
 }
 
-fn trailer(image: &[u8]) -> [u8; TRAILER_LEN] {
+fn trailer(source_sha256: &[u8; 32], image: &[u8]) -> [u8; TRAILER_LEN] {
     let mut t = [0u8; TRAILER_LEN];
-    t[..16].copy_from_slice(&xxh3_128(image).to_le_bytes());
-    t[16..24].copy_from_slice(&(image.len() as u64).to_le_bytes());
-    t[24..].copy_from_slice(MAGIC);
+    t[..32].copy_from_slice(source_sha256);
+    t[32..48].copy_from_slice(&xxh3_128(image).to_le_bytes());
+    t[48..56].copy_from_slice(&(image.len() as u64).to_le_bytes());
+    t[56..].copy_from_slice(MAGIC);
     t
 }
 
-/// Checks an entry's trailer and checksum.
-fn check(file: &File) -> std::result::Result<(), String> {
+/// Checks an entry's trailer and checksum; returns the SHA-256 of its
+/// source.
+fn check(file: &File) -> std::result::Result<[u8; 32], String> {
     // SAFETY: entries are only ever replaced by rename, never written in
     // place, so the mapped inode does not change while it is read.
     let map = unsafe { memmap2::Mmap::map(file) }.map_err(|e| e.to_string())?;
@@ -187,18 +211,20 @@ fn check(file: &File) -> std::result::Result<(), String> {
         return Err(format!("{} bytes, shorter than its trailer", map.len()));
     };
     let (image, t) = map.split_at(body_len);
-    if &t[24..] != MAGIC {
+    if &t[56..] != MAGIC {
         return Err("no plugbox cache trailer".into());
     }
     let mut len = [0u8; 8];
-    len.copy_from_slice(&t[16..24]);
+    len.copy_from_slice(&t[48..56]);
     if u64::from_le_bytes(len) != body_len as u64 {
         return Err("truncated".into());
     }
     let mut sum = [0u8; 16];
-    sum.copy_from_slice(&t[..16]);
+    sum.copy_from_slice(&t[32..48]);
     if u128::from_le_bytes(sum) != xxh3_128(image) {
         return Err("checksum mismatch".into());
     }
-    Ok(())
+    let mut source = [0u8; 32];
+    source.copy_from_slice(&t[..32]);
+    Ok(source)
 }

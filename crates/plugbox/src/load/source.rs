@@ -159,6 +159,13 @@ impl Wasm {
         self.sha256.get_or_init(|| sha256_hex(self.bytes.bytes()))
     }
 
+    /// Keeps `sha`, computed by the caller from [`bytes`](Self::bytes) of
+    /// a binary source, as [`sha256`](Self::sha256).
+    pub(crate) fn remember_sha256(&self, sha: &[u8; 32]) {
+        debug_assert!(!self.from_text);
+        let _ = self.sha256.set(hex(sha));
+    }
+
     /// The open file of a memory-mapped precompiled artifact, for Wasmtime
     /// to map in turn (no copy).
     pub(crate) fn mapped_file(&self) -> Option<&std::fs::File> {
@@ -259,10 +266,11 @@ fn map_native(file: &std::fs::File) -> Option<memmap2::Mmap> {
 /// SHA-256 of `bytes` as lowercase hex.
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&sha2::Sha256::digest(bytes).into())
+}
+
+fn hex(sha: &[u8; 32]) -> String {
+    sha.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 const WASM_MAGIC: &[u8; 4] = b"\0asm";

@@ -210,8 +210,9 @@ impl PluginBuilder {
     /// import), or [`ErrorKind::Config`] for limits the engine cannot
     /// enforce or a sandbox grant that does not exist.
     pub fn build(self, wasm: Wasm) -> Result<Plugin> {
-        let sha256 = wasm.sha256().to_string();
         let prepared = Prepared::new(&self.engine, self.settings, &wasm)?;
+        // After compiling: a cache lookup computes it alongside.
+        let sha256 = wasm.sha256().to_string();
         Ok(Plugin::from_prepared(Arc::new(prepared), sha256.into()))
     }
 }

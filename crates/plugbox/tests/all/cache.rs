@@ -19,7 +19,7 @@ fn load(engine: &Engine, wat: &str) -> plugbox::Result<Plugin> {
 
 /// The cache's entries (not its temporary files).
 fn entries(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("plugbox-cache-1"))
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("plugbox-cache-2"))
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     v.retain(|p| {
@@ -40,6 +40,33 @@ fn only_entry(dir: &Path) -> PathBuf {
 
 #[test]
 fn a_second_load_maps_the_cached_code() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), EngineConfig::new());
+    load(&e, ANSWER).unwrap();
+    let entry = only_entry(dir.path());
+    let old = SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&entry)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let before = std::fs::metadata(&entry).unwrap();
+    let hit = load(&engine(dir.path(), EngineConfig::new()), ANSWER).unwrap();
+    assert_eq!(hit.call::<(), i32>("answer", ()).unwrap(), 42);
+    let after = std::fs::metadata(&entry).unwrap();
+    // A hit uses the entry in place (a compile would rename a new file
+    // over it) and marks it used.
+    assert_eq!(after.ino(), before.ino(), "the entry was not rewritten");
+    assert!(after.modified().unwrap() > old, "a hit refreshes the entry");
+    assert_eq!(entries(dir.path()), vec![entry]);
+}
+
+/// Entries are named by a fast hash that a crafted source could collide
+/// with: an intact entry compiled from another source is never used.
+#[test]
+fn an_entry_of_another_source_under_this_name_is_not_used() {
     let dir = tempfile::tempdir().unwrap();
     let e = engine(dir.path(), EngineConfig::new());
     load(&e, OTHER).unwrap();
@@ -47,12 +74,22 @@ fn a_second_load_maps_the_cached_code() {
     std::fs::remove_file(only_entry(dir.path())).unwrap();
     load(&e, ANSWER).unwrap();
     let answer = only_entry(dir.path());
-    // Put another module's (intact) code under this module's name: a hit
-    // does not compile, so the plugin now has the other module's exports.
+    let own = std::fs::read(&answer).unwrap();
+    // As if OTHER's XXH3 were ANSWER's: its intact code under ANSWER's name.
     std::fs::write(&answer, &other).unwrap();
-    let hit = load(&engine(dir.path(), EngineConfig::new()), ANSWER).unwrap();
-    assert_eq!(hit.call::<(), i32>("other", ()).unwrap(), 7);
-    assert_eq!(entries(dir.path()), vec![answer]);
+    let p = load(&engine(dir.path(), EngineConfig::new()), ANSWER).unwrap();
+    assert_eq!(p.call::<(), i32>("answer", ()).unwrap(), 42);
+    assert_eq!(
+        p.call::<(), i32>("other", ()).unwrap_err().kind(),
+        &ErrorKind::ExportNotFound {
+            name: "other".into()
+        }
+    );
+    assert_eq!(
+        std::fs::read(&answer).unwrap(),
+        own,
+        "replaced by its own code"
+    );
 }
 
 #[test]
@@ -68,7 +105,7 @@ fn a_damaged_entry_is_compiled_again() {
         flipped,
         good[..good.len() / 2].to_vec(),
         Vec::new(),
-        b"PBXCACH1".to_vec(),
+        b"PBXCACH2".to_vec(),
     ] {
         std::fs::write(&entry, &damaged).unwrap();
         let p = load(&e, ANSWER).unwrap();
@@ -129,7 +166,7 @@ fn concurrent_writers_leave_one_intact_entry() {
 fn temporary_files_of_a_crashed_writer_are_cleaned_up() {
     let dir = tempfile::tempdir().unwrap();
     load(&engine(dir.path(), EngineConfig::new()), ANSWER).unwrap();
-    let cache = dir.path().join("plugbox-cache-1");
+    let cache = dir.path().join("plugbox-cache-2");
     let stale = cache.join(".tmp-stale");
     let fresh = cache.join(".tmp-fresh");
     std::fs::write(&stale, b"half an entry").unwrap();
