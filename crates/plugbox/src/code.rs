@@ -94,10 +94,10 @@ pub(crate) struct Prepared {
     pub(crate) async_host: bool,
     /// Calls run only wasm code: a module that imports no function.
     wasm_only: bool,
-    /// The call timeout counted in epoch ticks, for plugins whose calls
-    /// run only wasm code: the epoch alone can end them, so a synchronous
-    /// call arms its deadline with no clock read (see [`Self::timeout_ticks`]).
-    timeout_ticks: Option<u64>,
+    /// The call timeout, for plugins whose calls run only wasm code: the
+    /// epoch alone can end them, so a synchronous call starts its deadline
+    /// at the first epoch tick (see [`Self::epoch_timeout`]).
+    epoch_timeout: Option<std::time::Duration>,
     /// Instances, memories and tables one instantiation creates, when known.
     counts: Counts,
 }
@@ -208,7 +208,7 @@ impl Prepared {
             blocking: wasi != Wasi::None || async_host,
             async_host,
             wasm_only,
-            timeout_ticks: timeout_ticks(engine, &template.limits, wasm_only),
+            epoch_timeout: epoch_timeout(engine, &template.limits, wasm_only),
             template,
             code,
             counts,
@@ -222,7 +222,7 @@ impl Prepared {
         sandbox.check()?;
         let stdin = stdin_bytes(&sandbox)?;
         let t = &self.template;
-        let ticks = timeout_ticks(&t.engine, &limits, self.wasm_only);
+        let epoch_timeout = epoch_timeout(&t.engine, &limits, self.wasm_only);
         Ok(Self {
             template: StoreTemplate {
                 engine: t.engine.clone(),
@@ -241,7 +241,7 @@ impl Prepared {
             blocking: self.blocking,
             async_host: self.async_host,
             wasm_only: self.wasm_only,
-            timeout_ticks: ticks,
+            epoch_timeout,
             counts: self.counts,
         })
     }
@@ -263,12 +263,12 @@ impl Prepared {
         self.limits().get_timeout().and_then(Deadline::after)
     }
 
-    /// The timeout in epoch ticks, where ticks alone may enforce it: the
-    /// plugin runs only wasm code, which checks the epoch, and no host
-    /// code that would read a deadline on the clock. `None`: use
+    /// The timeout where the epoch alone enforces it: the plugin runs
+    /// only wasm code, which checks the epoch, and no host code that would
+    /// read a deadline on the clock. `None`: use
     /// [`deadline`](Self::deadline) (or there is no timeout).
-    pub(crate) fn timeout_ticks(&self) -> Option<u64> {
-        self.timeout_ticks
+    pub(crate) fn epoch_timeout(&self) -> Option<std::time::Duration> {
+        self.epoch_timeout
     }
 
     /// How the synchronous API runs this plugin's calls.
@@ -480,25 +480,16 @@ pub(crate) fn export_not_found(plugin: &str, func: &str, funcs: &[String]) -> Er
     )
 }
 
-/// `limits`' timeout as a count of epoch ticks that never ends a call
-/// early, for plugins whose calls run only wasm code (`None` otherwise,
-/// with no timeout, or without epoch interruption).
+/// `limits`' timeout, for plugins whose calls run only wasm code (`None`
+/// otherwise, with no timeout, or without epoch interruption).
 ///
-/// The ticker sleeps at least one tick between increments, so the `n`
-/// increments after a call arms its deadline span more than `n - 1` ticks
-/// of time: `n = ⌈timeout / tick⌉ + 1` ends the call after its timeout
-/// and less than two ticks later — no later than a deadline on the coarse
-/// clock (padded by its resolution) checked at each tick, and without
-/// reading the clock on every call.
-fn timeout_ticks(engine: &Engine, limits: &Limits, wasm_only: bool) -> Option<u64> {
-    let config = engine.config();
-    if !wasm_only || !config.get_epoch_interruption() {
-        return None;
-    }
-    let timeout = limits.get_timeout()?.as_nanos();
-    let tick = config.get_epoch_tick().as_nanos().max(1);
-    let ticks = u64::try_from(timeout.div_ceil(tick)).ok()?.checked_add(1)?;
-    // Far beyond any real timeout: leave it to the clock path, which
-    // treats an overflowing deadline as none.
-    (ticks < u64::MAX / 4).then_some(ticks)
+/// Such a call needs no deadline until the first epoch tick after it
+/// starts: most calls end before it and never read the clock. At that
+/// tick the deadline is set `timeout` from then — never early, since the
+/// call started before the tick, and at most about a tick late — and
+/// checked on the clock at every later tick, as every other deadline is.
+fn epoch_timeout(engine: &Engine, limits: &Limits, wasm_only: bool) -> Option<std::time::Duration> {
+    (wasm_only && engine.config().get_epoch_interruption())
+        .then(|| limits.get_timeout())
+        .flatten()
 }

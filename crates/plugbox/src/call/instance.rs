@@ -386,7 +386,7 @@ enum Until {
 struct Arming {
     fuel: bool,
     epoch: bool,
-    timeout_ticks: Option<u64>,
+    epoch_timeout: Option<std::time::Duration>,
     /// Calls of the synchronous API run synchronously: no host call can
     /// block (so none is async either, and [`check_sync`] has nothing to
     /// refuse).
@@ -396,15 +396,15 @@ struct Arming {
 impl Arming {
     fn of(prepared: &Prepared) -> Self {
         let config = prepared.engine().config();
-        let timeout_ticks = prepared.timeout_ticks();
-        if timeout_ticks.is_some() {
-            // Tick-counted deadlines need the ticker running from the start.
+        let epoch_timeout = prepared.epoch_timeout();
+        if epoch_timeout.is_some() {
+            // Deadlines that start at a tick need the ticker running.
             prepared.engine().ensure_ticker();
         }
         Self {
             fuel: config.get_consume_fuel(),
             epoch: config.get_epoch_interruption(),
-            timeout_ticks,
+            epoch_timeout,
             now: prepared.sync_how() == How::Sync,
         }
     }
@@ -414,8 +414,8 @@ impl Arming {
 ///
 /// A deadline is checked at every epoch tick. Where only the epoch can
 /// end the call (wasm code alone, synchronously, nothing to cancel it), the
-/// timeout is instead the store's epoch deadline itself, counted in ticks:
-/// no clock is read and no callback runs until it has passed.
+/// deadline starts at the call's first tick instead: a call that ends
+/// before it (most do) never reads the clock.
 #[inline]
 fn arm(
     store: &mut Store<StoreState>,
@@ -433,20 +433,20 @@ fn arm(
         let interrupt = &mut store.data_mut().interrupt;
         interrupt.reason = None;
         interrupt.yield_async = how == How::Async;
-        let ticks = match until {
+        let from_tick = match until {
             Until::Timeout if how == How::Sync && interrupt.cancel.is_none() => {
-                arming.timeout_ticks
+                arming.epoch_timeout
             }
             _ => None,
         };
-        if let Some(ticks) = ticks {
+        if let Some(timeout) = from_tick {
             // The ticker runs (`Arming::of`).
-            interrupt.by_ticks = true;
+            interrupt.from_first_tick = Some(timeout);
             interrupt.deadline = None;
-            store.set_epoch_deadline(ticks);
+            store.set_epoch_deadline(1);
             return;
         }
-        interrupt.by_ticks = false;
+        interrupt.from_first_tick = None;
         interrupt.deadline = match until {
             Until::At(deadline) => deadline,
             Until::Timeout => prepared.deadline(),

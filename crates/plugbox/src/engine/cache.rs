@@ -8,9 +8,9 @@
 //! generated code, and its version). XXH3 is not collision-resistant and
 //! sources are untrusted, so the entry also records the SHA-256 of its
 //! source, and a hit counts only if it matches the SHA-256 of the binary
-//! being loaded (which plugbox computes for every load anyway, for
-//! `Plugin::sha256`, alongside mapping the entry): a crafted collision
-//! gets its own compile, never another module's code. Its content is
+//! being loaded (computed alongside mapping the entry for sources of
+//! 1 MiB or more; for a binary source it is also `Plugin::sha256`): a
+//! crafted collision gets its own compile, never another module's code. Its content is
 //! Wasmtime's serialized image followed by a 64-byte trailer:
 //!
 //! ```text

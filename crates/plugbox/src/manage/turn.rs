@@ -48,7 +48,7 @@ impl<T> Turn<T> {
         self.state
             .compare_exchange(0, HELD, Ordering::Acquire, Ordering::Relaxed)
             .ok()
-            .map(|_| TurnGuard { turn: self })
+            .map(|_| TurnGuard::new(self))
     }
 
     /// The lock, after those who came first. Dropping the future gives up
@@ -68,7 +68,7 @@ impl<T> Turn<T> {
             freed.as_mut().enable();
             if self.state.fetch_or(HELD, Ordering::Acquire) & HELD == 0 {
                 drop(waiting);
-                return TurnGuard { turn: self };
+                return TurnGuard::new(self);
             }
             freed.await;
         }
@@ -87,6 +87,17 @@ impl<T> Drop for Waiting<'_, T> {
 /// The lock held: access to `T` until dropped.
 pub(crate) struct TurnGuard<'a, T> {
     turn: &'a Turn<T>,
+    /// `Send` and `Sync` as a `&mut T` is: sharing the guard shares `T`.
+    _holds: std::marker::PhantomData<&'a mut T>,
+}
+
+impl<'a, T> TurnGuard<'a, T> {
+    fn new(turn: &'a Turn<T>) -> Self {
+        Self {
+            turn,
+            _holds: std::marker::PhantomData,
+        }
+    }
 }
 
 impl<T> Deref for TurnGuard<'_, T> {
@@ -182,6 +193,39 @@ mod tests {
             *g += 1;
             drop(g);
             assert_eq!(*turn.lock().await, 1);
+        });
+    }
+
+    #[test]
+    fn a_woken_caller_that_is_gone_passes_its_turn_on() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let turn = Arc::new(Turn::<u32>::default());
+            let held = turn.try_lock().unwrap();
+            let first = tokio::spawn({
+                let t = turn.clone();
+                async move { *t.lock().await += 1 }
+            });
+            tokio::task::yield_now().await;
+            let second = tokio::spawn({
+                let t = turn.clone();
+                async move { *t.lock().await += 10 }
+            });
+            tokio::task::yield_now().await;
+            // The release wakes the first in line; it is aborted before it
+            // runs again.
+            drop(held);
+            first.abort();
+            assert!(first.await.unwrap_err().is_cancelled());
+            tokio::time::timeout(Duration::from_secs(10), second)
+                .await
+                .expect("the second caller gets the lock")
+                .unwrap();
+            assert_eq!(*turn.try_lock().expect("free again"), 10);
+            assert_eq!(turn.state.load(Ordering::Relaxed), 0);
         });
     }
 

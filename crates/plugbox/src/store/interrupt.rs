@@ -60,10 +60,10 @@ impl CancelHandle {
 #[derive(Debug, Default)]
 pub(crate) struct Interrupt {
     pub(crate) deadline: Option<Deadline>,
-    /// The deadline is the store's epoch deadline itself, counted in ticks
-    /// (a call that runs only wasm code, with no cancel handle): the epoch
-    /// callback runs only once it has passed.
-    pub(crate) by_ticks: bool,
+    /// A timeout whose deadline starts at the first epoch tick of the call
+    /// (a call that runs only wasm code, with no cancel handle: nothing
+    /// but the epoch reads its deadline, and most such calls end first).
+    pub(crate) from_first_tick: Option<std::time::Duration>,
     pub(crate) cancel: Option<CancelHandle>,
     /// Why the last call was stopped, if it was.
     pub(crate) reason: Option<TrapKind>,
@@ -87,9 +87,9 @@ impl Interrupt {
 
     /// Decides what the guest does at an epoch tick.
     pub(crate) fn on_tick(&mut self) -> wasmtime::UpdateDeadline {
-        if self.by_ticks {
-            self.reason = Some(TrapKind::Timeout);
-            return wasmtime::UpdateDeadline::Interrupt;
+        if let Some(timeout) = self.from_first_tick.take() {
+            // The call started before this tick: never early.
+            self.deadline = Deadline::after(timeout);
         }
         if self.expired() {
             return wasmtime::UpdateDeadline::Interrupt;

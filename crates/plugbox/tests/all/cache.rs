@@ -38,6 +38,7 @@ fn only_entry(dir: &Path) -> PathBuf {
     e[0].clone()
 }
 
+#[cfg(unix)]
 #[test]
 fn a_second_load_maps_the_cached_code() {
     use std::os::unix::fs::MetadataExt;
@@ -67,29 +68,46 @@ fn a_second_load_maps_the_cached_code() {
 /// with: an intact entry compiled from another source is never used.
 #[test]
 fn an_entry_of_another_source_under_this_name_is_not_used() {
-    let dir = tempfile::tempdir().unwrap();
-    let e = engine(dir.path(), EngineConfig::new());
-    load(&e, OTHER).unwrap();
-    let other = std::fs::read(only_entry(dir.path())).unwrap();
-    std::fs::remove_file(only_entry(dir.path())).unwrap();
-    load(&e, ANSWER).unwrap();
-    let answer = only_entry(dir.path());
-    let own = std::fs::read(&answer).unwrap();
-    // As if OTHER's XXH3 were ANSWER's: its intact code under ANSWER's name.
-    std::fs::write(&answer, &other).unwrap();
-    let p = load(&engine(dir.path(), EngineConfig::new()), ANSWER).unwrap();
-    assert_eq!(p.call::<(), i32>("answer", ()).unwrap(), 42);
-    assert_eq!(
-        p.call::<(), i32>("other", ()).unwrap_err().kind(),
-        &ErrorKind::ExportNotFound {
-            name: "other".into()
-        }
-    );
-    assert_eq!(
-        std::fs::read(&answer).unwrap(),
-        own,
-        "replaced by its own code"
-    );
+    // Small sources are hashed before the lookup, large ones (1 MiB on)
+    // alongside it: both are checked.
+    let big = |export: &str, value: i32| {
+        format!(
+            r#"(module (memory 20) (data (i32.const 0) "{}")
+                 (func (export "{export}") (result i32) i32.const {value}))"#,
+            "x".repeat(1_200_000)
+        )
+    };
+    for (answer, other, other_export) in [
+        (ANSWER.to_string(), OTHER.to_string(), "other"),
+        (big("answer", 42), big("big_other", 7), "big_other"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path(), EngineConfig::new());
+        load(&e, &other).unwrap();
+        let theirs = std::fs::read(only_entry(dir.path())).unwrap();
+        std::fs::remove_file(only_entry(dir.path())).unwrap();
+        load(&e, &answer).unwrap();
+        let entry = only_entry(dir.path());
+        let own = std::fs::read(&entry).unwrap();
+        // As if OTHER's XXH3 were ANSWER's: its intact code under ANSWER's name.
+        std::fs::write(&entry, &theirs).unwrap();
+        let p = load(&engine(dir.path(), EngineConfig::new()), &answer).unwrap();
+        assert_eq!(p.call::<(), i32>("answer", ()).unwrap(), 42);
+        assert_eq!(
+            p.call::<(), i32>(other_export, ()).unwrap_err().kind(),
+            &ErrorKind::ExportNotFound {
+                name: other_export.into()
+            }
+        );
+        assert_eq!(
+            std::fs::read(&entry).unwrap(),
+            own,
+            "replaced by its own code"
+        );
+        // And the entry, now its own, is a hit that runs the same code.
+        let p = load(&engine(dir.path(), EngineConfig::new()), &answer).unwrap();
+        assert_eq!(p.call::<(), i32>("answer", ()).unwrap(), 42);
+    }
 }
 
 #[test]

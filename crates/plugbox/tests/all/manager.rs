@@ -123,8 +123,9 @@ fn a_full_plugin_waits_then_reports_busy() {
 }
 
 /// Without a concurrency cap a stateful plugin's callers still wait their
-/// turn for its one instance: in the order they came, up to the queue
-/// timeout, and an abandoned wait leaves the line.
+/// turn for its one instance, up to the queue timeout, and nobody is left
+/// holding it or counted in flight (the lock's order is tested in
+/// `manage/turn.rs`).
 #[test]
 fn stateful_callers_wait_their_turn_for_the_instance() {
     let (gate, host) = Gate::new();
