@@ -139,10 +139,15 @@ const PARALLEL_HASH_FROM: usize = 1 << 20;
 /// [`Wasm::sha256`], which keeps it.
 fn binary_sha256(wasm: &Wasm) -> [u8; 32] {
     use sha2::Digest;
-    let sha: [u8; 32] = sha2::Sha256::digest(wasm.bytes()).into();
-    if !wasm.is_text() {
-        wasm.remember_sha256(&sha);
+    if wasm.is_text() {
+        return sha2::Sha256::digest(wasm.bytes()).into();
     }
+    // Already computed for a `sha256` pin: not hashed twice.
+    if let Some(sha) = wasm.known_sha256() {
+        return sha;
+    }
+    let sha: [u8; 32] = sha2::Sha256::digest(wasm.bytes()).into();
+    wasm.remember_sha256(&sha);
     sha
 }
 

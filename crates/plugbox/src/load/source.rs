@@ -159,6 +159,17 @@ impl Wasm {
         self.sha256.get_or_init(|| sha256_hex(self.bytes.bytes()))
     }
 
+    /// [`sha256`](Self::sha256) as bytes, if it has been computed.
+    pub(crate) fn known_sha256(&self) -> Option<[u8; 32]> {
+        let hex = self.sha256.get()?.as_bytes();
+        let mut sha = [0u8; 32];
+        for (byte, pair) in sha.iter_mut().zip(hex.chunks_exact(2)) {
+            let digit = |c: u8| char::from(c).to_digit(16);
+            *byte = u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()?;
+        }
+        Some(sha)
+    }
+
     /// Keeps `sha`, computed by the caller from [`bytes`](Self::bytes) of
     /// a binary source, as [`sha256`](Self::sha256).
     pub(crate) fn remember_sha256(&self, sha: &[u8; 32]) {
@@ -449,6 +460,17 @@ mod tests {
         assert!(looks_like_text(b"(; block ;) (module)"));
         assert!(!looks_like_text(b"hello"));
         assert!(!looks_like_text(b"\x7fELF"));
+    }
+
+    #[test]
+    fn a_known_sha256_reads_back_as_the_digest() {
+        use sha2::Digest;
+        let bytes = b"\0asm\x01\0\0\0".to_vec();
+        let wasm = Wasm::decode("m".into(), bytes.clone()).unwrap();
+        assert_eq!(wasm.known_sha256(), None, "not computed yet");
+        let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+        assert_eq!(wasm.sha256(), sha256_hex(&bytes));
+        assert_eq!(wasm.known_sha256(), Some(digest));
     }
 
     #[test]

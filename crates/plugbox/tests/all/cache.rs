@@ -32,6 +32,18 @@ fn entries(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+/// Marks the file at `entry` as last modified `ago`.
+fn age(entry: &Path, ago: Duration) -> SystemTime {
+    let then = SystemTime::now() - ago;
+    std::fs::File::options()
+        .write(true)
+        .open(entry)
+        .unwrap()
+        .set_modified(then)
+        .unwrap();
+    then
+}
+
 fn only_entry(dir: &Path) -> PathBuf {
     let e = entries(dir);
     assert_eq!(e.len(), 1, "{e:?}");
@@ -46,13 +58,7 @@ fn a_second_load_maps_the_cached_code() {
     let e = engine(dir.path(), EngineConfig::new());
     load(&e, ANSWER).unwrap();
     let entry = only_entry(dir.path());
-    let old = SystemTime::now() - Duration::from_secs(3600);
-    std::fs::File::options()
-        .write(true)
-        .open(&entry)
-        .unwrap()
-        .set_modified(old)
-        .unwrap();
+    let old = age(&entry, Duration::from_secs(3600));
     let before = std::fs::metadata(&entry).unwrap();
     let hit = load(&engine(dir.path(), EngineConfig::new()), ANSWER).unwrap();
     assert_eq!(hit.call::<(), i32>("answer", ()).unwrap(), 42);
@@ -143,13 +149,7 @@ fn the_least_recently_used_entries_go_past_the_size_bound() {
         EngineConfig::new().cache_max_size(size + size / 2),
     );
     let first = only_entry(dir.path());
-    let old = SystemTime::now() - Duration::from_secs(60);
-    std::fs::File::options()
-        .write(true)
-        .open(&first)
-        .unwrap()
-        .set_modified(old)
-        .unwrap();
+    age(&first, Duration::from_secs(60));
     load(&bounded, OTHER).unwrap();
     let left = entries(dir.path());
     assert_eq!(left.len(), 1, "{left:?}");
@@ -189,12 +189,7 @@ fn temporary_files_of_a_crashed_writer_are_cleaned_up() {
     let fresh = cache.join(".tmp-fresh");
     std::fs::write(&stale, b"half an entry").unwrap();
     std::fs::write(&fresh, b"being written").unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&stale)
-        .unwrap()
-        .set_modified(SystemTime::now() - Duration::from_secs(2 * 3600))
-        .unwrap();
+    age(&stale, Duration::from_secs(2 * 3600));
     load(&engine(dir.path(), EngineConfig::new()), OTHER).unwrap();
     assert!(!stale.exists(), "an hour-old temporary file is removed");
     assert!(fresh.exists(), "a writer's file in progress is left alone");

@@ -89,13 +89,21 @@ fn stateless_calls_share_nothing_and_stateful_calls_keep_state() {
 
 #[test]
 fn a_full_plugin_waits_then_reports_busy() {
-    for mode in [Mode::Stateless, Mode::Stateful] {
+    // A stateful plugin's callers also wait for its one instance without
+    // a concurrency cap.
+    for (mode, cap) in [
+        (Mode::Stateless, Some(1)),
+        (Mode::Stateful, Some(1)),
+        (Mode::Stateful, None),
+    ] {
         let (gate, host) = Gate::new();
         let m = PluginManager::new(&engine()).with_host(host);
-        let spec = PluginSpec::new(wat("gate.wat"))
+        let mut spec = PluginSpec::new(wat("gate.wat"))
             .mode(mode)
-            .max_concurrency(1)
             .queue_timeout(Duration::from_millis(50));
+        if let Some(cap) = cap {
+            spec = spec.max_concurrency(cap);
+        }
         m.load("one", spec).unwrap();
         let holder = {
             let m = m.clone();
@@ -106,7 +114,7 @@ fn a_full_plugin_waits_then_reports_busy() {
         assert_eq!(m.metrics("one").unwrap().in_flight, 1);
         let start = Instant::now();
         let err = m.call::<(), i32>("one", "ok", ()).unwrap_err();
-        assert_eq!(err.kind(), &ErrorKind::Busy, "{mode:?}: {err:#}");
+        assert_eq!(err.kind(), &ErrorKind::Busy, "{mode:?} {cap:?}: {err:#}");
         assert!(
             format!("{err:#}").contains("queue timeout of 50ms"),
             "{err:#}"
@@ -117,52 +125,10 @@ fn a_full_plugin_waits_then_reports_busy() {
         assert_eq!(
             m.call::<(), i32>("one", "ok", ()).unwrap(),
             7,
-            "{mode:?}: free again"
+            "{mode:?} {cap:?}: free again"
         );
+        assert_eq!(m.metrics("one").unwrap().in_flight, 0);
     }
-}
-
-/// Without a concurrency cap a stateful plugin's callers still wait their
-/// turn for its one instance, up to the queue timeout, and nobody is left
-/// holding it or counted in flight (the lock's order is tested in
-/// `manage/turn.rs`).
-#[test]
-fn stateful_callers_wait_their_turn_for_the_instance() {
-    let (gate, host) = Gate::new();
-    let m = PluginManager::new(&engine()).with_host(host);
-    let spec = PluginSpec::new(wat("gate.wat"))
-        .mode(Mode::Stateful)
-        .queue_timeout(Duration::from_millis(80));
-    m.load("one", spec).unwrap();
-    let holder = {
-        let m = m.clone();
-        std::thread::spawn(move || m.call::<(), ()>("one", "wait", ()))
-    };
-    gate.entered();
-    let start = Instant::now();
-    let err = m.call::<(), i32>("one", "ok", ()).unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::Busy, "{err:#}");
-    assert!(start.elapsed() >= Duration::from_millis(80));
-    // Callers queued behind the holder are served once it returns.
-    let waiters: Vec<_> = (0..3)
-        .map(|_| {
-            let m = m.clone();
-            std::thread::spawn(move || m.call::<(), i32>("one", "ok", ()))
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(10));
-    gate.open();
-    holder.join().unwrap().unwrap();
-    for w in waiters {
-        // Each either got in line in time or gave up with Busy: never
-        // anything else, and nobody is left holding the instance.
-        match w.join().unwrap() {
-            Ok(v) => assert_eq!(v, 7),
-            Err(e) => assert_eq!(e.kind(), &ErrorKind::Busy, "{e:#}"),
-        }
-    }
-    assert_eq!(m.call::<(), i32>("one", "ok", ()).unwrap(), 7);
-    assert_eq!(m.metrics("one").unwrap().in_flight, 0);
 }
 
 /// A stateful plugin's kept instance gives every call its own timeout.
