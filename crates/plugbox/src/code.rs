@@ -17,7 +17,7 @@ use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Limit, Result};
 use crate::kv::{Kv, KvBackend, KvBackends};
 use crate::load::{Wasm, is_wasi_module};
-use crate::store::{HostFunctions, LogSink, StoreState, StoreTemplate, Wasi};
+use crate::store::{HostFunctions, LogSink, Shared, StoreState, StoreTemplate, Wasi};
 use compile::Compiled;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -191,6 +191,12 @@ impl Prepared {
                     (code, Wasi::P2, async_host, counts, false)
                 }
             };
+        let shared = Arc::new(Shared {
+            name: name.clone(),
+            config: settings.config,
+            kv,
+            log_sink: settings.log_sink,
+        });
         let template = StoreTemplate {
             engine: engine.clone(),
             name,
@@ -200,9 +206,7 @@ impl Prepared {
             stdin,
             wasi,
             host: settings.host,
-            config: Arc::new(settings.config),
-            kv,
-            log_sink: settings.log_sink,
+            shared,
         };
         Ok(Self {
             blocking: wasi != Wasi::None || async_host,
@@ -233,9 +237,7 @@ impl Prepared {
                 stdin,
                 wasi: t.wasi,
                 host: t.host.clone(),
-                config: t.config.clone(),
-                kv: t.kv.clone(),
-                log_sink: t.log_sink.clone(),
+                shared: t.shared.clone(),
             },
             code: self.code.clone(),
             blocking: self.blocking,

@@ -56,11 +56,20 @@ pub(crate) struct StoreTemplate {
     pub(crate) stdin: Option<Arc<[u8]>>,
     pub(crate) wasi: Wasi,
     pub(crate) host: HostFunctions,
-    pub(crate) config: Arc<BTreeMap<String, String>>,
-    pub(crate) kv: Kv,
-    pub(crate) log_sink: Option<LogSink>,
+    /// What host calls read, shared by every store (one reference to
+    /// count per store, not one per part).
+    pub(crate) shared: Arc<Shared>,
     /// Where outbound HTTP may go: the sandbox's `allow-host` grants.
     pub(crate) allowed_hosts: Arc<[HostPattern]>,
+}
+
+/// The parts of a store's data that every store of a plugin shares with
+/// the host calls of its guest.
+pub(crate) struct Shared {
+    pub(crate) name: Arc<str>,
+    pub(crate) config: BTreeMap<String, String>,
+    pub(crate) kv: Kv,
+    pub(crate) log_sink: Option<LogSink>,
 }
 
 impl StoreTemplate {
@@ -80,13 +89,13 @@ impl StoreTemplate {
             )?;
             captured = pipes;
             if self.wasi == Wasi::P1 {
-                wasi = Some(builder.build_p1());
+                wasi = Some(Box::new(builder.build_p1()));
             } else {
-                p2 = Some(P2Ctx {
+                p2 = Some(Box::new(P2Ctx {
                     ctx: builder.build(),
                     table: wasmtime::component::ResourceTable::new(),
                     http: http::HttpState::new(self.name.clone(), self.allowed_hosts.clone()),
-                });
+                }));
             }
         }
         let state = StoreState {
@@ -94,11 +103,8 @@ impl StoreTemplate {
             interrupt: Interrupt::default(),
             wasi,
             p2,
-            plugin_name: self.name.clone(),
-            config: self.config.clone(),
+            shared: self.shared.clone(),
             host: self.host.make_state(),
-            kv: self.kv.clone(),
-            log_sink: self.log_sink.clone(),
             captured,
         };
         let mut store = Store::new(self.engine.wasmtime(), state);

@@ -83,7 +83,7 @@ impl Instance {
         )?;
         Ok(FuncHandle {
             func,
-            instance: self.id,
+            instance: self.id(),
             name: name.into(),
             types: PhantomData,
         })
@@ -133,7 +133,7 @@ where
 
     #[inline]
     fn check(&self, instance: &Instance) -> Result<()> {
-        if instance.id == self.instance {
+        if instance.known_id() == self.instance {
             return Ok(());
         }
         Err(self.foreign(instance))

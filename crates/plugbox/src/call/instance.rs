@@ -25,8 +25,9 @@ pub struct Instance {
     pub(super) prepared: Arc<Prepared>,
     pub(super) store: Store<StoreState>,
     pub(super) live: Live,
-    /// Tells this instance from every other (typed handles check it).
-    pub(super) id: u64,
+    /// Tells this instance from every other (typed handles check it);
+    /// 0 until the first handle asks (see [`Self::id`]).
+    id: u64,
     fuel_budget: Option<u64>,
     /// What every call arms, read once from the plugin and engine.
     arming: Arming,
@@ -73,13 +74,12 @@ impl Instance {
                 stopped(&mut store, outcome)
             }
         };
-        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         match live {
             Ok(live) => Ok(Self {
                 prepared,
                 store,
                 live,
-                id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+                id: 0,
                 fuel_budget: fuel,
                 arming,
                 stats: CallStats::default(),
@@ -92,6 +92,23 @@ impl Instance {
                 Err(classify::instantiate_error(prepared.name(), e, cx))
             }
         }
+    }
+
+    /// This instance's identity, drawn when a typed handle first needs it:
+    /// the counter is shared by every thread, and most instances (all
+    /// stateless ones) never make a handle.
+    pub(super) fn id(&mut self) -> u64 {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        if self.id == 0 {
+            self.id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        }
+        self.id
+    }
+
+    /// The identity of this instance if a handle was ever made (0: none
+    /// was, so no handle can be this instance's).
+    pub(super) fn known_id(&self) -> u64 {
+        self.id
     }
 
     /// Makes every later call of this instance end by `deadline`.

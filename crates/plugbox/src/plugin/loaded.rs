@@ -57,7 +57,7 @@ impl Plugin {
     /// The key-value store of this plugin: its namespace in its backend,
     /// as its `plugbox:plugin/kv` and `wasi:keyvalue` imports see it.
     pub fn kv(&self) -> &Kv {
-        &self.inner.template.kv
+        &self.inner.template.shared.kv
     }
 
     /// A copy of this plugin (sharing the compiled code) with other limits.

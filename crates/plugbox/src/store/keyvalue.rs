@@ -39,7 +39,7 @@ impl StoreState {
     }
 
     fn to_wasi(&self, e: &Error) -> store::Error {
-        let (kind, message) = guest_message(&self.plugin_name, e);
+        let (kind, message) = guest_message(self.plugin_name(), e);
         let what = match kind {
             KvErrorKind::QuotaExceeded => "quota exceeded",
             KvErrorKind::Invalid => "invalid",

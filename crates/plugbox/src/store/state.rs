@@ -2,11 +2,11 @@
 //! the WASI context, the host functions' state, the plugin's kv store and
 //! log sink, and the captured output.
 
+use super::Shared;
 use super::http::HttpState;
 use super::interrupt::Interrupt;
 use super::limiter::Limiter;
 use super::wasi::Captured;
-use super::world::LogSink;
 use crate::config::Limits;
 use crate::kv::Kv;
 use std::collections::BTreeMap;
@@ -18,13 +18,13 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 pub struct StoreState {
     pub(crate) limiter: Limiter,
     pub(crate) interrupt: Interrupt,
-    pub(super) wasi: Option<WasiP1Ctx>,
-    pub(super) p2: Option<P2Ctx>,
-    pub(crate) plugin_name: Arc<str>,
-    pub(crate) config: Arc<BTreeMap<String, String>>,
+    /// Boxed, as is `p2`: a store's data is moved while the store is
+    /// made, and most plugins have neither.
+    pub(super) wasi: Option<Box<WasiP1Ctx>>,
+    pub(super) p2: Option<Box<P2Ctx>>,
+    /// The plugin's name, config, kv store and log sink.
+    pub(crate) shared: Arc<Shared>,
     pub(crate) host: Option<Box<dyn std::any::Any + Send>>,
-    pub(crate) kv: Kv,
-    pub(crate) log_sink: Option<LogSink>,
     /// Captured stdout and stderr.
     pub(crate) captured: Captured,
 }
@@ -37,6 +37,11 @@ pub(super) struct P2Ctx {
 }
 
 impl StoreState {
+    /// The name of the plugin this store runs.
+    pub(crate) fn plugin_name(&self) -> &Arc<str> {
+        &self.shared.name
+    }
+
     /// A state with no limits and no WASI, for link-time type checks.
     pub(crate) fn bare() -> Self {
         Self {
@@ -44,11 +49,13 @@ impl StoreState {
             interrupt: Interrupt::default(),
             wasi: None,
             p2: None,
-            plugin_name: "".into(),
-            config: Arc::default(),
+            shared: Arc::new(Shared {
+                name: "".into(),
+                config: BTreeMap::new(),
+                kv: Kv::memory(),
+                log_sink: None,
+            }),
             host: None,
-            kv: Kv::memory(),
-            log_sink: None,
             captured: Captured::default(),
         }
     }
@@ -56,7 +63,8 @@ impl StoreState {
     /// The plugin's kv store for an operation of the running call: it stops
     /// waiting before the call's deadline.
     pub(crate) fn call_kv(&self) -> Kv {
-        self.kv
+        self.shared
+            .kv
             .until(self.interrupt.deadline.map(|deadline| deadline.instant()))
     }
 

@@ -24,7 +24,7 @@ use bindings::plugbox::plugin::{config, kv, log};
 
 impl log::Host for StoreState {
     fn log(&mut self, level: log::Level, message: String) {
-        let plugin = &*self.plugin_name;
+        let plugin = &**self.plugin_name();
         match level {
             log::Level::Trace => tracing::trace!(plugin, "{message}"),
             log::Level::Debug => tracing::debug!(plugin, "{message}"),
@@ -32,7 +32,7 @@ impl log::Host for StoreState {
             log::Level::Warn => tracing::warn!(plugin, "{message}"),
             log::Level::Error => tracing::error!(plugin, "{message}"),
         }
-        if let Some(sink) = &self.log_sink {
+        if let Some(sink) = &self.shared.log_sink {
             sink(level_name(level), &message);
         }
     }
@@ -50,11 +50,11 @@ fn level_name(level: log::Level) -> &'static str {
 
 impl config::Host for StoreState {
     fn get(&mut self, key: String) -> Option<String> {
-        self.config.get(&key).cloned()
+        self.shared.config.get(&key).cloned()
     }
 
     fn keys(&mut self) -> Vec<String> {
-        self.config.keys().cloned().collect()
+        self.shared.config.keys().cloned().collect()
     }
 }
 
@@ -104,7 +104,7 @@ impl kv::Host for StoreState {
     async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
         let kv = self.call_kv();
         let out = kv.set_async(&key, value).await;
-        Ok(out.map_err(|e| guest_message(&self.plugin_name, &e).1))
+        Ok(out.map_err(|e| guest_message(self.plugin_name(), &e).1))
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<bool> {
@@ -122,7 +122,7 @@ impl kv::Host for StoreState {
         Ok(kv
             .get_async(&key)
             .await
-            .map_err(|e| to_wit(&self.plugin_name, &e)))
+            .map_err(|e| to_wit(self.plugin_name(), &e)))
     }
 
     async fn try_set(&mut self, key: String, value: Vec<u8>) -> KvResult<()> {
@@ -130,7 +130,7 @@ impl kv::Host for StoreState {
         Ok(kv
             .set_async(&key, value)
             .await
-            .map_err(|e| to_wit(&self.plugin_name, &e)))
+            .map_err(|e| to_wit(self.plugin_name(), &e)))
     }
 
     async fn try_delete(&mut self, key: String) -> KvResult<bool> {
@@ -138,7 +138,7 @@ impl kv::Host for StoreState {
         Ok(kv
             .delete_async(&key)
             .await
-            .map_err(|e| to_wit(&self.plugin_name, &e)))
+            .map_err(|e| to_wit(self.plugin_name(), &e)))
     }
 
     async fn exists(&mut self, key: String) -> KvResult<bool> {
@@ -146,7 +146,7 @@ impl kv::Host for StoreState {
         Ok(kv
             .exists_async(&key)
             .await
-            .map_err(|e| to_wit(&self.plugin_name, &e)))
+            .map_err(|e| to_wit(self.plugin_name(), &e)))
     }
 
     async fn list_keys(&mut self, cursor: Option<u64>, limit: u32) -> KvResult<kv::KeyPage> {
@@ -158,7 +158,7 @@ impl kv::Host for StoreState {
                 keys: p.keys,
                 cursor: p.cursor,
             })
-            .map_err(|e| to_wit(&self.plugin_name, &e)))
+            .map_err(|e| to_wit(self.plugin_name(), &e)))
     }
 
     async fn increment(&mut self, key: String, delta: i64) -> KvResult<i64> {
@@ -166,7 +166,7 @@ impl kv::Host for StoreState {
         Ok(kv
             .increment_async(&key, delta)
             .await
-            .map_err(|e| to_wit(&self.plugin_name, &e)))
+            .map_err(|e| to_wit(self.plugin_name(), &e)))
     }
 
     async fn compare_and_swap(
@@ -179,7 +179,7 @@ impl kv::Host for StoreState {
         let out = kv
             .compare_and_swap_async(&key, expected.as_deref(), value)
             .await;
-        Ok(out.map_err(|e| to_wit(&self.plugin_name, &e)))
+        Ok(out.map_err(|e| to_wit(self.plugin_name(), &e)))
     }
 
     async fn get_many(&mut self, keys: Vec<String>) -> KvResult<Vec<Option<Vec<u8>>>> {
@@ -187,7 +187,7 @@ impl kv::Host for StoreState {
         Ok(kv
             .get_many_async(&keys)
             .await
-            .map_err(|e| to_wit(&self.plugin_name, &e)))
+            .map_err(|e| to_wit(self.plugin_name(), &e)))
     }
 
     async fn set_many(&mut self, entries: Vec<(String, Vec<u8>)>) -> KvResult<()> {
@@ -195,7 +195,7 @@ impl kv::Host for StoreState {
         Ok(kv
             .set_many_async(entries)
             .await
-            .map_err(|e| to_wit(&self.plugin_name, &e)))
+            .map_err(|e| to_wit(self.plugin_name(), &e)))
     }
 
     async fn delete_many(&mut self, keys: Vec<String>) -> KvResult<u32> {
@@ -203,7 +203,7 @@ impl kv::Host for StoreState {
         let out = kv.delete_many_async(keys).await;
         Ok(out
             .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-            .map_err(|e| to_wit(&self.plugin_name, &e)))
+            .map_err(|e| to_wit(self.plugin_name(), &e)))
     }
 }
 

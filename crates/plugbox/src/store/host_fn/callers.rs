@@ -14,12 +14,17 @@ pub struct HostCaller<'a> {
 impl HostCaller<'_> {
     /// The calling plugin's name.
     pub fn plugin(&self) -> &str {
-        &self.caller.data().plugin_name
+        self.caller.data().plugin_name()
     }
 
     /// A configuration value given to the plugin (manifest `config`).
     pub fn config(&self, key: &str) -> Option<&str> {
-        self.caller.data().config.get(key).map(String::as_str)
+        self.caller
+            .data()
+            .shared
+            .config
+            .get(key)
+            .map(String::as_str)
     }
 
     /// The per-plugin host state, if it is a `T`. Each instance gets its
@@ -87,12 +92,12 @@ pub struct ComponentCaller<'a> {
 impl ComponentCaller<'_> {
     /// The calling plugin's name.
     pub fn plugin(&self) -> &str {
-        &self.state.plugin_name
+        self.state.plugin_name()
     }
 
     /// A configuration value given to the plugin (manifest `config`).
     pub fn config(&self, key: &str) -> Option<&str> {
-        self.state.config.get(key).map(String::as_str)
+        self.state.shared.config.get(key).map(String::as_str)
     }
 
     /// The per-instance host state, if it is a `T` (see
