@@ -29,9 +29,9 @@ impl PluginManager {
         B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        let slot = self.slot(name)?;
+        let entry = self.entry(name)?;
         let (call, response) = Http::new(request);
-        let pipeline = async move { slot.invoke(&call, Api::Async).await };
+        let pipeline = async move { entry.slot.invoke(&entry.version, &call, Api::Async).await };
         respond(name, pipeline, response).await
     }
 }

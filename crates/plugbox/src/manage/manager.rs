@@ -2,7 +2,7 @@
 //! concurrency caps, atomic hot reload, metrics and async calls.
 
 use super::metrics::{MetricsSnapshot, SnapshotCollector};
-use super::slot::{Api, Slot, Version, lock, read, write};
+use super::slot::{Api, Entry, Slot, Version, lock, read, write};
 use crate::call::Call;
 use crate::call::drive::drive;
 use crate::call::dynamic::Json;
@@ -49,8 +49,8 @@ pub(super) struct ManagerInner {
     pub(super) engine: Engine,
     pub(super) host: RwLock<HostFunctions>,
     /// Read on every call without a lock; replaced whole by (serialised)
-    /// loads and unloads.
-    pub(super) slots: ArcSwap<BTreeMap<String, Arc<Slot>>>,
+    /// loads, reloads and unloads.
+    pub(super) slots: ArcSwap<BTreeMap<String, Entry>>,
     pub(super) slots_write: Mutex<()>,
     pub(super) watcher: Mutex<Option<notify::RecommendedWatcher>>,
     /// The key-value backends the plugins opened: a plugin's next version
@@ -150,15 +150,15 @@ impl PluginManager {
                 "plugin `{name}` is already loaded; reload or unload it first"
             )));
         }
-        let version = self.build(name, &spec, 1)?;
-        let slot = Arc::new(Slot::new(name, spec, version));
+        let version = Arc::new(self.build(name, &spec, 1)?);
+        let slot = Arc::new(Slot::new(name, spec));
         {
             let _serial = lock(&self.inner.slots_write);
             let mut slots = BTreeMap::clone(&self.inner.slots.load());
             if slots.contains_key(name) {
                 return Err(Error::config(format!("plugin `{name}` is already loaded")));
             }
-            slots.insert(name.to_string(), slot);
+            slots.insert(name.to_string(), Entry { slot, version });
             self.inner.slots.store(Arc::new(slots));
         }
         self.rewatch();
@@ -199,18 +199,15 @@ impl PluginManager {
             .slots
             .load()
             .values()
-            .map(|slot| {
-                let v = slot.version();
-                PluginInfo {
-                    name: slot.name.clone(),
-                    source: slot.spec.get_source().to_path_buf(),
-                    mode: slot.spec.get_mode(),
-                    version: v.number,
-                    sha256: v.plugin.sha256().to_string(),
-                    functions: v.plugin.functions(),
-                    http_handler: v.plugin.is_http_handler(),
-                    route: slot.spec.get_route().map(str::to_string),
-                }
+            .map(|Entry { slot, version: v }| PluginInfo {
+                name: slot.name.clone(),
+                source: slot.spec.get_source().to_path_buf(),
+                mode: slot.spec.get_mode(),
+                version: v.number,
+                sha256: v.plugin.sha256().to_string(),
+                functions: v.plugin.functions(),
+                http_handler: v.plugin.is_http_handler(),
+                route: slot.spec.get_route().map(str::to_string),
             })
             .collect()
     }
@@ -221,7 +218,7 @@ impl PluginManager {
     ///
     /// [`ErrorKind::PluginNotFound`].
     pub fn plugin(&self, name: &str) -> Result<Plugin> {
-        Ok(self.slot(name)?.version().plugin.clone())
+        Ok(self.entry(name)?.version.plugin.clone())
     }
 
     /// A snapshot of `name`'s metrics.
@@ -238,7 +235,7 @@ impl PluginManager {
             .slots
             .load()
             .values()
-            .map(|s| (s.name.clone(), s.metrics.snapshot()))
+            .map(|e| (e.slot.name.clone(), e.slot.metrics.snapshot()))
             .collect()
     }
 
@@ -256,7 +253,8 @@ impl PluginManager {
         SnapshotCollector::new(move || manager.snapshots())
     }
 
-    pub(super) fn slot(&self, name: &str) -> Result<Arc<Slot>> {
+    /// Plugin `name`'s slot and the version serving now.
+    pub(super) fn entry(&self, name: &str) -> Result<Entry> {
         self.inner
             .slots
             .load()
@@ -265,18 +263,38 @@ impl PluginManager {
             .ok_or_else(|| not_found(name))
     }
 
-    /// Runs `call` on plugin `name` from synchronous code. The slot is
-    /// borrowed from the map for the call (this thread holds the map until
-    /// the call returns), rather than counted as another reference.
+    pub(super) fn slot(&self, name: &str) -> Result<Arc<Slot>> {
+        self.entry(name).map(|e| e.slot)
+    }
+
+    /// Makes `version` the one serving `slot`'s plugin, unless the plugin
+    /// was unloaded (or unloaded and loaded again) meanwhile.
+    pub(super) fn publish(&self, slot: &Arc<Slot>, version: Version) -> Result<()> {
+        let _serial = lock(&self.inner.slots_write);
+        let mut slots = BTreeMap::clone(&self.inner.slots.load());
+        let entry = slots
+            .get_mut(&slot.name)
+            .filter(|e| Arc::ptr_eq(&e.slot, slot))
+            .ok_or_else(|| not_found(&slot.name))?;
+        entry.version = Arc::new(version);
+        self.inner.slots.store(Arc::new(slots));
+        Ok(())
+    }
+
+    /// Runs `call` on plugin `name` from synchronous code. The slot and
+    /// version are borrowed from the map for the call (this thread holds
+    /// the map until the call returns), rather than counted as more
+    /// references.
     fn sync_call<C: Call>(&self, name: &str, call: &C) -> Result<C::Output> {
         let slots = self.inner.slots.load();
-        let slot = slots.get(name).ok_or_else(|| not_found(name))?;
-        drive(slot.invoke(call, Api::Sync))
+        let entry = slots.get(name).ok_or_else(|| not_found(name))?;
+        drive(entry.slot.invoke(&entry.version, call, Api::Sync))
     }
 
     /// Runs `call` on plugin `name` on the async path.
     async fn async_call<C: Call>(&self, name: &str, call: &C) -> Result<C::Output> {
-        self.slot(name)?.invoke(call, Api::Async).await
+        let Entry { slot, version } = self.entry(name)?;
+        slot.invoke(&version, call, Api::Async).await
     }
 
     /// Calls `func` of plugin `name` with typed parameters.
@@ -398,5 +416,49 @@ impl std::fmt::Debug for PluginManager {
                 &self.inner.slots.load().keys().collect::<Vec<_>>(),
             )
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EngineConfig;
+
+    #[test]
+    fn a_reload_never_republishes_a_plugin_unloaded_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.wat");
+        std::fs::write(
+            &path,
+            "(module (func (export \"one\") (result i32) i32.const 1))",
+        )
+        .unwrap();
+        let m = PluginManager::new(&Engine::new(&EngineConfig::new()).unwrap());
+        m.load("a", PluginSpec::new(&path)).unwrap();
+        // A reload that built its version from this slot...
+        let old = m.slot("a").unwrap();
+        let built = m.build("a", &old.spec, 2).unwrap();
+        // ...while the plugin was unloaded and loaded again.
+        m.unload("a").unwrap();
+        std::fs::write(
+            &path,
+            "(module (func (export \"two\") (result i32) i32.const 2))",
+        )
+        .unwrap();
+        m.load("a", PluginSpec::new(&path)).unwrap();
+        let err = m.publish(&old, built).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            &ErrorKind::PluginNotFound("a".into()),
+            "{err:#}"
+        );
+        assert_eq!(m.call::<(), i32>("a", "two", ()).unwrap(), 2);
+        assert_eq!(m.list()[0].version, 1, "the new load still serves");
+        // Unloaded for good: nothing to publish to either.
+        m.unload("a").unwrap();
+        let slot = Arc::new(Slot::new("a", PluginSpec::new(&path)));
+        let version = m.build("a", &slot.spec, 1).unwrap();
+        assert!(m.publish(&slot, version).is_err());
+        assert!(m.list().is_empty());
     }
 }

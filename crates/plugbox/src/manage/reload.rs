@@ -22,15 +22,19 @@ impl PluginManager {
         let slot = self.slot(name)?;
         let _serial = lock(&slot.reloading);
         let _span = tracing::info_span!("reload", plugin = name).entered();
-        let old = slot.version();
+        // Read under the reload lock: the version no other reload replaces
+        // before this one is done.
+        let old = self.entry(name)?.version;
         let unchanged = crate::input::read_file(slot.spec.get_source(), None)
             .is_ok_and(|bytes| crate::load::sha256_hex(&bytes) == old.plugin.sha256());
         if unchanged {
             return Ok(false);
         }
-        match self.build(name, &slot.spec, old.number + 1) {
-            Ok(version) => {
-                slot.current.store(Arc::new(version));
+        match self
+            .build(name, &slot.spec, old.number + 1)
+            .and_then(|version| self.publish(&slot, version))
+        {
+            Ok(()) => {
                 slot.metrics.reloaded(true);
                 *lock(&slot.last_reload_error) = None;
                 tracing::info!(plugin = name, version = old.number + 1, "reloaded");
@@ -100,8 +104,8 @@ impl PluginManager {
             .slots
             .load()
             .values()
-            .filter_map(|s| {
-                let abs = std::path::absolute(s.spec.get_source()).ok()?;
+            .filter_map(|e| {
+                let abs = std::path::absolute(e.slot.spec.get_source()).ok()?;
                 abs.parent().map(Path::to_path_buf)
             })
             .collect();

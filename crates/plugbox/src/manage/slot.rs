@@ -17,16 +17,24 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tracing::Instrument;
 
-/// One named plugin: its spec, the version serving now, and its metrics.
+/// One named plugin: its spec and its metrics (the version serving now is
+/// kept beside it, in the manager's map: see [`Entry`]).
 pub(crate) struct Slot {
     pub(crate) name: String,
     pub(crate) spec: PluginSpec,
-    /// The version serving now, read without a lock.
-    pub(crate) current: arc_swap::ArcSwap<Version>,
     pub(crate) metrics: Metrics,
     pub(crate) last_reload_error: Mutex<Option<String>>,
     /// Serialises reloads of this plugin.
     pub(crate) reloading: Mutex<()>,
+}
+
+/// A plugin in the manager's map: its slot and the version serving now,
+/// read together by one lock-free load of the map. A reload publishes a
+/// new map with the new version.
+#[derive(Clone)]
+pub(crate) struct Entry {
+    pub(crate) slot: Arc<Slot>,
+    pub(crate) version: Arc<Version>,
 }
 
 /// A loaded version of a plugin. Calls in flight keep their version alive,
@@ -84,37 +92,26 @@ impl Version {
 }
 
 impl Slot {
-    pub(crate) fn new(name: &str, spec: PluginSpec, version: Version) -> Self {
+    pub(crate) fn new(name: &str, spec: PluginSpec) -> Self {
         Self {
             name: name.to_string(),
             spec,
-            current: arc_swap::ArcSwap::from_pointee(version),
             metrics: Metrics::default(),
             last_reload_error: Mutex::new(None),
             reloading: Mutex::new(()),
         }
     }
 
-    pub(crate) fn version(&self) -> Arc<Version> {
-        self.current.load_full()
-    }
-
-    /// The wrapper of every managed call.
-    pub(crate) async fn invoke<C: Call>(&self, call: &C, api: Api) -> Result<C::Output> {
-        // A synchronous call borrows the version for its duration; an
-        // async one (which may move between threads and wait for long)
-        // holds a reference of its own.
-        let (borrowed, owned);
-        let version: &Version = match api {
-            Api::Sync => {
-                borrowed = self.current.load();
-                &borrowed
-            }
-            Api::Async => {
-                owned = self.version();
-                &owned
-            }
-        };
+    /// The wrapper of every managed call, on `version` (which the caller
+    /// holds for the call: a synchronous call borrows it from the map it
+    /// loaded; an async one, which may move between threads and wait for
+    /// long, holds a reference of its own).
+    pub(crate) async fn invoke<C: Call>(
+        &self,
+        version: &Version,
+        call: &C,
+        api: Api,
+    ) -> Result<C::Output> {
         let how = match api {
             Api::Sync => {
                 check_sync(version.plugin.prepared())?;
@@ -225,13 +222,16 @@ impl Stateful {
         call: &C,
         how: How,
     ) -> Result<(C::Output, CallStats)> {
-        let mut instance = match slot.take() {
-            Some(mut instance) => {
+        // Called in place; if this future is dropped mid-call, the guard
+        // drops the half-run instance.
+        let running = Running(&mut slot);
+        let instance = match &mut *running.0 {
+            Some(instance) => {
                 // The call's own timeout.
                 instance.unpin_deadline();
                 instance
             }
-            None => {
+            empty => {
                 let prepared = plugin.prepared();
                 // One deadline for this call, instantiation included.
                 let deadline = prepared.deadline();
@@ -239,19 +239,36 @@ impl Stateful {
                 let mut instance =
                     Box::pin(Instance::new(prepared.clone(), &[], fuel, how, deadline)).await?;
                 instance.pin_deadline(deadline);
-                instance
+                empty.insert(instance)
             }
         };
-        // Taken out for the call: if this future is dropped mid-call, the
-        // half-run instance is dropped with it.
         let result = instance.invoke(call, how).await;
         let stats = instance.stats();
         // A component instance that trapped cannot be entered again: the
         // next call starts a fresh one.
-        if !instance.is_poisoned() {
-            *slot = Some(instance);
-        }
+        let keep = !instance.is_poisoned();
+        running.finish(keep);
         result.map(|out| (out, stats))
+    }
+}
+
+/// The stateful instance during a call: a call that does not finish (its
+/// future dropped mid-call) leaves no half-run instance behind, and the
+/// next call starts a fresh one.
+struct Running<'a>(&'a mut Option<Instance>);
+
+impl Running<'_> {
+    /// The call finished: keep the instance for the next one, or not.
+    fn finish(self, keep: bool) {
+        if keep {
+            std::mem::forget(self);
+        }
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        *self.0 = None;
     }
 }
 

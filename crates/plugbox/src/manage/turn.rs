@@ -119,7 +119,8 @@ impl<T> DerefMut for TurnGuard<'_, T> {
 
 impl<T> Drop for TurnGuard<'_, T> {
     fn drop(&mut self) {
-        let before = self.turn.state.fetch_and(!HELD, Ordering::Release);
+        // This guard holds the lock: clearing HELD is subtracting it.
+        let before = self.turn.state.fetch_sub(HELD, Ordering::Release);
         if before >= WAITER {
             self.turn.freed.notify_one();
         }

@@ -87,6 +87,25 @@ fn stateless_calls_share_nothing_and_stateful_calls_keep_state() {
     assert_eq!(m.call::<(), i32>("kept", "count", ()).unwrap(), 104);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stateful_call_dropped_mid_call_leaves_no_half_run_instance() {
+    let m = crate::support::fresh_and_kept();
+    for expected in [1, 2] {
+        let n = m.call_async::<(), i32>("kept", "count", ()).await.unwrap();
+        assert_eq!(n, expected);
+    }
+    // The guest spins until its future is dropped (the default timeout is
+    // far longer than this wait).
+    let spin = m.call_async::<(), ()>("kept", "spin", ());
+    let dropped = tokio::time::timeout(Duration::from_millis(100), spin).await;
+    assert!(dropped.is_err(), "the spin ended on its own: {dropped:?}");
+    assert_eq!(m.metrics("kept").unwrap().in_flight, 0);
+    // The instance the spin was running in is gone: the count starts over.
+    let n = m.call_async::<(), i32>("kept", "count", ()).await.unwrap();
+    assert_eq!(n, 1, "the next call got a fresh instance");
+    assert_eq!(m.call::<(), i32>("kept", "count", ()).unwrap(), 2);
+}
+
 #[test]
 fn a_full_plugin_waits_then_reports_busy() {
     // A stateful plugin's callers also wait for its one instance without
