@@ -20,7 +20,7 @@ use crate::load::{Wasm, is_wasi_module};
 use crate::store::{HostFunctions, LogSink, Shared, StoreState, StoreTemplate, Wasi};
 use compile::Compiled;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use wasmtime::Store;
 use wasmtime::component::types::ComponentFunc;
 use wasmtime_wasi_http::p2::bindings::ProxyIndices;
@@ -45,7 +45,7 @@ pub(crate) enum Code {
         module: wasmtime::Module,
         pre: wasmtime::InstancePre<StoreState>,
         /// Function exports, resolved once: no lookup by name per call.
-        exports: HashMap<String, (wasmtime::ModuleExport, wasmtime::FuncType)>,
+        exports: ModuleExports,
     },
     Component {
         component: wasmtime::component::Component,
@@ -56,6 +56,39 @@ pub(crate) enum Code {
         /// component has one.
         proxy: Option<ProxyIndices>,
     },
+}
+
+/// A module's function exports by name, with their index and type:
+/// built on the first lookup by name (a module of thousands of exports
+/// does not pay for the table when loaded, only when first called by
+/// name), then shared by every copy of the plugin.
+#[derive(Clone, Default)]
+pub(crate) struct ModuleExports(Arc<OnceLock<ExportTable>>);
+
+type ExportTable = HashMap<String, (wasmtime::ModuleExport, wasmtime::FuncType)>;
+
+impl ModuleExports {
+    /// `module`'s function export `name` (`module`: the one these are of).
+    pub(crate) fn get(
+        &self,
+        module: &wasmtime::Module,
+        name: &str,
+    ) -> Option<&(wasmtime::ModuleExport, wasmtime::FuncType)> {
+        self.0
+            .get_or_init(|| {
+                module
+                    .exports()
+                    .filter_map(|e| match e.ty() {
+                        wasmtime::ExternType::Func(ty) => {
+                            let index = module.get_export_index(e.name())?;
+                            Some((e.name().to_string(), (index, ty)))
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .get(name)
+    }
 }
 
 /// A live instance in a store.
@@ -136,16 +169,7 @@ impl Prepared {
                         .imports()
                         .any(|i| host.is_async(i.module(), i.name()));
                     let pre = link::link(engine, &module, uses_wasi, host, &name)?;
-                    let exports = module
-                        .exports()
-                        .filter_map(|e| match e.ty() {
-                            wasmtime::ExternType::Func(ty) => {
-                                let index = module.get_export_index(e.name())?;
-                                Some((e.name().to_string(), (index, ty)))
-                            }
-                            _ => None,
-                        })
-                        .collect();
+                    let exports = ModuleExports::default();
                     let r = module.resources_required();
                     let counts = Counts {
                         instances: Some(1),
@@ -329,7 +353,7 @@ impl Prepared {
         match &self.code {
             Code::Module {
                 exports, module, ..
-            } => match exports.get(func) {
+            } => match exports.get(module, func) {
                 Some((_, ty)) => Ok(ty.clone()),
                 None => Err(match module.get_export(func) {
                     Some(other) => Error::new(

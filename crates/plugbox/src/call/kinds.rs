@@ -354,8 +354,13 @@ pub(super) fn module_func<'a>(
         store,
         live,
     } = inst;
-    if let (Code::Module { exports, .. }, Live::Module(instance)) = (&prepared.code, *live)
-        && let Some((index, ty)) = exports.get(name)
+    if let (
+        Code::Module {
+            exports, module, ..
+        },
+        Live::Module(instance),
+    ) = (&prepared.code, *live)
+        && let Some((index, ty)) = exports.get(module, name)
         && let Some(wasmtime::Extern::Func(f)) = instance.get_module_export(&mut *store, index)
     {
         return Ok((f, ty));

@@ -41,21 +41,18 @@ pub(crate) fn compile(engine: &Engine, wasm: &Wasm, allow_precompiled: bool) -> 
             return load_precompiled(engine, wasm, allow_precompiled);
         }
     };
-    // The caps and the pool's fit depend on this engine's settings, not on
-    // the code: checked on a cache hit too (a walk, not a validation).
-    crate::load::bounds::check_declared(engine, wasm.name(), wasm.bytes())?;
-    let cache = engine.cache();
     // An entry is named by the XXH3-128 of the binary compiled and counts
-    // only if the SHA-256 it records is this binary's (see `cache`). The
-    // SHA-256 is computed while the entry is checked and mapped.
+    // only if the SHA-256 it records is this binary's (see `cache`).
     let mut digest = None;
-    if let Some(cache) = cache {
-        let key = cache::key(wasm.bytes());
-        let (hit, sha) = lookup(engine, cache, &key, artifact, wasm);
-        if let Some(compiled) = hit {
-            return Ok(compiled);
+    match engine.cache() {
+        Some(cache) => {
+            let (hit, key, sha) = lookup(engine, cache, artifact, wasm)?;
+            if let Some(compiled) = hit {
+                return Ok(compiled);
+            }
+            digest = Some((cache, key, sha));
         }
-        digest = Some((key, sha));
+        None => check_caps(engine, wasm)?,
     }
     // Validation first: its errors carry precise offsets and tell a
     // disabled feature from malformed input; compilation's do not.
@@ -68,7 +65,7 @@ pub(crate) fn compile(engine: &Engine, wasm: &Wasm, allow_precompiled: bool) -> 
         }
     }
     .map_err(|e| validation_error(engine.config(), wasm.name(), wasm.bytes(), e))?;
-    if let (Some(cache), Some((key, sha))) = (cache, digest) {
+    if let Some((cache, key, sha)) = digest {
         let image = match &compiled {
             Compiled::Module(m) => m.serialize(),
             Compiled::Component(c) => c.serialize(),
@@ -81,53 +78,75 @@ pub(crate) fn compile(engine: &Engine, wasm: &Wasm, allow_precompiled: bool) -> 
     Ok(compiled)
 }
 
-/// The cache's compiled code for `wasm`, if an entry named `key` holds
-/// code compiled from it, and the SHA-256 of `wasm`'s binary, computed on
-/// another thread while the entry is checked and mapped (hashing a large
-/// module takes as long as the rest of a hit).
+/// The caps and the pool's fit depend on this engine's settings, not on
+/// the code: checked on a cache hit too (a walk, not a validation).
+fn check_caps(engine: &Engine, wasm: &Wasm) -> Result<()> {
+    crate::load::bounds::check_declared(engine, wasm.name(), wasm.bytes())
+}
+
+/// The cache's compiled code for `wasm`, if an entry holds code compiled
+/// from it, with the entry's name and the SHA-256 of `wasm`'s binary.
+/// The SHA-256 is computed on another thread (hashing a large module
+/// takes as long as the rest of a hit) while this one checks the caps,
+/// names the entry, and checks and maps it.
 fn lookup(
     engine: &Engine,
     cache: &Cache,
-    key: &str,
     artifact: Artifact,
     wasm: &Wasm,
-) -> (Option<Compiled>, [u8; 32]) {
-    let find = || {
-        let hit = cache.get(key, artifact)?;
-        // SAFETY: the entry was written by plugbox's cache for an engine
-        // with the same fingerprint, atomically, and its checksum was just
-        // verified; Wasmtime checks compatibility again. Its code is used
-        // only once its source is known to be this one (below).
-        match unsafe { map_file(engine, &hit.file, artifact) } {
-            Ok(compiled) => Some((compiled, hit)),
-            Err(e) => {
-                tracing::warn!(entry = %hit.path.display(), error = %e, "cache entry refused; compiling");
-                None
-            }
-        }
+) -> Result<(Option<Compiled>, String, [u8; 32])> {
+    let look = || -> Result<_> {
+        check_caps(engine, wasm)?;
+        let key = cache::key(wasm.bytes());
+        Ok((find(engine, cache, &key, artifact), key))
     };
-    let (found, sha) = if wasm.bytes().len() < PARALLEL_HASH_FROM {
-        (find(), binary_sha256(wasm))
-    } else {
+    let alongside = wasm.bytes().len() >= PARALLEL_HASH_FROM && wasm.known_sha256().is_none();
+    let (looked, sha) = if alongside {
         std::thread::scope(|s| {
             let hashing = std::thread::Builder::new()
                 .name("plugbox-hash".into())
                 .spawn_scoped(s, || binary_sha256(wasm));
-            let found = find();
+            let looked = look();
             let sha = match hashing {
                 Ok(h) => h.join().unwrap_or_else(|_| binary_sha256(wasm)),
                 Err(_) => binary_sha256(wasm),
             };
-            (found, sha)
+            (looked, sha)
         })
+    } else {
+        (look(), binary_sha256(wasm))
     };
-    match found {
-        Some((compiled, hit)) if hit.source_sha256 == sha => (Some(compiled), sha),
+    let (found, key) = looked?;
+    let hit = match found {
+        Some((compiled, hit)) if hit.source_sha256 == sha => Some(compiled),
         Some((_, hit)) => {
             tracing::warn!(entry = %hit.path.display(), "cache entry compiled from another source with the same XXH3; compiling");
-            (None, sha)
+            None
         }
-        None => (None, sha),
+        None => None,
+    };
+    Ok((hit, key, sha))
+}
+
+/// The entry named `key`, checked and mapped; its code is not used until
+/// its source is known to be the one loaded.
+fn find(
+    engine: &Engine,
+    cache: &Cache,
+    key: &str,
+    artifact: Artifact,
+) -> Option<(Compiled, cache::Hit)> {
+    let hit = cache.get(key, artifact)?;
+    // SAFETY: the entry was written by plugbox's cache for an engine
+    // with the same fingerprint, atomically, and its checksum was just
+    // verified; Wasmtime checks compatibility again. Its code is used
+    // only once its source is known to be this one (`lookup`).
+    match unsafe { map_file(engine, &hit.file, artifact) } {
+        Ok(compiled) => Some((compiled, hit)),
+        Err(e) => {
+            tracing::warn!(entry = %hit.path.display(), error = %e, "cache entry refused; compiling");
+            None
+        }
     }
 }
 

@@ -30,7 +30,9 @@ pub struct Wasm {
 /// memory-mapped from its file.
 #[derive(Clone)]
 enum Storage {
-    Owned(Arc<[u8]>),
+    // A `Vec` behind the `Arc`, not an `Arc<[u8]>`: converting to that
+    // would copy the whole source once more.
+    Owned(Arc<Vec<u8>>),
     Mapped {
         map: Arc<memmap2::Mmap>,
         file: Arc<std::fs::File>,
@@ -145,7 +147,7 @@ impl Wasm {
         Ok(Self {
             name,
             path: None,
-            bytes: Storage::Owned(bytes.into()),
+            bytes: Storage::Owned(Arc::new(bytes)),
             kind,
             from_text,
             sha256,
