@@ -241,6 +241,14 @@ fn cache(c: &mut Criterion) {
     g.bench_function("plugbox cache hit", |b| {
         b.iter(|| black_box(Plugin::from_bytes(&ours, &bytes).unwrap()))
     });
+    // The table of exports by name is built at the first lookup: a hit
+    // followed by one, for the whole cost.
+    g.bench_function("plugbox cache hit + first lookup by name", |b| {
+        b.iter(|| {
+            let p = Plugin::from_bytes(&ours, &bytes).unwrap();
+            black_box(p.func_type("f0").unwrap())
+        })
+    });
     let cache_config = dir.path().join("wasmtime-cache.toml");
     std::fs::write(
         &cache_config,

@@ -44,7 +44,8 @@ pub(crate) enum Code {
     Module {
         module: wasmtime::Module,
         pre: wasmtime::InstancePre<StoreState>,
-        /// Function exports, resolved once: no lookup by name per call.
+        /// Function exports, resolved at the first lookup by name, then
+        /// kept: no lookup by name per call.
         exports: ModuleExports,
     },
     Component {
@@ -62,19 +63,26 @@ pub(crate) enum Code {
 /// built on the first lookup by name (a module of thousands of exports
 /// does not pay for the table when loaded, only when first called by
 /// name), then shared by every copy of the plugin.
-#[derive(Clone, Default)]
-pub(crate) struct ModuleExports(Arc<OnceLock<ExportTable>>);
+#[derive(Clone)]
+pub(crate) struct ModuleExports {
+    module: wasmtime::Module,
+    table: Arc<OnceLock<ExportTable>>,
+}
 
 type ExportTable = HashMap<String, (wasmtime::ModuleExport, wasmtime::FuncType)>;
 
 impl ModuleExports {
-    /// `module`'s function export `name` (`module`: the one these are of).
-    pub(crate) fn get(
-        &self,
-        module: &wasmtime::Module,
-        name: &str,
-    ) -> Option<&(wasmtime::ModuleExport, wasmtime::FuncType)> {
-        self.0
+    fn of(module: &wasmtime::Module) -> Self {
+        Self {
+            module: module.clone(),
+            table: Arc::default(),
+        }
+    }
+
+    /// The function export `name`: its index and type.
+    pub(crate) fn get(&self, name: &str) -> Option<&(wasmtime::ModuleExport, wasmtime::FuncType)> {
+        let module = &self.module;
+        self.table
             .get_or_init(|| {
                 module
                     .exports()
@@ -169,7 +177,7 @@ impl Prepared {
                         .imports()
                         .any(|i| host.is_async(i.module(), i.name()));
                     let pre = link::link(engine, &module, uses_wasi, host, &name)?;
-                    let exports = ModuleExports::default();
+                    let exports = ModuleExports::of(&module);
                     let r = module.resources_required();
                     let counts = Counts {
                         instances: Some(1),
@@ -353,7 +361,7 @@ impl Prepared {
         match &self.code {
             Code::Module {
                 exports, module, ..
-            } => match exports.get(module, func) {
+            } => match exports.get(func) {
                 Some((_, ty)) => Ok(ty.clone()),
                 None => Err(match module.get_export(func) {
                     Some(other) => Error::new(

@@ -344,7 +344,7 @@ impl Call for Command {
 }
 
 /// A core module's exported function and its type, by the index resolved
-/// when the plugin was built.
+/// at the plugin's first lookup by name.
 pub(super) fn module_func<'a>(
     inst: &mut Target<'a>,
     name: &str,
@@ -354,13 +354,8 @@ pub(super) fn module_func<'a>(
         store,
         live,
     } = inst;
-    if let (
-        Code::Module {
-            exports, module, ..
-        },
-        Live::Module(instance),
-    ) = (&prepared.code, *live)
-        && let Some((index, ty)) = exports.get(module, name)
+    if let (Code::Module { exports, .. }, Live::Module(instance)) = (&prepared.code, *live)
+        && let Some((index, ty)) = exports.get(name)
         && let Some(wasmtime::Extern::Func(f)) = instance.get_module_export(&mut *store, index)
     {
         return Ok((f, ty));

@@ -100,7 +100,9 @@ fn lookup(
         let key = cache::key(wasm.bytes());
         Ok((find(engine, cache, &key, artifact), key))
     };
-    let alongside = wasm.bytes().len() >= PARALLEL_HASH_FROM && wasm.known_sha256().is_none();
+    // Text keeps the hash of the text read; the binary is hashed here.
+    let alongside = wasm.bytes().len() >= PARALLEL_HASH_FROM
+        && (wasm.is_text() || wasm.known_sha256().is_none());
     let (looked, sha) = if alongside {
         std::thread::scope(|s| {
             let hashing = std::thread::Builder::new()

@@ -275,7 +275,12 @@ impl PluginManager {
         let entry = slots
             .get_mut(&slot.name)
             .filter(|e| Arc::ptr_eq(&e.slot, slot))
-            .ok_or_else(|| not_found(&slot.name))?;
+            .ok_or_else(|| {
+                not_found(&slot.name).context(format!(
+                    "`{}` was unloaded while its new version was built; nothing was swapped in",
+                    slot.name
+                ))
+            })?;
         entry.version = Arc::new(version);
         self.inner.slots.store(Arc::new(slots));
         Ok(())
@@ -460,5 +465,55 @@ mod tests {
         let version = m.build("a", &slot.spec, 1).unwrap();
         assert!(m.publish(&slot, version).is_err());
         assert!(m.list().is_empty());
+    }
+
+    #[test]
+    fn a_reload_that_loses_to_an_unload_changes_nothing_and_counts_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.wat");
+        std::fs::write(
+            &path,
+            "(module (func (export \"one\") (result i32) i32.const 1))",
+        )
+        .unwrap();
+        let m = PluginManager::new(&Engine::new(&EngineConfig::new()).unwrap());
+        m.load("a", PluginSpec::new(&path)).unwrap();
+        let first = m.slot("a").unwrap();
+        let held = lock(&first.reloading);
+        // A reload of the first load waits for its slot's reload lock...
+        let reloading = std::thread::spawn({
+            let m = m.clone();
+            move || m.reload("a")
+        });
+        // (it holds the slot once it waits: the map, this test, and it)
+        while Arc::strong_count(&first) < 3 {
+            std::thread::yield_now();
+        }
+        // ...while `a` is unloaded and loaded again from other bytes.
+        m.unload("a").unwrap();
+        std::fs::write(
+            &path,
+            "(module (func (export \"two\") (result i32) i32.const 2))",
+        )
+        .unwrap();
+        m.load("a", PluginSpec::new(&path)).unwrap();
+        drop(held);
+        let err = reloading.join().unwrap().unwrap_err();
+        assert_eq!(
+            err.kind(),
+            &ErrorKind::PluginNotFound("a".into()),
+            "{err:#}"
+        );
+        assert_eq!(m.call::<(), i32>("a", "two", ()).unwrap(), 2);
+        let now = m.metrics("a").unwrap();
+        assert_eq!((now.reloads, now.reload_failures), (0, 0));
+        assert_eq!(m.last_reload_error("a").unwrap(), None);
+        assert_eq!(m.list()[0].version, 1);
+        let old = first.metrics.snapshot();
+        assert_eq!(
+            (old.reloads, old.reload_failures),
+            (0, 0),
+            "not a refused version"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Hot reload: swapping a plugin's version atomically, by API or when its
 //! file changes.
 
-use super::manager::{ManagerInner, PluginManager};
+use super::manager::{ManagerInner, PluginManager, not_found};
 use super::slot::lock;
 use crate::error::{Error, ErrorKind, Result};
 use std::path::{Path, PathBuf};
@@ -22,34 +22,38 @@ impl PluginManager {
         let slot = self.slot(name)?;
         let _serial = lock(&slot.reloading);
         let _span = tracing::info_span!("reload", plugin = name).entered();
-        // Read under the reload lock: the version no other reload replaces
-        // before this one is done.
-        let old = self.entry(name)?.version;
+        // Read under the reload lock, so no other reload replaces it
+        // before this one is done; and from this slot: a plugin unloaded
+        // (and perhaps loaded again) since is not this reload's to change.
+        let old = self
+            .entry(name)
+            .ok()
+            .filter(|e| Arc::ptr_eq(&e.slot, &slot))
+            .ok_or_else(|| not_found(name))?
+            .version;
         let unchanged = crate::input::read_file(slot.spec.get_source(), None)
             .is_ok_and(|bytes| crate::load::sha256_hex(&bytes) == old.plugin.sha256());
         if unchanged {
             return Ok(false);
         }
-        match self
-            .build(name, &slot.spec, old.number + 1)
-            .and_then(|version| self.publish(&slot, version))
-        {
-            Ok(()) => {
-                slot.metrics.reloaded(true);
-                *lock(&slot.last_reload_error) = None;
-                tracing::info!(plugin = name, version = old.number + 1, "reloaded");
-                Ok(true)
-            }
+        let version = match self.build(name, &slot.spec, old.number + 1) {
+            Ok(version) => version,
             Err(e) => {
                 slot.metrics.reloaded(false);
                 *lock(&slot.last_reload_error) = Some(format!("{e:#}"));
                 tracing::error!(plugin = name, error = %format!("{e:#}"), "reload refused; the old version keeps serving");
-                Err(e.context(format!(
+                return Err(e.context(format!(
                     "reload of `{name}` refused; version {} keeps serving",
                     old.number
-                )))
+                )));
             }
-        }
+        };
+        // Unloaded while building: nothing was refused, nothing to count.
+        self.publish(&slot, version)?;
+        slot.metrics.reloaded(true);
+        *lock(&slot.last_reload_error) = None;
+        tracing::info!(plugin = name, version = old.number + 1, "reloaded");
+        Ok(true)
     }
 
     /// Why the last reload of `name` was refused, if it was.

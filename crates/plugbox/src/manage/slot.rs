@@ -1,5 +1,6 @@
-//! One named plugin in a manager: the version serving now, its metrics,
-//! and the wrapper every managed call goes through — wait for a permit
+//! One named plugin in a manager: its slot (spec and metrics) and the
+//! version serving now, kept side by side in the manager's map, and the
+//! wrapper every managed call goes through — wait for a permit
 //! (fairly, up to the queue timeout), count the call in flight, run it
 //! statelessly or on the stateful instance, record its metrics.
 

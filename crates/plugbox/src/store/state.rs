@@ -19,7 +19,8 @@ pub struct StoreState {
     pub(crate) limiter: Limiter,
     pub(crate) interrupt: Interrupt,
     /// Boxed, as is `p2`: a store's data is moved while the store is
-    /// made, and most plugins have neither.
+    /// made, and a plugin has at most one of the two (core modules without
+    /// WASI, neither).
     pub(super) wasi: Option<Box<WasiP1Ctx>>,
     pub(super) p2: Option<Box<P2Ctx>>,
     /// The plugin's name, config, kv store and log sink.

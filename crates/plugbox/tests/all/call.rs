@@ -109,3 +109,30 @@ fn plugins_are_shared_across_threads() {
     let sums: Vec<i32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert_eq!(sums, [1, 2, 3, 4]);
 }
+
+#[test]
+fn copies_share_the_export_table_whichever_looks_first() {
+    let p = plugbox::Plugin::from_bytes(
+        &crate::support::engine(),
+        r#"(module (memory (export "mem") 1)
+            (func (export "one") (result i32) i32.const 1)
+            (func (export "two") (result i32) i32.const 2))"#,
+    )
+    .unwrap();
+    // Copied before any lookup by name; the copy looks first.
+    let limits = plugbox::Limits::new().timeout(std::time::Duration::from_secs(60));
+    let copy = p.with_limits(limits).unwrap();
+    assert_eq!(copy.call::<(), i32>("two", ()).unwrap(), 2);
+    assert_eq!(p.call::<(), i32>("one", ()).unwrap(), 1);
+    let mut inst = p.instantiate().unwrap();
+    assert_eq!(inst.call::<(), i32>("two", ()).unwrap(), 2);
+    for plugin in [&p, &copy] {
+        let err = plugin.call::<(), i32>("mem", ()).unwrap_err();
+        assert!(format!("{err:#}").contains("is a memory"), "{err:#}");
+        let err = plugin.call::<(), i32>("three", ()).unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::ExportNotFound { .. }),
+            "{err:#}"
+        );
+    }
+}
