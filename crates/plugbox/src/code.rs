@@ -5,6 +5,7 @@
 mod atomic_wait;
 mod compile;
 pub(crate) mod component;
+mod exports;
 mod link;
 mod symlink;
 
@@ -19,8 +20,9 @@ use crate::kv::{Kv, KvBackend, KvBackends};
 use crate::load::{Wasm, is_wasi_module};
 use crate::store::{HostFunctions, LogSink, Shared, StoreState, StoreTemplate, Wasi};
 use compile::Compiled;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, OnceLock};
+use exports::ModuleExports;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use wasmtime::Store;
 use wasmtime::component::types::ComponentFunc;
 use wasmtime_wasi_http::p2::bindings::ProxyIndices;
@@ -57,46 +59,6 @@ pub(crate) enum Code {
         /// component has one.
         proxy: Option<ProxyIndices>,
     },
-}
-
-/// A module's function exports by name, with their index and type:
-/// built on the first lookup by name (a module of thousands of exports
-/// does not pay for the table when loaded, only when first called by
-/// name), then shared by every copy of the plugin.
-#[derive(Clone)]
-pub(crate) struct ModuleExports {
-    module: wasmtime::Module,
-    table: Arc<OnceLock<ExportTable>>,
-}
-
-type ExportTable = HashMap<String, (wasmtime::ModuleExport, wasmtime::FuncType)>;
-
-impl ModuleExports {
-    fn of(module: &wasmtime::Module) -> Self {
-        Self {
-            module: module.clone(),
-            table: Arc::default(),
-        }
-    }
-
-    /// The function export `name`: its index and type.
-    pub(crate) fn get(&self, name: &str) -> Option<&(wasmtime::ModuleExport, wasmtime::FuncType)> {
-        let module = &self.module;
-        self.table
-            .get_or_init(|| {
-                module
-                    .exports()
-                    .filter_map(|e| match e.ty() {
-                        wasmtime::ExternType::Func(ty) => {
-                            let index = module.get_export_index(e.name())?;
-                            Some((e.name().to_string(), (index, ty)))
-                        }
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .get(name)
-    }
 }
 
 /// A live instance in a store.
