@@ -9,6 +9,7 @@
 //! API drives the same futures ([`drive::drive`]).
 
 mod api;
+mod arming;
 pub(crate) mod callable;
 mod classify;
 pub(crate) mod drive;
