@@ -1,8 +1,16 @@
-//! The clock of deadlines: the kernel's coarse monotonic clock, read in a
-//! few nanoseconds without a system call (a precise `Instant::now()` costs
-//! several times more, more than a whole call into wasm). Its resolution
-//! (a few milliseconds) is below the epoch tick that checks deadlines
-//! anyway, and a deadline adds one resolution so it never fires early.
+//! The clock of deadlines. A deadline is set from the precise monotonic
+//! clock, and checked on the kernel's coarse one, read in a few
+//! nanoseconds without a system call (a precise read costs several times
+//! more, and a deadline is checked far more often than it is set). The
+//! coarse clock is the precise one as of the kernel's last timekeeping
+//! update, never ahead of it, so a deadline never fires early; it may
+//! fire a few milliseconds late, below the epoch tick that checks
+//! deadlines anyway.
+//!
+//! Setting a deadline from the coarse clock instead is not safe: it lags
+//! the precise one by more than its advertised resolution when ticks are
+//! late (8 ms against a 4 ms resolution has been measured in a VM), and
+//! a deadline set from it then fires that much early.
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -16,10 +24,7 @@ impl Deadline {
     /// `timeout` from now, never earlier (`None` if it overflows).
     pub(crate) fn after(timeout: Duration) -> Option<Self> {
         let nanos = u64::try_from(timeout.as_nanos()).ok()?;
-        now()
-            .checked_add(nanos)?
-            .checked_add(resolution())
-            .map(Self)
+        precise_now().checked_add(nanos).map(Self)
     }
 
     /// Whether the deadline has passed.
@@ -29,7 +34,7 @@ impl Deadline {
 
     /// The deadline as an `Instant` (for timers); reads the precise clock.
     pub(crate) fn instant(self) -> Instant {
-        let left = Duration::from_nanos(self.0.saturating_sub(now()));
+        let left = Duration::from_nanos(self.0.saturating_sub(precise_now()));
         let now = Instant::now();
         now.checked_add(left).unwrap_or(now)
     }
@@ -56,8 +61,20 @@ fn now() -> u64 {
     read(libc::CLOCK_MONOTONIC_COARSE).unwrap_or_else(fallback_now)
 }
 
+/// Nanoseconds on the precise monotonic clock, of which the coarse one is
+/// a lagging copy.
+#[cfg(target_os = "linux")]
+fn precise_now() -> u64 {
+    read(libc::CLOCK_MONOTONIC).unwrap_or_else(fallback_now)
+}
+
 #[cfg(not(target_os = "linux"))]
 fn now() -> u64 {
+    fallback_now()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn precise_now() -> u64 {
     fallback_now()
 }
 
@@ -68,35 +85,25 @@ fn fallback_now() -> u64 {
     u64::try_from(start.elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// How far the coarse clock may lag the precise one.
-fn resolution() -> u64 {
-    static RESOLUTION: OnceLock<u64> = OnceLock::new();
-    *RESOLUTION.get_or_init(|| {
-        #[cfg(target_os = "linux")]
-        {
-            let mut ts = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            // SAFETY: `ts` is a valid, writable timespec.
-            if unsafe { libc::clock_getres(libc::CLOCK_MONOTONIC_COARSE, &mut ts) } == 0 {
-                let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
-                let nanos = u64::try_from(ts.tv_nsec).unwrap_or(0);
-                return secs.saturating_mul(1_000_000_000).saturating_add(nanos);
-            }
-        }
-        0
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn deadlines_are_never_early() {
+        // Short deadlines many times over: each start falls at another
+        // point between two of the coarse clock's updates.
+        for _ in 0..50 {
+            let start = Instant::now();
+            let d = Deadline::after(Duration::from_millis(2)).unwrap();
+            while !d.passed() {
+                std::hint::spin_loop();
+            }
+            assert!(start.elapsed() >= Duration::from_millis(2));
+        }
         let start = Instant::now();
         let d = Deadline::after(Duration::from_millis(20)).unwrap();
+        assert!(d.instant() >= start + Duration::from_millis(20));
         while !d.passed() {
             std::thread::yield_now();
         }
