@@ -110,12 +110,32 @@ pub(crate) fn open_sized(path: &Path, cap: Option<u64>) -> Result<std::fs::File,
 /// Reads an opened regular file in one pass, sized by its length, still
 /// refusing it if it grew past `cap` meanwhile.
 pub(crate) fn read_opened(file: std::fs::File, cap: Option<u64>) -> Result<Vec<u8>, ReadError> {
+    read_opened_with(file, cap, |_| {})
+}
+
+/// [`read_opened`], handing `each` every part of the file as it lands
+/// (while it is still in the CPU's cache: to hash it, say).
+pub(crate) fn read_opened_with(
+    file: std::fs::File,
+    cap: Option<u64>,
+    mut each: impl FnMut(&[u8]),
+) -> Result<Vec<u8>, ReadError> {
+    const PART: u64 = 256 << 10;
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let limit = cap.map_or(u64::MAX, |c| c.saturating_add(1));
     let mut bytes = Vec::with_capacity(usize::try_from(len.min(limit)).unwrap_or(0));
-    file.take(limit)
-        .read_to_end(&mut bytes)
-        .map_err(ReadError::Io)?;
+    let mut reader = file.take(limit);
+    loop {
+        let start = bytes.len();
+        let n = (&mut reader)
+            .take(PART)
+            .read_to_end(&mut bytes)
+            .map_err(ReadError::Io)?;
+        if n == 0 {
+            break;
+        }
+        each(&bytes[start..]);
+    }
     if let Some(cap) = cap
         && bytes.len() as u64 > cap
     {

@@ -30,7 +30,7 @@ fn call(home: &Path, extra: &[&str], env: &[(&str, Option<&str>)]) -> Output {
 }
 
 fn entries(dir: &Path) -> usize {
-    std::fs::read_dir(dir.join("plugbox-cache-2")).map_or(0, |d| d.count())
+    std::fs::read_dir(dir.join("plugbox-cache-3")).map_or(0, |d| d.count())
 }
 
 #[test]

@@ -191,7 +191,7 @@ fn engine_settings() {
     expect(&s.plugbox("call", &["h", "ok"]), 0, "7\n", "");
     assert!(s.path("cache").is_dir(), "relative to the manifest");
     let entries = |s: &Setup| {
-        std::fs::read_dir(s.path("cache/plugbox-cache-2"))
+        std::fs::read_dir(s.path("cache/plugbox-cache-3"))
             .unwrap()
             .count()
     };

@@ -42,15 +42,15 @@ pub(crate) fn compile(engine: &Engine, wasm: &Wasm, allow_precompiled: bool) -> 
         }
     };
     // An entry is named by the XXH3-128 of the binary compiled and counts
-    // only if the SHA-256 it records is this binary's (see `cache`).
+    // only if the BLAKE3 it records is this binary's (see `cache`).
     let mut digest = None;
     match engine.cache() {
         Some(cache) => {
-            let (hit, key, sha) = lookup(engine, cache, artifact, wasm)?;
+            let (hit, key, blake3) = lookup(engine, cache, artifact, wasm)?;
             if let Some(compiled) = hit {
                 return Ok(compiled);
             }
-            digest = Some((cache, key, sha));
+            digest = Some((cache, key, blake3));
         }
         None => check_caps(engine, wasm)?,
     }
@@ -65,13 +65,17 @@ pub(crate) fn compile(engine: &Engine, wasm: &Wasm, allow_precompiled: bool) -> 
         }
     }
     .map_err(|e| validation_error(engine.config(), wasm.name(), wasm.bytes(), e))?;
-    if let Some((cache, key, sha)) = digest {
+    if let Some((cache, key, blake3)) = digest {
         let image = match &compiled {
             Compiled::Module(m) => m.serialize(),
             Compiled::Component(c) => c.serialize(),
         };
+        let source = cache::Source {
+            blake3,
+            sha256: binary_sha256(wasm),
+        };
         match image {
-            Ok(image) => cache.put(&key, &sha, artifact, &image),
+            Ok(image) => cache.put(&key, &source, artifact, &image),
             Err(e) => tracing::warn!(error = %e, "cannot serialize for the cache"),
         }
     }
@@ -85,49 +89,65 @@ fn check_caps(engine: &Engine, wasm: &Wasm) -> Result<()> {
 }
 
 /// The cache's compiled code for `wasm`, if an entry holds code compiled
-/// from it, with the entry's name and the SHA-256 of `wasm`'s binary.
-/// The SHA-256 is computed on another thread (hashing a large module
-/// takes as long as the rest of a hit) while this one checks the caps,
-/// names the entry, and checks and maps it.
+/// from it, with the entry's name and the BLAKE3 of `wasm`'s binary. For
+/// a large source, the BLAKE3 and the caps walk run on another thread
+/// while this one names the entry, and checks and maps it. A hit also
+/// gives a binary source its SHA-256, recorded in the entry, so a hit
+/// never computes one.
 fn lookup(
     engine: &Engine,
     cache: &Cache,
     artifact: Artifact,
     wasm: &Wasm,
 ) -> Result<(Option<Compiled>, String, [u8; 32])> {
-    let look = || -> Result<_> {
-        check_caps(engine, wasm)?;
-        let key = cache::key(wasm.bytes());
-        Ok((find(engine, cache, &key, artifact), key))
+    let look = || {
+        let key = cache::key(wasm.xxh3());
+        (find(engine, cache, &key, artifact), key)
     };
-    // Text keeps the hash of the text read; the binary is hashed here.
-    let alongside = wasm.bytes().len() >= PARALLEL_HASH_FROM
-        && (wasm.is_text() || wasm.known_sha256().is_none());
-    let (looked, sha) = if alongside {
+    let vet = || -> Result<[u8; 32]> {
+        check_caps(engine, wasm)?;
+        Ok(*blake3::hash(wasm.bytes()).as_bytes())
+    };
+    let ((found, key), blake3) = if wasm.bytes().len() >= PARALLEL_HASH_FROM {
         std::thread::scope(|s| {
-            let hashing = std::thread::Builder::new()
+            let vetting = std::thread::Builder::new()
                 .name("plugbox-hash".into())
-                .spawn_scoped(s, || binary_sha256(wasm));
+                .spawn_scoped(s, vet);
             let looked = look();
-            let sha = match hashing {
-                Ok(h) => h.join().unwrap_or_else(|_| binary_sha256(wasm)),
-                Err(_) => binary_sha256(wasm),
+            let vetted = match vetting {
+                Ok(h) => h.join().unwrap_or_else(|_| vet()),
+                Err(_) => vet(),
             };
-            (looked, sha)
+            (looked, vetted)
         })
     } else {
-        (look(), binary_sha256(wasm))
+        (look(), vet())
     };
-    let (found, key) = looked?;
+    let blake3 = blake3?;
     let hit = match found {
-        Some((compiled, hit)) if hit.source_sha256 == sha => Some(compiled),
+        Some((compiled, hit)) if hit.source.blake3 == blake3 => {
+            if wasm.is_text() {
+                Some(compiled)
+            } else if wasm
+                .known_sha256()
+                .is_some_and(|sha| sha != hit.source.sha256)
+            {
+                // The same BLAKE3 under another SHA-256: not an entry
+                // plugbox wrote for this source.
+                tracing::warn!(entry = %hit.path.display(), "cache entry records another SHA-256 for this source; compiling");
+                None
+            } else {
+                wasm.remember_sha256(&hit.source.sha256);
+                Some(compiled)
+            }
+        }
         Some((_, hit)) => {
             tracing::warn!(entry = %hit.path.display(), "cache entry compiled from another source with the same XXH3; compiling");
             None
         }
         None => None,
     };
-    Ok((hit, key, sha))
+    Ok((hit, key, blake3))
 }
 
 /// The entry named `key`, checked and mapped; its code is not used until
@@ -152,12 +172,12 @@ fn find(
     }
 }
 
-/// Sources from this size on are hashed on a second thread during a
-/// cache lookup.
+/// Sources from this size on are hashed (BLAKE3) and walked for the caps
+/// on a second thread during a cache lookup.
 const PARALLEL_HASH_FROM: usize = 1 << 20;
 
-/// The SHA-256 of the binary compiled; for a binary source it is also
-/// [`Wasm::sha256`], which keeps it.
+/// The SHA-256 of the binary compiled, recorded in its cache entry; for
+/// a binary source it is also [`Wasm::sha256`], which keeps it.
 fn binary_sha256(wasm: &Wasm) -> [u8; 32] {
     use sha2::Digest;
     if wasm.is_text() {

@@ -24,6 +24,9 @@ pub struct Wasm {
     /// Computed when asked for (hashing a large module is not free); set
     /// at once for text, whose converted bytes differ from those read.
     sha256: OnceLock<String>,
+    /// The XXH3-128 of `bytes`, when it was computed as they were copied
+    /// in (for the compile cache's key).
+    xxh3: Option<u128>,
 }
 
 /// Where the bytes are: read into memory, or (precompiled native code)
@@ -86,12 +89,21 @@ impl Wasm {
                     kind,
                     from_text: false,
                     sha256: OnceLock::new(),
+                    xxh3: None,
                 }
             }
             None => {
-                let bytes =
-                    crate::input::read_opened(file, cap).map_err(|e| e.for_module(&name))?;
-                Self::decode(name, bytes)?
+                // With a compile cache, hashed for its key as it is read.
+                let mut xxh3 = engine
+                    .cache()
+                    .map(|_| xxhash_rust::xxh3::Xxh3Default::new());
+                let bytes = crate::input::read_opened_with(file, cap, |part| {
+                    if let Some(h) = &mut xxh3 {
+                        h.update(part);
+                    }
+                })
+                .map_err(|e| e.for_module(&name))?;
+                Self::decode(name, bytes, xxh3.map(|h| h.digest128()))?
             }
         };
         wasm.path = Some(path.to_path_buf());
@@ -105,12 +117,29 @@ impl Wasm {
     /// [`ErrorKind::InvalidModule`] if they are too large or not WebAssembly.
     pub fn from_bytes(engine: &Engine, bytes: impl Into<Vec<u8>>) -> Result<Self> {
         let bytes = bytes.into();
-        if let Some(cap) = engine.config().get_max_module_size()
-            && bytes.len() as u64 > cap
-        {
-            return Err(too_large("<bytes>", bytes.len() as u64, cap));
+        Self::check_size(engine, bytes.len())?;
+        Self::decode("<bytes>".into(), bytes, None)
+    }
+
+    /// [`from_bytes`](Self::from_bytes) for borrowed bytes: with a compile
+    /// cache, they are hashed for its key as they are copied.
+    pub(crate) fn from_slice(engine: &Engine, bytes: &[u8]) -> Result<Self> {
+        Self::check_size(engine, bytes.len())?;
+        let (bytes, xxh3) = match engine.cache() {
+            Some(_) => {
+                let (bytes, xxh3) = crate::engine::cache::copy_hashed(bytes);
+                (bytes, Some(xxh3))
+            }
+            None => (bytes.to_vec(), None),
+        };
+        Self::decode("<bytes>".into(), bytes, xxh3)
+    }
+
+    fn check_size(engine: &Engine, len: usize) -> Result<()> {
+        match engine.config().get_max_module_size() {
+            Some(cap) if len as u64 > cap => Err(too_large("<bytes>", len as u64, cap)),
+            _ => Ok(()),
         }
-        Self::decode("<bytes>".into(), bytes)
     }
 
     /// Reads any stream in 64 KiB chunks, refusing it as soon as it passes
@@ -127,7 +156,7 @@ impl Wasm {
     fn from_reader_named(engine: &Engine, reader: impl Read, name: &str) -> Result<Self> {
         let bytes = crate::input::read_capped(reader, engine.config().get_max_module_size())
             .map_err(|e| e.for_module(name))?;
-        Self::decode(name.to_string(), bytes)
+        Self::decode(name.to_string(), bytes, None)
     }
 
     /// Sets the name used in error messages (default: the path, or
@@ -138,7 +167,8 @@ impl Wasm {
         self
     }
 
-    fn decode(name: String, bytes: Vec<u8>) -> Result<Self> {
+    /// `xxh3`, if known, is the XXH3-128 of `bytes`.
+    fn decode(name: String, bytes: Vec<u8>, xxh3: Option<u128>) -> Result<Self> {
         let sha256 = OnceLock::new();
         if looks_like_text(&bytes) {
             let _ = sha256.set(sha256_hex(&bytes));
@@ -149,9 +179,17 @@ impl Wasm {
             path: None,
             bytes: Storage::Owned(Arc::new(bytes)),
             kind,
+            // Text's binary is not the bytes hashed.
+            xxh3: xxh3.filter(|_| !from_text),
             from_text,
             sha256,
         })
+    }
+
+    /// The XXH3-128 of [`bytes`](Self::bytes): the compile cache's key.
+    pub(crate) fn xxh3(&self) -> u128 {
+        self.xxh3
+            .unwrap_or_else(|| xxhash_rust::xxh3::xxh3_128(self.bytes()))
     }
 
     /// SHA-256 (hex) of the input exactly as read (before any text
@@ -453,31 +491,4 @@ fn describe_magic(bytes: &[u8]) -> Option<&'static str> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn text_detection() {
-        assert!(looks_like_text(b"  ;; hi\n(module)"));
-        assert!(looks_like_text(b"(; block ;) (module)"));
-        assert!(!looks_like_text(b"hello"));
-        assert!(!looks_like_text(b"\x7fELF"));
-    }
-
-    #[test]
-    fn a_known_sha256_reads_back_as_the_digest() {
-        use sha2::Digest;
-        let bytes = b"\0asm\x01\0\0\0".to_vec();
-        let wasm = Wasm::decode("m".into(), bytes.clone()).unwrap();
-        assert_eq!(wasm.known_sha256(), None, "not computed yet");
-        let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
-        assert_eq!(wasm.sha256(), sha256_hex(&bytes));
-        assert_eq!(wasm.known_sha256(), Some(digest));
-    }
-
-    #[test]
-    fn line_columns() {
-        assert_eq!(line_col("ab\ncd", 4), (2, 2));
-        assert_eq!(line_col("x", 0), (1, 1));
-    }
-}
+mod tests;

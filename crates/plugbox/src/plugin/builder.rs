@@ -187,7 +187,7 @@ impl PluginBuilder {
     ///
     /// See [`build`](Self::build).
     pub fn from_bytes(self, bytes: impl AsRef<[u8]>) -> Result<Plugin> {
-        let wasm = Wasm::from_bytes(&self.engine, bytes.as_ref())?;
+        let wasm = Wasm::from_slice(&self.engine, bytes.as_ref())?;
         self.build(wasm)
     }
 

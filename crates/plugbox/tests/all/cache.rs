@@ -19,7 +19,7 @@ fn load(engine: &Engine, wat: &str) -> plugbox::Result<Plugin> {
 
 /// The cache's entries (not its temporary files).
 fn entries(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("plugbox-cache-2"))
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("plugbox-cache-3"))
         .map(|d| d.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     v.retain(|p| {
@@ -129,13 +129,115 @@ fn a_damaged_entry_is_compiled_again() {
         flipped,
         good[..good.len() / 2].to_vec(),
         Vec::new(),
-        b"PBXCACH2".to_vec(),
+        b"PBXCACH3".to_vec(),
     ] {
         std::fs::write(&entry, &damaged).unwrap();
         let p = load(&e, ANSWER).unwrap();
         assert_eq!(p.call::<(), i32>("answer", ()).unwrap(), 42);
         assert_eq!(std::fs::read(&entry).unwrap(), good, "rewritten intact");
     }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A module of `size` bytes or more (a data segment fills it) exporting
+/// `answer`.
+fn binary_of(size: usize) -> Vec<u8> {
+    let wat = format!(
+        r#"(module (memory 20) (data (i32.const 0) "{}")
+             (func (export "answer") (result i32) i32.const 42))"#,
+        "x".repeat(size)
+    );
+    let engine = Engine::new(&EngineConfig::new().max_module_size(None)).unwrap();
+    plugbox::Wasm::from_bytes(&engine, wat)
+        .unwrap()
+        .bytes()
+        .to_vec()
+}
+
+/// A hit takes the source's SHA-256 from the entry instead of hashing
+/// the source again: it must be the very digest a miss computed.
+#[test]
+fn a_hit_reports_the_sources_sha256() {
+    for binary in [binary_of(10), binary_of(1_200_000)] {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path(), EngineConfig::new());
+        let miss = Plugin::from_bytes(&e, &binary).unwrap();
+        assert_eq!(miss.sha256(), sha256_hex(&binary));
+        for hit in [
+            Plugin::from_bytes(&e, &binary).unwrap(),
+            Plugin::from_bytes(&engine(dir.path(), EngineConfig::new()), binary.clone()).unwrap(),
+            Plugin::builder(&e).from_reader(&binary[..]).unwrap(),
+        ] {
+            assert_eq!(hit.sha256(), sha256_hex(&binary));
+            assert_eq!(hit.call::<(), i32>("answer", ()).unwrap(), 42);
+        }
+        assert_eq!(entries(dir.path()).len(), 1);
+    }
+    // Text is pinned by the text's digest, not its binary's.
+    let dir = tempfile::tempdir().unwrap();
+    let e = engine(dir.path(), EngineConfig::new());
+    load(&e, ANSWER).unwrap();
+    assert_eq!(
+        load(&e, ANSWER).unwrap().sha256(),
+        sha256_hex(ANSWER.as_bytes())
+    );
+}
+
+/// An entry with an intact checksum whose recorded SHA-256 is not the
+/// one a manifest pin already computed is not plugbox's entry for this
+/// source: it is compiled again and replaced.
+#[test]
+fn an_entry_recording_another_sha256_is_not_used_for_a_pinned_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = binary_of(10);
+    let path = dir.path().join("answer.wasm");
+    std::fs::write(&path, &binary).unwrap();
+    let e = engine(&dir.path().join("cache"), EngineConfig::new());
+    Plugin::from_bytes(&e, &binary).unwrap();
+    let entry = only_entry(&dir.path().join("cache"));
+    let good = std::fs::read(&entry).unwrap();
+    // The trailer: BLAKE3, SHA-256, XXH3-128 checksum, length, magic.
+    let t = good.len() - 96;
+    let mut forged = good.clone();
+    forged[t + 32..t + 64].fill(0);
+    let mut sum = xxhash_rust::xxh3::Xxh3Default::new();
+    sum.update(&forged[..t]);
+    sum.update(&forged[t..t + 64]);
+    forged[t + 64..t + 80].copy_from_slice(&sum.digest128().to_le_bytes());
+    std::fs::write(&entry, &forged).unwrap();
+
+    let spec = plugbox::PluginSpec::new(&path).sha256(sha256_hex(&binary));
+    let p = Plugin::from_spec(&e, "answer", &spec, Default::default()).unwrap();
+    assert_eq!(p.sha256(), sha256_hex(&binary));
+    assert_eq!(p.call::<(), i32>("answer", ()).unwrap(), 42);
+    assert_eq!(
+        std::fs::read(&entry).unwrap(),
+        good,
+        "replaced by its own entry"
+    );
+}
+
+#[test]
+fn entries_of_older_cache_formats_are_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    for old in ["plugbox-cache-1", "plugbox-cache-2"] {
+        std::fs::create_dir(dir.path().join(old)).unwrap();
+        std::fs::write(dir.path().join(old).join("entry.m"), b"old code").unwrap();
+    }
+    let unrelated = dir.path().join("plugbox-cache-notes");
+    std::fs::write(&unrelated, b"not ours").unwrap();
+    load(&engine(dir.path(), EngineConfig::new()), ANSWER).unwrap();
+    assert!(!dir.path().join("plugbox-cache-1").exists());
+    assert!(!dir.path().join("plugbox-cache-2").exists());
+    assert!(unrelated.exists(), "only the older formats' directories go");
+    assert_eq!(entries(dir.path()).len(), 1);
 }
 
 #[test]
@@ -184,7 +286,7 @@ fn concurrent_writers_leave_one_intact_entry() {
 fn temporary_files_of_a_crashed_writer_are_cleaned_up() {
     let dir = tempfile::tempdir().unwrap();
     load(&engine(dir.path(), EngineConfig::new()), ANSWER).unwrap();
-    let cache = dir.path().join("plugbox-cache-2");
+    let cache = dir.path().join("plugbox-cache-3");
     let stale = cache.join(".tmp-stale");
     let fresh = cache.join(".tmp-fresh");
     std::fs::write(&stale, b"half an entry").unwrap();

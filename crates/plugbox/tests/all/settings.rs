@@ -220,7 +220,7 @@ fn engine_cache_dir_and_max_module_size() {
     let cache = dir.path().join("cache");
     assert!(cache.is_dir(), "relative to the manifest");
     let entries = |dir: &Path| {
-        std::fs::read_dir(dir.join("plugbox-cache-2"))
+        std::fs::read_dir(dir.join("plugbox-cache-3"))
             .unwrap()
             .count()
     };
