@@ -23,8 +23,13 @@ pub(crate) struct Deadline(u64);
 impl Deadline {
     /// `timeout` from now, never earlier (`None` if it overflows).
     pub(crate) fn after(timeout: Duration) -> Option<Self> {
+        Self::after_from(Stamp::now(), timeout)
+    }
+
+    /// `timeout` from `start` (`None` if it overflows).
+    pub(crate) fn after_from(start: Stamp, timeout: Duration) -> Option<Self> {
         let nanos = u64::try_from(timeout.as_nanos()).ok()?;
-        precise_now().checked_add(nanos).map(Self)
+        start.0.checked_add(nanos).map(Self)
     }
 
     /// Whether the deadline has passed.
@@ -37,6 +42,21 @@ impl Deadline {
         let left = Duration::from_nanos(self.0.saturating_sub(precise_now()));
         let now = Instant::now();
         now.checked_add(left).unwrap_or(now)
+    }
+}
+
+/// A moment on the precise clock: the start of a call, from which both
+/// its deadline and its duration are measured with one clock read.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stamp(u64);
+
+impl Stamp {
+    pub(crate) fn now() -> Self {
+        Self(precise_now())
+    }
+
+    pub(crate) fn elapsed(self) -> Duration {
+        Duration::from_nanos(precise_now().saturating_sub(self.0))
     }
 }
 

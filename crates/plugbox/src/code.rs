@@ -11,7 +11,7 @@ mod symlink;
 
 pub use compile::precompile;
 
-use crate::clock::Deadline;
+use crate::clock::{Deadline, Stamp};
 use crate::config::KvConfig;
 use crate::config::{Limits, Sandbox, Stdin};
 use crate::engine::Engine;
@@ -257,6 +257,12 @@ impl Prepared {
     /// The deadline of a call starting now.
     pub(crate) fn deadline(&self) -> Option<Deadline> {
         self.limits().get_timeout().and_then(Deadline::after)
+    }
+
+    /// The deadline of a call that started at `start`.
+    pub(crate) fn deadline_from(&self, start: Stamp) -> Option<Deadline> {
+        let timeout = self.limits().get_timeout()?;
+        Deadline::after_from(start, timeout)
     }
 
     /// The timeout where the epoch alone enforces it: the plugin runs

@@ -4,23 +4,27 @@
 
 use super::callable::Call;
 use super::instance::Instance;
+use crate::clock::Stamp;
 use crate::code::{How, Prepared};
 use crate::config::FuelRetry;
 use crate::error::{Error, Result, TrapKind};
 use crate::stats::CallStats;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Runs `call` in fresh instances of `prepared` until an attempt succeeds,
-/// fails for a reason other than fuel, or the policy says stop.
+/// fails for a reason other than fuel, or the policy says stop. A call
+/// not `timed` reports no duration when it succeeds (one clock read
+/// fewer, for callers that drop the stats).
 pub(crate) async fn stateless<C: Call>(
     prepared: &Arc<Prepared>,
     call: &C,
     how: How,
+    timed: bool,
 ) -> Result<(C::Output, CallStats)> {
-    let start = Instant::now();
-    // One deadline for the whole call: instantiation and every attempt.
-    let deadline = prepared.deadline();
+    // One clock read for the call's duration and its deadline, which
+    // covers instantiation and every attempt.
+    let start = Stamp::now();
+    let deadline = prepared.deadline_from(start);
     let policy = prepared.limits().get_retry().filter(|_| call.retryable());
     let mut fuel = prepared.limits().get_fuel();
     let mut attempts = 0;
@@ -32,7 +36,12 @@ pub(crate) async fn stateless<C: Call>(
                 inst.pin_deadline(deadline);
                 inst.untimed();
                 let result = inst.invoke(call, how).await;
-                inst.set_attempts(attempts, start.elapsed());
+                let duration = if timed {
+                    start.elapsed()
+                } else {
+                    std::time::Duration::ZERO
+                };
+                inst.set_attempts(attempts, duration);
                 result.map(|out| (out, inst.stats()))
             }
             Err(e) => Err(e),

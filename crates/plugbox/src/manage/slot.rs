@@ -172,7 +172,7 @@ impl Slot {
                 }
                 None => {
                     let _in_flight = self.metrics.start();
-                    retry::stateless(version.plugin.prepared(), call, how).await
+                    retry::stateless(version.plugin.prepared(), call, how, true).await
                 }
             };
             // Every slot of the engine's instance pool is taken: wait

@@ -60,17 +60,34 @@ impl Plugin {
 
     /// Runs `call` statelessly from synchronous code.
     fn stateless<C: Call>(&self, call: &C) -> Result<(C::Output, CallStats)> {
+        self.stateless_timed(call, true)
+    }
+
+    /// Runs `call` statelessly from synchronous code; `timed`: whether
+    /// the caller uses the success's duration.
+    fn stateless_timed<C: Call>(&self, call: &C, timed: bool) -> Result<(C::Output, CallStats)> {
         self.check_sync()?;
         drive(retry::stateless(
             self.prepared(),
             call,
             self.prepared().sync_how(),
+            timed,
         ))
     }
 
     /// Runs `call` statelessly on the async path.
     async fn stateless_async<C: Call>(&self, call: &C) -> Result<(C::Output, CallStats)> {
-        retry::stateless(self.prepared(), call, How::Async).await
+        self.stateless_async_timed(call, true).await
+    }
+
+    /// Runs `call` statelessly on the async path; `timed` as in
+    /// [`stateless_timed`](Self::stateless_timed).
+    async fn stateless_async_timed<C: Call>(
+        &self,
+        call: &C,
+        timed: bool,
+    ) -> Result<(C::Output, CallStats)> {
+        retry::stateless(self.prepared(), call, How::Async, timed).await
     }
 
     /// Calls `func` with typed parameters in a fresh instance.
@@ -86,7 +103,7 @@ impl Plugin {
         P: WasmParams + Clone + Send + Sync,
         R: WasmResults + Send + Sync,
     {
-        self.stateless(&Typed::<P, R>::new(func, params))
+        self.stateless_timed(&Typed::<P, R>::new(func, params), false)
             .map(|(r, _)| r)
     }
 
@@ -102,7 +119,7 @@ impl Plugin {
         P: WasmParams + Clone + Send + Sync,
         R: WasmResults + Send + Sync,
     {
-        self.stateless_async(&Typed::<P, R>::new(func, params))
+        self.stateless_async_timed(&Typed::<P, R>::new(func, params), false)
             .await
             .map(|(r, _)| r)
     }
@@ -115,7 +132,7 @@ impl Plugin {
     ///
     /// As [`call`](Self::call).
     pub fn call_wit<P: WitParams, R: WitResults>(&self, func: &str, params: P) -> Result<R> {
-        self.stateless(&Wit::<P, R>::new(func, params))
+        self.stateless_timed(&Wit::<P, R>::new(func, params), false)
             .map(|(r, _)| r)
     }
 
@@ -129,7 +146,7 @@ impl Plugin {
         func: &str,
         params: P,
     ) -> Result<R> {
-        self.stateless_async(&Wit::<P, R>::new(func, params))
+        self.stateless_async_timed(&Wit::<P, R>::new(func, params), false)
             .await
             .map(|(r, _)| r)
     }
@@ -248,7 +265,8 @@ impl Plugin {
     ///
     /// See [`Instance::handle`].
     pub fn handle(&self, input: &str) -> Result<std::result::Result<String, String>> {
-        self.stateless(&Handle { input }).map(|(r, _)| r)
+        self.stateless_timed(&Handle { input }, false)
+            .map(|(r, _)| r)
     }
 
     /// As [`handle`](Self::handle), on the async path.
@@ -257,7 +275,7 @@ impl Plugin {
     ///
     /// See [`Instance::handle`].
     pub async fn handle_async(&self, input: &str) -> Result<std::result::Result<String, String>> {
-        self.stateless_async(&Handle { input })
+        self.stateless_async_timed(&Handle { input }, false)
             .await
             .map(|(r, _)| r)
     }
@@ -293,7 +311,7 @@ impl Plugin {
         let command = Command {
             args: args.iter().map(|a| a.as_ref().to_string()).collect(),
         };
-        let (ran, stats) = retry::stateless(self.prepared(), &command, how).await?;
+        let (ran, stats) = retry::stateless(self.prepared(), &command, how, true).await?;
         Ok(RunOutput {
             exit_code: ran.exit_code,
             stdout: ran.stdout,

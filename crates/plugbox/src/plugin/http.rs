@@ -51,7 +51,7 @@ impl Plugin {
         let (call, response) = Http::new(request);
         let prepared = self.prepared().clone();
         let pipeline = async move {
-            retry::stateless(&prepared, &call, How::Async)
+            retry::stateless(&prepared, &call, How::Async, false)
                 .await
                 .map(|((), _stats)| ())
         };

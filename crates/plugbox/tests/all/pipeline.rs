@@ -146,3 +146,27 @@ fn no_embedder_task_holds_back_a_deadline() {
     assert_eq!(err.trap_kind(), Some(TrapKind::Timeout), "{err:#}");
     assert!(start.elapsed() < DEADLINE + SLACK, "{:?}", start.elapsed());
 }
+
+/// A stateless call's duration and its deadline start from one clock
+/// reading: the reported duration covers the call, and a timed-out call
+/// reports at least its timeout.
+#[test]
+fn stateless_stats_measure_the_whole_call() {
+    let p = Plugin::builder(&engine())
+        .limits(Limits::new().timeout(DEADLINE))
+        .from_file(wat("hostile.wat"))
+        .unwrap();
+    let start = Instant::now();
+    let (out, stats) = p
+        .invoke_values("work", &[wasmtime::Val::I64(1_000_000)])
+        .unwrap();
+    let took = start.elapsed();
+    assert!(out[0].unwrap_i64() > 0);
+    assert!(stats.duration > Duration::ZERO, "{stats:?}");
+    assert!(stats.duration <= took, "{stats:?} against {took:?}");
+    let err = p.invoke_values("spin", &[]).unwrap_err();
+    assert_eq!(err.trap_kind(), Some(TrapKind::Timeout), "{err:#}");
+    let stats = err.call_stats().unwrap();
+    assert!(stats.duration >= DEADLINE, "{stats:?}");
+    assert!(stats.duration < DEADLINE + SLACK, "{stats:?}");
+}
