@@ -3,9 +3,9 @@
 //! nanoseconds without a system call (a precise read costs several times
 //! more, and a deadline is checked far more often than it is set). The
 //! coarse clock is the precise one as of the kernel's last timekeeping
-//! update, never ahead of it, so a deadline never fires early; it may
-//! fire a few milliseconds late, below the epoch tick that checks
-//! deadlines anyway.
+//! update, never ahead of it, so a deadline never fires early; it fires
+//! late by up to the coarse clock's lag (a kernel tick or two) plus one
+//! epoch tick.
 //!
 //! Setting a deadline from the coarse clock instead is not safe: it lags
 //! the precise one by more than its advertised resolution when ticks are
@@ -15,8 +15,9 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// A point in time after which a call must stop: nanoseconds on the coarse
-/// monotonic clock.
+/// A point in time after which a call must stop: nanoseconds on the
+/// monotonic timebase, set from the precise reading, checked on the
+/// coarse one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Deadline(u64);
 
@@ -75,17 +76,34 @@ fn read(clock: libc::clockid_t) -> Option<u64> {
     secs.checked_mul(1_000_000_000)?.checked_add(nanos)
 }
 
+/// Whether both kernel clocks can be read: deadlines are set on one and
+/// checked on the other, so either both are used or neither (the
+/// fallback's timebase is not theirs).
+#[cfg(target_os = "linux")]
+fn kernel_clocks() -> bool {
+    static WORK: OnceLock<bool> = OnceLock::new();
+    *WORK.get_or_init(|| {
+        read(libc::CLOCK_MONOTONIC_COARSE).is_some() && read(libc::CLOCK_MONOTONIC).is_some()
+    })
+}
+
 /// Nanoseconds on the coarse monotonic clock.
 #[cfg(target_os = "linux")]
 fn now() -> u64 {
-    read(libc::CLOCK_MONOTONIC_COARSE).unwrap_or_else(fallback_now)
+    kernel_clocks()
+        .then(|| read(libc::CLOCK_MONOTONIC_COARSE))
+        .flatten()
+        .unwrap_or_else(fallback_now)
 }
 
 /// Nanoseconds on the precise monotonic clock, of which the coarse one is
 /// a lagging copy.
 #[cfg(target_os = "linux")]
 fn precise_now() -> u64 {
-    read(libc::CLOCK_MONOTONIC).unwrap_or_else(fallback_now)
+    kernel_clocks()
+        .then(|| read(libc::CLOCK_MONOTONIC))
+        .flatten()
+        .unwrap_or_else(fallback_now)
 }
 
 #[cfg(not(target_os = "linux"))]

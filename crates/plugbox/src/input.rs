@@ -168,3 +168,34 @@ pub(crate) fn read_capped(mut reader: impl Read, cap: Option<u64>) -> Result<Vec
         bytes.extend_from_slice(&chunk[..n]);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_read_in_parts_hands_over_every_byte_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let part = 256 << 10;
+        for len in [0, 1, part - 1, part, part + 1, 3 * part] {
+            let path = dir.path().join(format!("f{len}"));
+            let bytes: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+            std::fs::write(&path, &bytes).unwrap();
+            let mut seen = Vec::new();
+            let read = read_opened_with(std::fs::File::open(&path).unwrap(), None, |p| {
+                assert!(!p.is_empty(), "{len}: no empty part");
+                seen.extend_from_slice(p);
+            });
+            assert_eq!(read.ok().as_deref(), Some(&bytes[..]), "{len} bytes");
+            assert_eq!(seen, bytes, "{len} bytes");
+        }
+        // Past the cap: refused, however the parts fall.
+        let path = dir.path().join(format!("f{}", 3 * part));
+        let err = read_opened_with(
+            std::fs::File::open(&path).unwrap(),
+            Some(part as u64),
+            |_| {},
+        );
+        assert!(matches!(err, Err(ReadError::TooLarge { .. })));
+    }
+}

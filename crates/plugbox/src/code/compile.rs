@@ -121,7 +121,8 @@ fn lookup(
             (looked, vetted)
         })
     } else {
-        (look(), vet())
+        let vetted = vet()?;
+        (look(), Ok(vetted))
     };
     let blake3 = blake3?;
     let hit = match found {

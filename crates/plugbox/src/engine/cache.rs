@@ -12,8 +12,8 @@
 //! 1 MiB or more): a crafted collision gets its own compile, never
 //! another module's code. BLAKE3 rather than SHA-256 because it is four
 //! times faster here and the hash is on every hit's path. The entry also
-//! records the source's SHA-256, which a hit hands to `Plugin::sha256`
-//! instead of computing it. Its content is Wasmtime's serialized image
+//! records the SHA-256 of that binary, which a hit of a binary source
+//! hands to `Plugin::sha256` instead of computing it. Its content is Wasmtime's serialized image
 //! followed by a 96-byte trailer:
 //!
 //! ```text
@@ -211,12 +211,22 @@ impl Cache {
     }
 }
 
-/// Removes the entries of earlier cache formats under `root`: no plugbox
-/// of this format reads them, and nothing else would ever trim them.
+/// How long a cache of an earlier format must have gone unused before
+/// it is removed: an older plugbox sharing the directory (a rolling
+/// upgrade, two versions installed) keeps its own.
+const OLD_FORMAT_UNUSED: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// Removes the caches of earlier formats under `root` that no plugbox
+/// has used for [`OLD_FORMAT_UNUSED`]: this plugbox does not read them,
+/// and nothing else would ever trim them.
 fn remove_old_formats(root: &Path) {
     for format in 1..FORMAT {
         let old = root.join(format!("plugbox-cache-{format}"));
-        if !old.is_dir() {
+        if !std::fs::symlink_metadata(&old).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        let used = last_used(&old);
+        if used.is_none_or(|t| t.elapsed().is_ok_and(|age| age < OLD_FORMAT_UNUSED)) {
             continue;
         }
         match std::fs::remove_dir_all(&old) {
@@ -228,6 +238,17 @@ fn remove_old_formats(root: &Path) {
             }
         }
     }
+}
+
+/// When a cache directory was last used: the latest modification time
+/// of the directory and its entries (a hit refreshes its entry's).
+fn last_used(dir: &Path) -> Option<SystemTime> {
+    let mut latest = std::fs::metadata(dir).ok()?.modified().ok()?;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let modified = entry.metadata().ok()?.modified().ok()?;
+        latest = latest.max(modified);
+    }
+    Some(latest)
 }
 
 fn trailer(source: &Source, image: &[u8]) -> [u8; TRAILER_LEN] {

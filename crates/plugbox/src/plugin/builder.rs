@@ -164,7 +164,6 @@ impl PluginBuilder {
 
     /// Accepts precompiled (`.cwasm`) artifacts from anywhere. They are
     /// native code, so only enable this for artifacts you produced or trust.
-    /// Artifacts inside the engine's cache directory are always accepted.
     /// Default: off.
     pub fn allow_precompiled(mut self, allow: bool) -> Self {
         self.settings.allow_precompiled = allow;
@@ -211,7 +210,8 @@ impl PluginBuilder {
     /// enforce or a sandbox grant that does not exist.
     pub fn build(self, wasm: Wasm) -> Result<Plugin> {
         let prepared = Prepared::new(&self.engine, self.settings, &wasm)?;
-        // After compiling: a cache lookup computes it alongside.
+        // After compiling: a cache hit takes it from its entry, a miss
+        // computes it for the entry.
         let sha256 = wasm.sha256().to_string();
         Ok(Plugin::from_prepared(Arc::new(prepared), sha256.into()))
     }

@@ -44,7 +44,10 @@ impl Plugin {
         &self.inner.template.sandbox
     }
 
-    /// SHA-256 (hex) of the bytes the plugin was loaded from.
+    /// SHA-256 (hex) of the bytes the plugin was loaded from. For a binary
+    /// source loaded without a `sha256` pin, a compile cache hit reports
+    /// the SHA-256 recorded in the entry (trusted like its code) instead
+    /// of hashing the source again; a pinned source is always hashed.
     pub fn sha256(&self) -> &str {
         &self.sha256
     }

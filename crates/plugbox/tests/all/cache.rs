@@ -180,7 +180,8 @@ fn a_hit_reports_the_sources_sha256() {
         }
         assert_eq!(entries(dir.path()).len(), 1);
     }
-    // Text is pinned by the text's digest, not its binary's.
+    // Text is pinned by the text's digest, not its binary's; its entry
+    // records the binary's, which a hit of the binary then reports.
     let dir = tempfile::tempdir().unwrap();
     let e = engine(dir.path(), EngineConfig::new());
     load(&e, ANSWER).unwrap();
@@ -188,11 +189,19 @@ fn a_hit_reports_the_sources_sha256() {
         load(&e, ANSWER).unwrap().sha256(),
         sha256_hex(ANSWER.as_bytes())
     );
+    let binary = plugbox::Wasm::from_bytes(&e, ANSWER)
+        .unwrap()
+        .bytes()
+        .to_vec();
+    let hit = Plugin::from_bytes(&e, &binary).unwrap();
+    assert_eq!(hit.sha256(), sha256_hex(&binary));
+    assert_eq!(entries(dir.path()).len(), 1, "the text's entry was the hit");
 }
 
 /// An entry with an intact checksum whose recorded SHA-256 is not the
 /// one a manifest pin already computed is not plugbox's entry for this
-/// source: it is compiled again and replaced.
+/// source: it is compiled again and replaced. Without a pin, the entry's
+/// record is what a hit reports.
 #[test]
 fn an_entry_recording_another_sha256_is_not_used_for_a_pinned_source() {
     let dir = tempfile::tempdir().unwrap();
@@ -212,6 +221,15 @@ fn an_entry_recording_another_sha256_is_not_used_for_a_pinned_source() {
     sum.update(&forged[t..t + 64]);
     forged[t + 64..t + 80].copy_from_slice(&sum.digest128().to_le_bytes());
     std::fs::write(&entry, &forged).unwrap();
+    // Unpinned, the hit reports what the entry records: proof that a hit
+    // does not hash the source, and why the cache is trusted like code.
+    let hit = Plugin::from_bytes(&e, &binary).unwrap();
+    assert_eq!(hit.sha256(), "0".repeat(64));
+    assert_eq!(
+        std::fs::read(&entry).unwrap(),
+        forged,
+        "a hit, not a compile"
+    );
 
     let spec = plugbox::PluginSpec::new(&path).sha256(sha256_hex(&binary));
     let p = Plugin::from_spec(&e, "answer", &spec, Default::default()).unwrap();
@@ -224,20 +242,47 @@ fn an_entry_recording_another_sha256_is_not_used_for_a_pinned_source() {
     );
 }
 
+/// Caches of older formats go once unused for 30 days; one an older
+/// plugbox still uses stays, and so does anything else.
 #[test]
-fn entries_of_older_cache_formats_are_removed() {
+fn unused_caches_of_older_formats_are_removed() {
     let dir = tempfile::tempdir().unwrap();
-    for old in ["plugbox-cache-1", "plugbox-cache-2"] {
-        std::fs::create_dir(dir.path().join(old)).unwrap();
-        std::fs::write(dir.path().join(old).join("entry.m"), b"old code").unwrap();
+    let unused = dir.path().join("plugbox-cache-1");
+    let in_use = dir.path().join("plugbox-cache-2");
+    for old in [&unused, &in_use] {
+        std::fs::create_dir(old).unwrap();
+        std::fs::write(old.join("entry.m"), b"old code").unwrap();
     }
+    let month = Duration::from_secs(31 * 24 * 3600);
+    age(&unused.join("entry.m"), month);
+    std::fs::File::open(&unused)
+        .unwrap()
+        .set_modified(SystemTime::now() - month)
+        .unwrap();
+    std::fs::File::open(&in_use)
+        .unwrap()
+        .set_modified(SystemTime::now() - month)
+        .unwrap();
     let unrelated = dir.path().join("plugbox-cache-notes");
     std::fs::write(&unrelated, b"not ours").unwrap();
     load(&engine(dir.path(), EngineConfig::new()), ANSWER).unwrap();
-    assert!(!dir.path().join("plugbox-cache-1").exists());
-    assert!(!dir.path().join("plugbox-cache-2").exists());
+    assert!(!unused.exists(), "unused for a month: removed");
+    assert!(
+        in_use.join("entry.m").exists(),
+        "an entry used recently: kept"
+    );
     assert!(unrelated.exists(), "only the older formats' directories go");
     assert_eq!(entries(dir.path()).len(), 1);
+    // A symlink named like an old cache is not followed.
+    #[cfg(unix)]
+    {
+        let target = tempfile::tempdir().unwrap();
+        std::fs::write(target.path().join("keep"), b"x").unwrap();
+        std::fs::remove_dir_all(&in_use).unwrap();
+        std::os::unix::fs::symlink(target.path(), &in_use).unwrap();
+        load(&engine(dir.path(), EngineConfig::new()), OTHER).unwrap();
+        assert!(target.path().join("keep").exists());
+    }
 }
 
 #[test]
