@@ -1,6 +1,6 @@
 //! Arming a call: the fuel and the deadline set before guest code runs.
 
-use crate::clock::Deadline;
+use crate::clock::{Deadline, Stamp};
 use crate::code::{How, Prepared};
 use crate::store::StoreState;
 use wasmtime::Store;
@@ -10,7 +10,7 @@ use wasmtime::Store;
 pub(super) enum Until {
     /// By this deadline (`None`: never).
     At(Option<Deadline>),
-    /// The plugin's timeout from now.
+    /// The plugin's timeout from the call's start.
     Timeout,
 }
 
@@ -49,7 +49,9 @@ impl Arming {
 /// A deadline is checked at every epoch tick. Where only the epoch can
 /// end the call (wasm code alone, synchronously, nothing to cancel it), the
 /// deadline starts at the call's first tick instead: a call that ends
-/// before it (most do) never reads the clock.
+/// before it (most do) never reads the clock. Otherwise the deadline
+/// counts from `start`, read now if the caller has not yet (and then
+/// kept for the call's duration: one clock read for both).
 #[inline]
 pub(super) fn arm(
     store: &mut Store<StoreState>,
@@ -58,6 +60,7 @@ pub(super) fn arm(
     fuel: Option<u64>,
     how: How,
     until: Until,
+    start: &mut Option<Stamp>,
 ) {
     if arming.fuel {
         // Setting fuel cannot fail when fuel metering is on.
@@ -83,7 +86,7 @@ pub(super) fn arm(
         interrupt.from_first_tick = None;
         interrupt.deadline = match until {
             Until::At(deadline) => deadline,
-            Until::Timeout => prepared.deadline(),
+            Until::Timeout => prepared.deadline_from(*start.get_or_insert_with(Stamp::now)),
         };
         if interrupt.deadline.is_some() || interrupt.cancel.is_some() || interrupt.yield_async {
             prepared.engine().ensure_ticker();

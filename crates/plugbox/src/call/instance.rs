@@ -6,7 +6,7 @@ use super::arming::{Arming, Until, arm};
 use super::callable::{Call, Target};
 use super::classify::{self, Context};
 use super::drive::{Stopped, bounded, in_runtime};
-use crate::clock::Deadline;
+use crate::clock::{Deadline, Stamp};
 use crate::code::{How, Live, Prepared};
 use crate::error::{Error, ErrorKind, Limit, Result};
 use crate::stats::CallStats;
@@ -65,6 +65,7 @@ impl Instance {
             fuel,
             how,
             Until::At(deadline),
+            &mut None,
         );
         let (deadline, cancel) = limits_of(&store);
         let instantiate = prepared.instantiate(&mut store, how).instrument(span);
@@ -143,9 +144,11 @@ impl Instance {
             store: &mut self.store,
             live: &self.live,
         })?;
-        self.arm(how);
-        // Timing costs two precise clock reads: typed handles skip it.
-        let start = (C::TIMED && self.timed).then(Instant::now);
+        let mut start = None;
+        self.arm(how, &mut start);
+        // Timing costs a precise clock read more (two where the deadline
+        // took none): typed handles skip it.
+        let start = (C::TIMED && self.timed).then(|| *start.get_or_insert_with(Stamp::now));
         let result = match how {
             // A cancel that came before the call: no guest code runs.
             _ if cancelled(&mut self.store) => Err(wasmtime::Error::new(wasmtime::Trap::Interrupt)),
@@ -176,7 +179,7 @@ impl Instance {
         run: impl FnOnce(&mut Store<StoreState>) -> wasmtime::Result<R>,
     ) -> Result<R> {
         self.usable()?;
-        self.arm(How::Sync);
+        self.arm(How::Sync, &mut None);
         let result = if cancelled(&mut self.store) {
             Err(wasmtime::Error::new(wasmtime::Trap::Interrupt))
         } else {
@@ -214,7 +217,7 @@ impl Instance {
 
     /// Arms fuel and the deadline of the next call.
     #[inline]
-    fn arm(&mut self, how: How) {
+    fn arm(&mut self, how: How, start: &mut Option<Stamp>) {
         let until = self.pinned_deadline.map_or(Until::Timeout, Until::At);
         arm(
             &mut self.store,
@@ -223,6 +226,7 @@ impl Instance {
             self.fuel_budget,
             how,
             until,
+            start,
         );
     }
 
@@ -231,7 +235,7 @@ impl Instance {
     fn conclude<T>(
         &mut self,
         result: wasmtime::Result<T>,
-        start: Option<Instant>,
+        start: Option<Stamp>,
         export: &str,
     ) -> Result<T> {
         self.finish(start);
@@ -265,8 +269,8 @@ impl Instance {
     }
 
     #[inline]
-    fn finish(&mut self, start: Option<Instant>) {
-        let duration = start.map(|s| s.elapsed()).unwrap_or_default();
+    fn finish(&mut self, start: Option<Stamp>) {
+        let duration = start.map(Stamp::elapsed).unwrap_or_default();
         // `get_fuel` fails (building an error) when metering is off: ask
         // the engine instead of the store on the success path.
         // Wasmtime does not store the fuel counter when it interrupts wasm
