@@ -71,7 +71,7 @@ pub(crate) fn compile(engine: &Engine, wasm: &Wasm, allow_precompiled: bool) -> 
             Compiled::Component(c) => c.serialize(),
         };
         let source = cache::Source {
-            blake3,
+            blake3: blake3.unwrap_or_else(|| blake3_of(wasm)),
             sha256: binary_sha256(wasm),
         };
         match image {
@@ -89,24 +89,28 @@ fn check_caps(engine: &Engine, wasm: &Wasm) -> Result<()> {
 }
 
 /// The cache's compiled code for `wasm`, if an entry holds code compiled
-/// from it, with the entry's name and the BLAKE3 of `wasm`'s binary. For
-/// a large source, the BLAKE3 and the caps walk run on another thread
-/// while this one names the entry, and checks and maps it. A hit also
-/// gives a binary source its SHA-256, recorded in the entry, so a hit
-/// never computes one.
+/// from it, with the entry's name and the BLAKE3 of `wasm`'s binary if it
+/// was computed. An entry counts if it records the loaded binary's BLAKE3
+/// or, when the binary's SHA-256 is already known (a `sha256` pin hashed
+/// it), its SHA-256: either is collision-resistant, and the source is
+/// not hashed twice. For a large source, the hash and the caps walk run
+/// on another thread while this one names the entry, and checks and maps
+/// it. A hit also gives a binary source its SHA-256, recorded in the
+/// entry, so a hit never computes one.
 fn lookup(
     engine: &Engine,
     cache: &Cache,
     artifact: Artifact,
     wasm: &Wasm,
-) -> Result<(Option<Compiled>, String, [u8; 32])> {
+) -> Result<(Option<Compiled>, String, Option<[u8; 32]>)> {
+    let known_sha256 = (!wasm.is_text()).then(|| wasm.known_sha256()).flatten();
     let look = || {
         let key = cache::key(wasm.xxh3());
         (find(engine, cache, &key, artifact), key)
     };
-    let vet = || -> Result<[u8; 32]> {
+    let vet = || -> Result<Option<[u8; 32]>> {
         check_caps(engine, wasm)?;
-        Ok(*blake3::hash(wasm.bytes()).as_bytes())
+        Ok(known_sha256.is_none().then(|| blake3_of(wasm)))
     };
     let ((found, key), blake3) = if wasm.bytes().len() >= PARALLEL_HASH_FROM {
         std::thread::scope(|s| {
@@ -126,29 +130,30 @@ fn lookup(
     };
     let blake3 = blake3?;
     let hit = match found {
-        Some((compiled, hit)) if hit.source.blake3 == blake3 => {
-            if wasm.is_text() {
+        Some((compiled, hit)) => {
+            let same = match (known_sha256, blake3) {
+                (Some(sha), _) => hit.source.sha256 == sha,
+                (None, Some(blake3)) => hit.source.blake3 == blake3,
+                (None, None) => false,
+            };
+            if same {
+                if !wasm.is_text() {
+                    wasm.remember_sha256(&hit.source.sha256);
+                }
                 Some(compiled)
-            } else if wasm
-                .known_sha256()
-                .is_some_and(|sha| sha != hit.source.sha256)
-            {
-                // The same BLAKE3 under another SHA-256: not an entry
-                // plugbox wrote for this source.
-                tracing::warn!(entry = %hit.path.display(), "cache entry records another SHA-256 for this source; compiling");
-                None
             } else {
-                wasm.remember_sha256(&hit.source.sha256);
-                Some(compiled)
+                tracing::warn!(entry = %hit.path.display(), "cache entry compiled from another source with the same XXH3; compiling");
+                None
             }
-        }
-        Some((_, hit)) => {
-            tracing::warn!(entry = %hit.path.display(), "cache entry compiled from another source with the same XXH3; compiling");
-            None
         }
         None => None,
     };
     Ok((hit, key, blake3))
+}
+
+/// The BLAKE3 of the binary compiled.
+fn blake3_of(wasm: &Wasm) -> [u8; 32] {
+    *blake3::hash(wasm.bytes()).as_bytes()
 }
 
 /// The entry named `key`, checked and mapped; its code is not used until

@@ -9,8 +9,9 @@
 //! sources are untrusted, so the entry also records the BLAKE3 of its
 //! source, and a hit counts only if it matches the BLAKE3 of the binary
 //! being loaded (computed alongside mapping the entry for sources of
-//! 1 MiB or more): a crafted collision gets its own compile, never
-//! another module's code. BLAKE3 rather than SHA-256 because it is four
+//! 1 MiB or more; when a `sha256` pin has already hashed the binary, its
+//! SHA-256, recorded too, is matched instead): a crafted collision gets
+//! its own compile, never another module's code. BLAKE3 rather than SHA-256 because it is four
 //! times faster here and the hash is on every hit's path. The entry also
 //! records the SHA-256 of that binary, which a hit of a binary source
 //! hands to `Plugin::sha256` instead of computing it. Its content is Wasmtime's serialized image

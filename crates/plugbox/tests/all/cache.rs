@@ -198,6 +198,52 @@ fn a_hit_reports_the_sources_sha256() {
     assert_eq!(entries(dir.path()).len(), 1, "the text's entry was the hit");
 }
 
+/// `entry` with the trailer bytes `range` zeroed and its checksum made
+/// to match again. The trailer: BLAKE3 and SHA-256 of the source, the
+/// XXH3-128 checksum, the length, the magic.
+fn forge(entry: &[u8], range: std::ops::Range<usize>) -> Vec<u8> {
+    let t = entry.len() - 96;
+    let mut forged = entry.to_vec();
+    forged[t + range.start..t + range.end].fill(0);
+    let mut sum = xxhash_rust::xxh3::Xxh3Default::new();
+    sum.update(&forged[..t]);
+    sum.update(&forged[t..t + 64]);
+    forged[t + 64..t + 80].copy_from_slice(&sum.digest128().to_le_bytes());
+    forged
+}
+
+/// A pinned source, already hashed with SHA-256 for its pin, is matched
+/// to its entry by that digest (no BLAKE3 computed); an unpinned one by
+/// its BLAKE3.
+#[test]
+fn a_pinned_source_is_matched_by_sha256_an_unpinned_one_by_blake3() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = binary_of(10);
+    let path = dir.path().join("answer.wasm");
+    std::fs::write(&path, &binary).unwrap();
+    let e = engine(&dir.path().join("cache"), EngineConfig::new());
+    Plugin::from_bytes(&e, &binary).unwrap();
+    let entry = only_entry(&dir.path().join("cache"));
+    let good = std::fs::read(&entry).unwrap();
+    let no_blake3 = forge(&good, 0..32);
+    std::fs::write(&entry, &no_blake3).unwrap();
+    let spec = plugbox::PluginSpec::new(&path).sha256(sha256_hex(&binary));
+    let p = Plugin::from_spec(&e, "answer", &spec, Default::default()).unwrap();
+    assert_eq!(p.call::<(), i32>("answer", ()).unwrap(), 42);
+    assert_eq!(
+        std::fs::read(&entry).unwrap(),
+        no_blake3,
+        "a hit by SHA-256"
+    );
+    let p = Plugin::from_bytes(&e, &binary).unwrap();
+    assert_eq!(p.call::<(), i32>("answer", ()).unwrap(), 42);
+    assert_eq!(
+        std::fs::read(&entry).unwrap(),
+        good,
+        "no hit by BLAKE3: compiled again"
+    );
+}
+
 /// An entry with an intact checksum whose recorded SHA-256 is not the
 /// one a manifest pin already computed is not plugbox's entry for this
 /// source: it is compiled again and replaced. Without a pin, the entry's
@@ -212,14 +258,7 @@ fn an_entry_recording_another_sha256_is_not_used_for_a_pinned_source() {
     Plugin::from_bytes(&e, &binary).unwrap();
     let entry = only_entry(&dir.path().join("cache"));
     let good = std::fs::read(&entry).unwrap();
-    // The trailer: BLAKE3, SHA-256, XXH3-128 checksum, length, magic.
-    let t = good.len() - 96;
-    let mut forged = good.clone();
-    forged[t + 32..t + 64].fill(0);
-    let mut sum = xxhash_rust::xxh3::Xxh3Default::new();
-    sum.update(&forged[..t]);
-    sum.update(&forged[t..t + 64]);
-    forged[t + 64..t + 80].copy_from_slice(&sum.digest128().to_le_bytes());
+    let forged = forge(&good, 32..64);
     std::fs::write(&entry, &forged).unwrap();
     // Unpinned, the hit reports what the entry records: proof that a hit
     // does not hash the source, and why the cache is trusted like code.
