@@ -90,18 +90,21 @@ fn kernel_clocks() -> bool {
 /// Nanoseconds on the coarse monotonic clock.
 #[cfg(target_os = "linux")]
 fn now() -> u64 {
-    kernel_clocks()
-        .then(|| read(libc::CLOCK_MONOTONIC_COARSE))
-        .flatten()
-        .unwrap_or_else(fallback_now)
+    kernel_now(libc::CLOCK_MONOTONIC_COARSE)
 }
 
 /// Nanoseconds on the precise monotonic clock, of which the coarse one is
 /// a lagging copy.
 #[cfg(target_os = "linux")]
 fn precise_now() -> u64 {
+    kernel_now(libc::CLOCK_MONOTONIC)
+}
+
+/// `clock`, or the fallback when either kernel clock cannot be read.
+#[cfg(target_os = "linux")]
+fn kernel_now(clock: libc::clockid_t) -> u64 {
     kernel_clocks()
-        .then(|| read(libc::CLOCK_MONOTONIC))
+        .then(|| read(clock))
         .flatten()
         .unwrap_or_else(fallback_now)
 }

@@ -148,8 +148,12 @@ pub(crate) fn read_opened_with(
 }
 
 /// Reads `reader` to the end in chunks, stopping as soon as more than `cap`
-/// bytes have arrived.
-pub(crate) fn read_capped(mut reader: impl Read, cap: Option<u64>) -> Result<Vec<u8>, ReadError> {
+/// bytes have arrived, handing `each` every chunk as it lands.
+pub(crate) fn read_capped(
+    mut reader: impl Read,
+    cap: Option<u64>,
+    mut each: impl FnMut(&[u8]),
+) -> Result<Vec<u8>, ReadError> {
     let mut bytes = Vec::new();
     let mut chunk = vec![0u8; CHUNK];
     loop {
@@ -165,6 +169,7 @@ pub(crate) fn read_capped(mut reader: impl Read, cap: Option<u64>) -> Result<Vec
         {
             return Err(ReadError::TooLarge { size, cap });
         }
+        each(&chunk[..n]);
         bytes.extend_from_slice(&chunk[..n]);
     }
 }

@@ -11,11 +11,11 @@
 //! being loaded (computed alongside mapping the entry for sources of
 //! 1 MiB or more; when a `sha256` pin has already hashed the binary, its
 //! SHA-256, recorded too, is matched instead): a crafted collision gets
-//! its own compile, never another module's code. BLAKE3 rather than SHA-256 because it is four
-//! times faster here and the hash is on every hit's path. The entry also
-//! records the SHA-256 of that binary, which a hit of a binary source
-//! hands to `Plugin::sha256` instead of computing it. Its content is Wasmtime's serialized image
-//! followed by a 96-byte trailer:
+//! its own compile, never another module's code. BLAKE3 rather than
+//! SHA-256 because it is four times faster here and the hash is on every
+//! hit's path. The recorded SHA-256 is what a hit of a binary source
+//! reports as `Plugin::sha256` instead of computing it. An entry is
+//! Wasmtime's serialized image followed by a 96-byte trailer:
 //!
 //! ```text
 //! [image][BLAKE3 of the source: 32 bytes][SHA-256 of the source: 32 bytes]
@@ -46,23 +46,9 @@ const LENGTH: usize = CHECKSUM + 8;
 /// say) or the entry layout.
 const FORMAT: u32 = 3;
 
-/// The name of a source in the cache, from its XXH3-128 (see
-/// [`copy_hashed`]).
+/// The name of a source in the cache, from its XXH3-128.
 pub(crate) fn key(xxh3: u128) -> String {
     format!("{xxh3:032x}")
-}
-
-/// Copies `source`, computing its XXH3-128 on the way: each chunk is
-/// hashed while the copy has left it in the CPU's cache, which costs a
-/// third of hashing the whole source again after the copy.
-pub(crate) fn copy_hashed(source: &[u8]) -> (Vec<u8>, u128) {
-    let mut copy = Vec::with_capacity(source.len());
-    let mut hash = xxhash_rust::xxh3::Xxh3Default::new();
-    for chunk in source.chunks(64 << 10) {
-        copy.extend_from_slice(chunk);
-        hash.update(chunk);
-    }
-    (copy, hash.digest128())
 }
 
 /// What an entry holds.
@@ -300,18 +286,6 @@ fn check(file: &File) -> std::result::Result<Source, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use xxhash_rust::xxh3::xxh3_128;
-
-    #[test]
-    fn hashing_while_copying_gives_the_whole_sources_xxh3() {
-        let chunk = 64 << 10;
-        for len in [0, 1, 240, chunk - 1, chunk, chunk + 1, 3 * chunk + 7] {
-            let source: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
-            let (copy, hash) = copy_hashed(&source);
-            assert_eq!(copy, source, "{len} bytes");
-            assert_eq!(hash, xxh3_128(&source), "{len} bytes");
-        }
-    }
 
     #[test]
     fn a_trailer_checks_its_image_and_both_digests() {

@@ -29,6 +29,32 @@ pub struct Wasm {
     xxh3: Option<u128>,
 }
 
+/// The compile cache's key (an XXH3-128) of a source, computed part by
+/// part as it is read or copied, while each part is in the CPU's cache (a
+/// third of the cost of hashing it again afterwards); nothing when the
+/// engine has no cache.
+struct KeyHasher(Option<xxhash_rust::xxh3::Xxh3Default>);
+
+impl KeyHasher {
+    fn new(engine: &Engine) -> Self {
+        Self(
+            engine
+                .cache()
+                .map(|_| xxhash_rust::xxh3::Xxh3Default::new()),
+        )
+    }
+
+    fn update(&mut self, part: &[u8]) {
+        if let Some(h) = &mut self.0 {
+            h.update(part);
+        }
+    }
+
+    fn finish(self) -> Option<u128> {
+        self.0.map(|h| h.digest128())
+    }
+}
+
 /// Where the bytes are: read into memory, or (precompiled native code)
 /// memory-mapped from its file.
 #[derive(Clone)]
@@ -93,17 +119,10 @@ impl Wasm {
                 }
             }
             None => {
-                // With a compile cache, hashed for its key as it is read.
-                let mut xxh3 = engine
-                    .cache()
-                    .map(|_| xxhash_rust::xxh3::Xxh3Default::new());
-                let bytes = crate::input::read_opened_with(file, cap, |part| {
-                    if let Some(h) = &mut xxh3 {
-                        h.update(part);
-                    }
-                })
-                .map_err(|e| e.for_module(&name))?;
-                Self::decode(name, bytes, xxh3.map(|h| h.digest128()))?
+                let mut key = KeyHasher::new(engine);
+                let bytes = crate::input::read_opened_with(file, cap, |part| key.update(part))
+                    .map_err(|e| e.for_module(&name))?;
+                Self::decode(name, bytes, key.finish())?
             }
         };
         wasm.path = Some(path.to_path_buf());
@@ -125,14 +144,13 @@ impl Wasm {
     /// cache, they are hashed for its key as they are copied.
     pub(crate) fn from_slice(engine: &Engine, bytes: &[u8]) -> Result<Self> {
         Self::check_size(engine, bytes.len())?;
-        let (bytes, xxh3) = match engine.cache() {
-            Some(_) => {
-                let (bytes, xxh3) = crate::engine::cache::copy_hashed(bytes);
-                (bytes, Some(xxh3))
-            }
-            None => (bytes.to_vec(), None),
-        };
-        Self::decode("<bytes>".into(), bytes, xxh3)
+        let mut key = KeyHasher::new(engine);
+        let mut copy = Vec::with_capacity(bytes.len());
+        for part in bytes.chunks(64 << 10) {
+            copy.extend_from_slice(part);
+            key.update(part);
+        }
+        Self::decode("<bytes>".into(), copy, key.finish())
     }
 
     fn check_size(engine: &Engine, len: usize) -> Result<()> {
@@ -154,9 +172,11 @@ impl Wasm {
     }
 
     fn from_reader_named(engine: &Engine, reader: impl Read, name: &str) -> Result<Self> {
-        let bytes = crate::input::read_capped(reader, engine.config().get_max_module_size())
+        let mut key = KeyHasher::new(engine);
+        let cap = engine.config().get_max_module_size();
+        let bytes = crate::input::read_capped(reader, cap, |part| key.update(part))
             .map_err(|e| e.for_module(name))?;
-        Self::decode(name.to_string(), bytes, None)
+        Self::decode(name.to_string(), bytes, key.finish())
     }
 
     /// Sets the name used in error messages (default: the path, or

@@ -58,14 +58,10 @@ impl Plugin {
         check_sync(self.prepared())
     }
 
-    /// Runs `call` statelessly from synchronous code.
-    fn stateless<C: Call>(&self, call: &C) -> Result<(C::Output, CallStats)> {
-        self.stateless_timed(call, true)
-    }
-
     /// Runs `call` statelessly from synchronous code; `timed`: whether
-    /// the caller uses the success's duration.
-    fn stateless_timed<C: Call>(&self, call: &C, timed: bool) -> Result<(C::Output, CallStats)> {
+    /// the caller uses the success's duration (an untimed call skips a
+    /// clock read).
+    fn stateless<C: Call>(&self, call: &C, timed: bool) -> Result<(C::Output, CallStats)> {
         self.check_sync()?;
         drive(retry::stateless(
             self.prepared(),
@@ -75,14 +71,9 @@ impl Plugin {
         ))
     }
 
-    /// Runs `call` statelessly on the async path.
-    async fn stateless_async<C: Call>(&self, call: &C) -> Result<(C::Output, CallStats)> {
-        self.stateless_async_timed(call, true).await
-    }
-
     /// Runs `call` statelessly on the async path; `timed` as in
-    /// [`stateless_timed`](Self::stateless_timed).
-    async fn stateless_async_timed<C: Call>(
+    /// [`stateless`](Self::stateless).
+    async fn stateless_async<C: Call>(
         &self,
         call: &C,
         timed: bool,
@@ -103,7 +94,7 @@ impl Plugin {
         P: WasmParams + Clone + Send + Sync,
         R: WasmResults + Send + Sync,
     {
-        self.stateless_timed(&Typed::<P, R>::new(func, params), false)
+        self.stateless(&Typed::<P, R>::new(func, params), false)
             .map(|(r, _)| r)
     }
 
@@ -119,7 +110,7 @@ impl Plugin {
         P: WasmParams + Clone + Send + Sync,
         R: WasmResults + Send + Sync,
     {
-        self.stateless_async_timed(&Typed::<P, R>::new(func, params), false)
+        self.stateless_async(&Typed::<P, R>::new(func, params), false)
             .await
             .map(|(r, _)| r)
     }
@@ -132,7 +123,7 @@ impl Plugin {
     ///
     /// As [`call`](Self::call).
     pub fn call_wit<P: WitParams, R: WitResults>(&self, func: &str, params: P) -> Result<R> {
-        self.stateless_timed(&Wit::<P, R>::new(func, params), false)
+        self.stateless(&Wit::<P, R>::new(func, params), false)
             .map(|(r, _)| r)
     }
 
@@ -146,7 +137,7 @@ impl Plugin {
         func: &str,
         params: P,
     ) -> Result<R> {
-        self.stateless_async_timed(&Wit::<P, R>::new(func, params), false)
+        self.stateless_async(&Wit::<P, R>::new(func, params), false)
             .await
             .map(|(r, _)| r)
     }
@@ -159,7 +150,8 @@ impl Plugin {
     /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument)
     /// for values of the wrong type or number.
     pub fn call_values(&self, func: &str, args: &[Val]) -> Result<Vec<Val>> {
-        self.invoke_values(func, args).map(|(r, _)| r)
+        self.stateless(&Values { func, args }, false)
+            .map(|(r, _)| r)
     }
 
     /// Calls `func` with dynamic values and reports what the call used.
@@ -168,7 +160,7 @@ impl Plugin {
     ///
     /// As [`call_values`](Self::call_values).
     pub fn invoke_values(&self, func: &str, args: &[Val]) -> Result<(Vec<Val>, CallStats)> {
-        self.stateless(&Values { func, args })
+        self.stateless(&Values { func, args }, true)
     }
 
     /// As [`call_values`](Self::call_values), on the async path.
@@ -177,7 +169,9 @@ impl Plugin {
     ///
     /// As [`call_values`](Self::call_values).
     pub async fn call_values_async(&self, func: &str, args: &[Val]) -> Result<Vec<Val>> {
-        self.invoke_values_async(func, args).await.map(|(r, _)| r)
+        self.stateless_async(&Values { func, args }, false)
+            .await
+            .map(|(r, _)| r)
     }
 
     /// As [`invoke_values`](Self::invoke_values), on the async path.
@@ -190,7 +184,7 @@ impl Plugin {
         func: &str,
         args: &[Val],
     ) -> Result<(Vec<Val>, CallStats)> {
-        self.stateless_async(&Values { func, args }).await
+        self.stateless_async(&Values { func, args }, true).await
     }
 
     /// Calls `func` with arguments given as JSON and returns the results as
@@ -203,7 +197,7 @@ impl Plugin {
     ///
     /// As [`call_values`](Self::call_values).
     pub fn call_json(&self, func: &str, args: &[JsonValue]) -> Result<Vec<JsonValue>> {
-        self.invoke_json(func, args).map(|(r, _)| r)
+        self.stateless(&Json { func, args }, false).map(|(r, _)| r)
     }
 
     /// As [`call_json`](Self::call_json), reporting what the call used.
@@ -216,7 +210,7 @@ impl Plugin {
         func: &str,
         args: &[JsonValue],
     ) -> Result<(Vec<JsonValue>, CallStats)> {
-        self.stateless(&Json { func, args })
+        self.stateless(&Json { func, args }, true)
     }
 
     /// As [`call_json`](Self::call_json), on the async path.
@@ -225,7 +219,9 @@ impl Plugin {
     ///
     /// As [`call_json`](Self::call_json).
     pub async fn call_json_async(&self, func: &str, args: &[JsonValue]) -> Result<Vec<JsonValue>> {
-        self.invoke_json_async(func, args).await.map(|(r, _)| r)
+        self.stateless_async(&Json { func, args }, false)
+            .await
+            .map(|(r, _)| r)
     }
 
     /// As [`invoke_json`](Self::invoke_json), on the async path.
@@ -238,7 +234,7 @@ impl Plugin {
         func: &str,
         args: &[JsonValue],
     ) -> Result<(Vec<JsonValue>, CallStats)> {
-        self.stateless_async(&Json { func, args }).await
+        self.stateless_async(&Json { func, args }, true).await
     }
 
     /// Calls `func` with command-line words parsed by its signature —
@@ -254,7 +250,7 @@ impl Plugin {
         func: &str,
         words: &[impl AsRef<str> + Sync],
     ) -> Result<(Vec<DynValue>, CallStats)> {
-        self.stateless(&Words { func, words })
+        self.stateless(&Words { func, words }, true)
     }
 
     /// Calls the `handle` export of a `plugbox:plugin` component in a fresh
@@ -265,8 +261,7 @@ impl Plugin {
     ///
     /// See [`Instance::handle`].
     pub fn handle(&self, input: &str) -> Result<std::result::Result<String, String>> {
-        self.stateless_timed(&Handle { input }, false)
-            .map(|(r, _)| r)
+        self.stateless(&Handle { input }, false).map(|(r, _)| r)
     }
 
     /// As [`handle`](Self::handle), on the async path.
@@ -275,7 +270,7 @@ impl Plugin {
     ///
     /// See [`Instance::handle`].
     pub async fn handle_async(&self, input: &str) -> Result<std::result::Result<String, String>> {
-        self.stateless_async_timed(&Handle { input }, false)
+        self.stateless_async(&Handle { input }, false)
             .await
             .map(|(r, _)| r)
     }

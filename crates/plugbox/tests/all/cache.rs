@@ -212,36 +212,71 @@ fn forge(entry: &[u8], range: std::ops::Range<usize>) -> Vec<u8> {
     forged
 }
 
+/// A binary module in a file, compiled once into a cache: its one entry
+/// and the entry's intact bytes.
+struct Cached {
+    _dir: tempfile::TempDir,
+    binary: Vec<u8>,
+    path: PathBuf,
+    engine: Engine,
+    entry: PathBuf,
+    good: Vec<u8>,
+}
+
+impl Cached {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let binary = binary_of(10);
+        let path = dir.path().join("answer.wasm");
+        std::fs::write(&path, &binary).unwrap();
+        let engine = engine(&dir.path().join("cache"), EngineConfig::new());
+        Plugin::from_bytes(&engine, &binary).unwrap();
+        let entry = only_entry(&dir.path().join("cache"));
+        let good = std::fs::read(&entry).unwrap();
+        Self {
+            _dir: dir,
+            binary,
+            path,
+            engine,
+            entry,
+            good,
+        }
+    }
+
+    /// Replaces the entry with `bytes`.
+    fn set_entry(&self, bytes: &[u8]) {
+        std::fs::write(&self.entry, bytes).unwrap();
+    }
+
+    fn entry(&self) -> Vec<u8> {
+        std::fs::read(&self.entry).unwrap()
+    }
+
+    /// Loads the file through a manifest-style spec pinned to its SHA-256.
+    fn load_pinned(&self) -> Plugin {
+        let spec = plugbox::PluginSpec::new(&self.path).sha256(sha256_hex(&self.binary));
+        Plugin::from_spec(&self.engine, "answer", &spec, Default::default()).unwrap()
+    }
+
+    fn load_unpinned(&self) -> Plugin {
+        Plugin::from_bytes(&self.engine, &self.binary).unwrap()
+    }
+}
+
 /// A pinned source, already hashed with SHA-256 for its pin, is matched
 /// to its entry by that digest (no BLAKE3 computed); an unpinned one by
 /// its BLAKE3.
 #[test]
 fn a_pinned_source_is_matched_by_sha256_an_unpinned_one_by_blake3() {
-    let dir = tempfile::tempdir().unwrap();
-    let binary = binary_of(10);
-    let path = dir.path().join("answer.wasm");
-    std::fs::write(&path, &binary).unwrap();
-    let e = engine(&dir.path().join("cache"), EngineConfig::new());
-    Plugin::from_bytes(&e, &binary).unwrap();
-    let entry = only_entry(&dir.path().join("cache"));
-    let good = std::fs::read(&entry).unwrap();
-    let no_blake3 = forge(&good, 0..32);
-    std::fs::write(&entry, &no_blake3).unwrap();
-    let spec = plugbox::PluginSpec::new(&path).sha256(sha256_hex(&binary));
-    let p = Plugin::from_spec(&e, "answer", &spec, Default::default()).unwrap();
+    let c = Cached::new();
+    let no_blake3 = forge(&c.good, 0..32);
+    c.set_entry(&no_blake3);
+    let p = c.load_pinned();
     assert_eq!(p.call::<(), i32>("answer", ()).unwrap(), 42);
-    assert_eq!(
-        std::fs::read(&entry).unwrap(),
-        no_blake3,
-        "a hit by SHA-256"
-    );
-    let p = Plugin::from_bytes(&e, &binary).unwrap();
+    assert_eq!(c.entry(), no_blake3, "a hit by SHA-256");
+    let p = c.load_unpinned();
     assert_eq!(p.call::<(), i32>("answer", ()).unwrap(), 42);
-    assert_eq!(
-        std::fs::read(&entry).unwrap(),
-        good,
-        "no hit by BLAKE3: compiled again"
-    );
+    assert_eq!(c.entry(), c.good, "no hit by BLAKE3: compiled again");
 }
 
 /// An entry with an intact checksum whose recorded SHA-256 is not the
@@ -250,35 +285,17 @@ fn a_pinned_source_is_matched_by_sha256_an_unpinned_one_by_blake3() {
 /// record is what a hit reports.
 #[test]
 fn an_entry_recording_another_sha256_is_not_used_for_a_pinned_source() {
-    let dir = tempfile::tempdir().unwrap();
-    let binary = binary_of(10);
-    let path = dir.path().join("answer.wasm");
-    std::fs::write(&path, &binary).unwrap();
-    let e = engine(&dir.path().join("cache"), EngineConfig::new());
-    Plugin::from_bytes(&e, &binary).unwrap();
-    let entry = only_entry(&dir.path().join("cache"));
-    let good = std::fs::read(&entry).unwrap();
-    let forged = forge(&good, 32..64);
-    std::fs::write(&entry, &forged).unwrap();
+    let c = Cached::new();
+    let forged = forge(&c.good, 32..64);
+    c.set_entry(&forged);
     // Unpinned, the hit reports what the entry records: proof that a hit
     // does not hash the source, and why the cache is trusted like code.
-    let hit = Plugin::from_bytes(&e, &binary).unwrap();
-    assert_eq!(hit.sha256(), "0".repeat(64));
-    assert_eq!(
-        std::fs::read(&entry).unwrap(),
-        forged,
-        "a hit, not a compile"
-    );
-
-    let spec = plugbox::PluginSpec::new(&path).sha256(sha256_hex(&binary));
-    let p = Plugin::from_spec(&e, "answer", &spec, Default::default()).unwrap();
-    assert_eq!(p.sha256(), sha256_hex(&binary));
+    assert_eq!(c.load_unpinned().sha256(), "0".repeat(64));
+    assert_eq!(c.entry(), forged, "a hit, not a compile");
+    let p = c.load_pinned();
+    assert_eq!(p.sha256(), sha256_hex(&c.binary));
     assert_eq!(p.call::<(), i32>("answer", ()).unwrap(), 42);
-    assert_eq!(
-        std::fs::read(&entry).unwrap(),
-        good,
-        "replaced by its own entry"
-    );
+    assert_eq!(c.entry(), c.good, "replaced by its own entry");
 }
 
 /// Caches of older formats go once unused for 30 days; one an older
