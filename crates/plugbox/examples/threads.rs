@@ -1,5 +1,7 @@
-//! Multi-threaded execution: one engine and one compiled module shared by
-//! several threads, each call in its own instance.
+//! Multi-threaded execution: one engine and one compiled plugin shared by
+//! several threads, each call in its own instance. Each thread's stateless
+//! calls take instances from a pool shard of their own (`pool_shards`:
+//! one per CPU by default), so the threads do not contend in Wasmtime.
 //!
 //! Run with `cargo run -p plugbox --example threads`.
 

@@ -3,10 +3,12 @@
 //! or the other, and every later step asks it rather than the bytes.
 
 mod atomic_wait;
+mod build;
 mod compile;
 pub(crate) mod component;
 mod exports;
 mod link;
+mod shard;
 mod symlink;
 
 pub use compile::precompile;
@@ -21,6 +23,7 @@ use crate::load::{Wasm, is_wasi_module};
 use crate::store::{HostFunctions, LogSink, Shared, StoreState, StoreTemplate, Wasi};
 use compile::Compiled;
 use exports::ModuleExports;
+use shard::ShardCopies;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use wasmtime::Store;
@@ -103,6 +106,8 @@ pub(crate) struct Prepared {
     epoch_timeout: Option<std::time::Duration>,
     /// Instances, memories and tables one instantiation creates, when known.
     counts: Counts,
+    /// This plugin on the engine's pool shards, for stateless calls.
+    shards: ShardCopies,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -138,8 +143,6 @@ impl Prepared {
                     let async_host = module
                         .imports()
                         .any(|i| host.is_async(i.module(), i.name()));
-                    let pre = link::link(engine, &module, uses_wasi, host, &name)?;
-                    let exports = ModuleExports::of(&module);
                     let r = module.resources_required();
                     let counts = Counts {
                         instances: Some(1),
@@ -147,23 +150,10 @@ impl Prepared {
                         tables: Some(r.num_tables.into()),
                     };
                     let wasi = if uses_wasi { Wasi::P1 } else { Wasi::None };
-                    let code = Code::Module {
-                        module,
-                        pre,
-                        exports,
-                    };
+                    let code = Code::module(module, host, &name)?;
                     (code, wasi, async_host, counts, wasm_only)
                 }
                 Compiled::Component(component) => {
-                    let pre = component::link(engine, &component, host, &name)?;
-                    let exports = component::functions(engine, &component)
-                        .into_iter()
-                        .filter_map(|f| {
-                            let index = component::export_index(&component, &f)?;
-                            let ty = component::func_type(&component, &f)?;
-                            Some((f, (index, ty)))
-                        })
-                        .collect();
                     let r = component.resources_required();
                     let counts = Counts {
                         instances: (!wasm.kind().is_precompiled())
@@ -175,13 +165,7 @@ impl Prepared {
                         .component_type()
                         .imports(engine.wasmtime())
                         .any(|(name, _)| host.is_async_component_import(name));
-                    let proxy = ProxyIndices::new(&pre).ok();
-                    let code = Code::Component {
-                        component,
-                        pre,
-                        exports,
-                        proxy,
-                    };
+                    let code = Code::component(component, host, &name)?;
                     (code, Wasi::P2, async_host, counts, false)
                 }
             };
@@ -193,6 +177,7 @@ impl Prepared {
         });
         let template = StoreTemplate {
             engine: engine.clone(),
+            wasmtime: engine.wasmtime().clone(),
             name,
             allowed_hosts: settings.sandbox.get_allowed_hosts().into(),
             limits: settings.limits,
@@ -210,6 +195,7 @@ impl Prepared {
             template,
             code,
             counts,
+            shards: ShardCopies::new(engine.shard_count()),
         })
     }
 
@@ -224,6 +210,7 @@ impl Prepared {
         Ok(Self {
             template: StoreTemplate {
                 engine: t.engine.clone(),
+                wasmtime: t.wasmtime.clone(),
                 name: t.name.clone(),
                 allowed_hosts: sandbox.get_allowed_hosts().into(),
                 limits,
@@ -239,6 +226,7 @@ impl Prepared {
             wasm_only: self.wasm_only,
             epoch_timeout,
             counts: self.counts,
+            shards: self.shards.sharing_code(),
         })
     }
 
@@ -380,7 +368,7 @@ impl Prepared {
                 .filter(|e| matches!(e.ty(), wasmtime::ExternType::Func(_)))
                 .map(|e| e.name().to_string())
                 .collect(),
-            Code::Component { component, .. } => component::functions(self.engine(), component),
+            Code::Component { component, .. } => component::functions(component),
         }
     }
 }

@@ -19,7 +19,9 @@ mod server;
 mod spec;
 pub(crate) mod value;
 
-pub use alloc::{DEFAULT_CACHE_MAX_SIZE, DEFAULT_POOL_INSTANCES, DEFAULT_POOL_KEEP_RESIDENT};
+pub use alloc::{
+    DEFAULT_CACHE_MAX_SIZE, DEFAULT_POOL_INSTANCES, DEFAULT_POOL_KEEP_RESIDENT, MAX_POOL_SHARDS,
+};
 pub use engine::{Compiler, DEFAULT_MAX_MODULE_SIZE, EngineConfig, OptLevel};
 pub use features::WasmFeature;
 pub use hosts::HostPattern;

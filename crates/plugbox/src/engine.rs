@@ -9,6 +9,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 pub(crate) mod cache;
+pub(crate) mod shards;
+
+use shards::Shards;
 
 /// A compilation and execution environment shared by every plugin loaded
 /// into it. Cheap to clone (an `Arc`); `Send + Sync`.
@@ -29,6 +32,9 @@ struct EngineInner {
     notice: Option<String>,
     cache: Option<cache::Cache>,
     fingerprint: u64,
+    /// The pool shards after the engine itself (shared with the ticker,
+    /// which advances their epochs too).
+    shards: Arc<Shards>,
 }
 
 /// Advances the engine's epoch every tick until the engine is dropped.
@@ -67,14 +73,15 @@ impl Engine {
         };
         let mut pooling = config.get_pooling();
         let mut notice = None;
-        let wasmtime = match wasmtime::Engine::new(&wasmtime_config(config, pooling)?) {
+        let pool = pooling.then(|| config.get_pool_instances());
+        let wasmtime = match wasmtime::Engine::new(&wasmtime_config(config, pool)?) {
             Ok(engine) => engine,
             // The pool reserves its address space up front; where that is
             // refused, allocate on demand, as `wasmtime serve` does.
             Err(pool_error) if pooling => {
                 let why = format!("{pool_error:#}");
                 let engine =
-                    wasmtime::Engine::new(&wasmtime_config(config, false)?).map_err(invalid)?;
+                    wasmtime::Engine::new(&wasmtime_config(config, None)?).map_err(invalid)?;
                 tracing::info!(error = %why, "pooling allocator unavailable; allocating on demand");
                 notice = Some(format!(
                     "the pooling allocator could not reserve its address space ({why}); instances are allocated on demand"
@@ -85,6 +92,11 @@ impl Engine {
             Err(e) => return Err(invalid(e)),
         };
         let fingerprint = fingerprint(&wasmtime);
+        let shards = if pooling {
+            usize::try_from(config.get_pool_shards()).unwrap_or(1)
+        } else {
+            1
+        };
         let cache = match config.get_cache_dir() {
             Some(dir) => Some(cache::Cache::open(
                 dir,
@@ -103,6 +115,7 @@ impl Engine {
                 notice,
                 cache,
                 fingerprint,
+                shards: Arc::new(Shards::new(shards)),
             }),
         })
     }
@@ -147,6 +160,38 @@ impl Engine {
         &self.inner.wasmtime
     }
 
+    /// The number of pool shards stateless calls are spread over (1
+    /// without the pooling allocator).
+    pub(crate) fn shard_count(&self) -> usize {
+        self.inner.shards.count()
+    }
+
+    /// Pool shard `k` (0: this engine's own Wasmtime engine), made the
+    /// first time it is asked for with `pool-instances / pool-shards`
+    /// slots. `None` when it cannot be made (its address space could not
+    /// be reserved; said once) or there is no such shard.
+    pub(crate) fn shard(&self, k: usize) -> Option<&wasmtime::Engine> {
+        if k == 0 {
+            return Some(&self.inner.wasmtime);
+        }
+        let config = &self.inner.config;
+        self.inner.shards.get(k, || {
+            let n = u32::try_from(self.shard_count()).unwrap_or(u32::MAX);
+            let slots = (config.get_pool_instances() / n).max(1);
+            let made = wasmtime_config(config, Some(slots))
+                .ok()
+                .map(|c| wasmtime::Engine::new(&c));
+            match made {
+                Some(Ok(engine)) => Some(engine),
+                Some(Err(e)) => {
+                    tracing::info!(shard = k, error = %format!("{e:#}"), "pool shard unavailable; its threads use the engine's own pool");
+                    None
+                }
+                None => None,
+            }
+        })
+    }
+
     /// Starts the epoch ticker if it is not running yet. Called when a store
     /// with a deadline or a cancel handle is about to run.
     pub(crate) fn ensure_ticker(&self) {
@@ -156,10 +201,11 @@ impl Engine {
         self.inner.ticker.get_or_init(|| {
             let (tx, rx) = mpsc::channel::<()>();
             let weak = self.inner.wasmtime.weak();
+            let shards = self.inner.shards.clone();
             let tick = self.inner.config.get_epoch_tick();
             let thread = std::thread::Builder::new()
                 .name(self.ticker_thread_name())
-                .spawn(move || tick_loop(&weak, &rx, tick))
+                .spawn(move || tick_loop(&weak, &shards, &rx, tick))
                 .ok();
             Ticker {
                 stop: Mutex::new(Some(tx)),
@@ -174,6 +220,20 @@ impl Engine {
     #[doc(hidden)]
     pub fn ticker_thread_name(&self) -> String {
         format!("pbx-tick-{}", self.inner.id)
+    }
+
+    /// The pool shards in use: the engine's own and those made so far.
+    /// For tests and diagnostics.
+    #[doc(hidden)]
+    pub fn pool_shards_in_use(&self) -> usize {
+        1 + self.inner.shards.made().count()
+    }
+
+    /// The pool shard this thread's stateless calls use. For tests and
+    /// diagnostics.
+    #[doc(hidden)]
+    pub fn pool_shard_of_this_thread(&self) -> usize {
+        shards::of_this_thread(self.shard_count())
     }
 
     /// Whether two handles refer to the same engine.
@@ -201,11 +261,19 @@ fn fingerprint(engine: &wasmtime::Engine) -> u64 {
 
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-fn tick_loop(weak: &wasmtime::EngineWeak, stop: &mpsc::Receiver<()>, tick: Duration) {
+fn tick_loop(
+    weak: &wasmtime::EngineWeak,
+    shards: &Shards,
+    stop: &mpsc::Receiver<()>,
+    tick: Duration,
+) {
     loop {
         match stop.recv_timeout(tick) {
             Err(mpsc::RecvTimeoutError::Timeout) => match weak.upgrade() {
-                Some(engine) => engine.increment_epoch(),
+                Some(engine) => {
+                    engine.increment_epoch();
+                    shards.made().for_each(wasmtime::Engine::increment_epoch);
+                }
                 None => return,
             },
             // The engine was dropped (sender gone) or asked us to stop.
@@ -223,7 +291,8 @@ pub(crate) const DEFAULT_OFF: [WasmFeature; 3] = [
 ];
 
 /// Builds the Wasmtime configuration (after [`EngineConfig::check`]).
-fn wasmtime_config(config: &EngineConfig, pooling: bool) -> Result<wasmtime::Config> {
+/// `pool`: the pool's slots, or `None` for on-demand allocation.
+fn wasmtime_config(config: &EngineConfig, pool: Option<u32>) -> Result<wasmtime::Config> {
     let mut c = wasmtime::Config::new();
     c.cranelift_opt_level(match config.get_opt_level() {
         OptLevel::None => wasmtime::OptLevel::None,
@@ -260,20 +329,19 @@ fn wasmtime_config(config: &EngineConfig, pooling: bool) -> Result<wasmtime::Con
     // stack plus the host's frames: 1 MiB more, at least Wasmtime's 2 MiB.
     c.async_stack_size(stack.saturating_add(1 << 20).max(2 << 20));
     c.parallel_compilation(config.get_parallel_compilation());
-    if pooling {
+    if let Some(slots) = pool {
         c.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool_config(
-            config,
+            config, slots,
         )));
     }
     Ok(c)
 }
 
-/// The pool: `pool-instances` slots of everything, memories as large as
+/// The pool: `n` slots of everything, memories as large as
 /// `pool-max-memory`, tables as large as the default table limit, and room
 /// for modules and components with several memories and tables.
-fn pool_config(config: &EngineConfig) -> wasmtime::PoolingAllocationConfig {
+fn pool_config(config: &EngineConfig, n: u32) -> wasmtime::PoolingAllocationConfig {
     let mut pool = wasmtime::PoolingAllocationConfig::new();
-    let n = config.get_pool_instances();
     let resident = usize::try_from(config.get_pool_keep_resident()).unwrap_or(usize::MAX);
     pool.total_core_instances(n)
         .total_component_instances(n)

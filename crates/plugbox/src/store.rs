@@ -49,6 +49,9 @@ pub(crate) enum Wasi {
 /// Everything a plugin's stores are made from, shared by all of them.
 pub(crate) struct StoreTemplate {
     pub(crate) engine: Engine,
+    /// The Wasmtime engine the stores live in: the engine's own, or one
+    /// of its pool shards.
+    pub(crate) wasmtime: wasmtime::Engine,
     pub(crate) name: Arc<str>,
     pub(crate) limits: Limits,
     pub(crate) sandbox: Sandbox,
@@ -65,6 +68,7 @@ pub(crate) struct StoreTemplate {
 
 /// The parts of a store's data that every store of a plugin shares with
 /// the host calls of its guest.
+#[derive(Clone)]
 pub(crate) struct Shared {
     pub(crate) name: Arc<str>,
     pub(crate) config: BTreeMap<String, String>,
@@ -73,6 +77,28 @@ pub(crate) struct Shared {
 }
 
 impl StoreTemplate {
+    /// The same template for stores in `wasmtime` (a pool shard), with
+    /// its own copies of what every store takes a reference to: threads
+    /// on different shards then count no reference in common.
+    pub(crate) fn copy_on(&self, wasmtime: &wasmtime::Engine) -> Self {
+        let name: Arc<str> = Arc::from(&*self.name);
+        Self {
+            engine: self.engine.clone(),
+            wasmtime: wasmtime.clone(),
+            name: name.clone(),
+            limits: self.limits.clone(),
+            sandbox: self.sandbox.clone(),
+            stdin: self.stdin.clone(),
+            wasi: self.wasi,
+            host: self.host.clone(),
+            shared: Arc::new(Shared {
+                name,
+                ..Shared::clone(&self.shared)
+            }),
+            allowed_hosts: self.allowed_hosts.iter().cloned().collect(),
+        }
+    }
+
     /// A new store with its limiter, epoch callback and WASI context;
     /// `args` are argv\[1..\] (argv\[0\] is the plugin's name).
     pub(crate) fn store(&self, args: &[String]) -> Result<Store<StoreState>> {
@@ -107,7 +133,7 @@ impl StoreTemplate {
             host: self.host.make_state(),
             captured,
         };
-        let mut store = Store::new(self.engine.wasmtime(), state);
+        let mut store = Store::new(&self.wasmtime, state);
         store.limiter(|s| &mut s.limiter);
         if self.engine.config().get_epoch_interruption() {
             store.epoch_deadline_callback(|mut ctx| Ok(ctx.data_mut().interrupt.on_tick()));

@@ -70,6 +70,7 @@ const TESTED: &[&str] = &[
     "pool-keep-resident",
     "pool-decommit-batch",
     "pool-warm-slots",
+    "pool-shards",
     "cache-max-size",
     "cache-dir",
     "max-module-size",
@@ -209,6 +210,14 @@ fn engine_settings() {
         "[engine]\npool-keep-resident = \"64KiB\"\npool-decommit-batch = 8\npool-warm-slots = 0\n{HOSTILE}"
     ));
     expect(&s.plugbox("call", &["h", "ok"]), 0, "7\n", "");
+    let s = Setup::new(&format!("[engine]\npool-shards = 0\n{HOSTILE}"));
+    expect(&s.plugbox("call", &["h", "ok"]), 2, "", "pool-shards `0`");
+    expect(
+        &s.plugbox("call", &["--pool-shards", "2", "h", "ok"]),
+        0,
+        "7\n",
+        "",
+    );
     let s = Setup::new(&format!("[engine]\npool-decommit-batch = 0\n{HOSTILE}"));
     expect(
         &s.plugbox("call", &["h", "ok"]),

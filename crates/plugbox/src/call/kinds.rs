@@ -288,7 +288,7 @@ impl Call for Command {
             let Code::Component { component, .. } = &inst.prepared.code else {
                 return Err(not_a_command(&name, "`wasi:cli/run`"));
             };
-            let run = crate::code::component::cli_run(inst.prepared.engine(), component)
+            let run = crate::code::component::cli_run(component)
                 .ok_or_else(|| not_a_command(&name, "`wasi:cli/run`"))?;
             let (f, _) = component_func(inst, &run)?;
             return Ok(CommandReady::Run(f));

@@ -1,7 +1,6 @@
 //! Components: linking against WASI preview 2, finding exported functions
 //! by name (`greet` or `my:pkg/iface#greet`), and listing them.
 
-use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::{HostFunctions, StoreState};
 use crate::text::printable;
@@ -19,12 +18,11 @@ pub const ROOT_IMPORT: &str = "root";
 /// embedder's component host functions — naming the import that cannot
 /// be satisfied.
 pub(crate) fn link(
-    engine: &Engine,
     component: &Component,
     host: &HostFunctions,
     plugin: &str,
 ) -> Result<InstancePre<StoreState>> {
-    let mut linker: Linker<StoreState> = Linker::new(engine.wasmtime());
+    let mut linker: Linker<StoreState> = Linker::new(component.engine());
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)
         .and_then(|()| super::symlink::guard_p2(&mut linker))
         .and_then(|()| wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker))
@@ -40,20 +38,19 @@ pub(crate) fn link(
         })?;
     linker
         .instantiate_pre(component)
-        .map_err(|err| explain(engine, component, host, plugin, err))
+        .map_err(|err| explain(component, host, plugin, err))
 }
 
 /// Names the first import plugbox does not provide: the interface and the
 /// function in it, or (for top-level function imports) [`ROOT_IMPORT`] and
 /// the function.
 fn explain(
-    engine: &Engine,
     component: &Component,
     host: &HostFunctions,
     plugin: &str,
     err: wasmtime::Error,
 ) -> Error {
-    let wt = engine.wasmtime();
+    let wt = component.engine();
     let provided = |name: &str| {
         provides_wasi(name)
             || name.starts_with("plugbox:plugin/")
@@ -111,14 +108,14 @@ fn provides_wasi(name: &str) -> bool {
 
 /// Every exported function: top-level ones by name, those of exported
 /// interfaces as `interface#function`.
-pub(crate) fn functions(engine: &Engine, component: &Component) -> Vec<String> {
+pub(crate) fn functions(component: &Component) -> Vec<String> {
     let ty = component.component_type();
     let mut out = Vec::new();
-    for (name, export) in ty.exports(engine.wasmtime()) {
+    for (name, export) in ty.exports(component.engine()) {
         match export.ty {
             ComponentItem::ComponentFunc(_) => out.push(name.to_string()),
             ComponentItem::ComponentInstance(inst) => {
-                for (fname, item) in inst.exports(engine.wasmtime()) {
+                for (fname, item) in inst.exports(component.engine()) {
                     if matches!(item.ty, ComponentItem::ComponentFunc(_)) {
                         out.push(format!("{name}#{fname}"));
                     }
@@ -166,10 +163,10 @@ pub(crate) fn export_index(
 
 /// The name of the exported `wasi:cli/run` interface of a command
 /// component, if it has one.
-pub(crate) fn cli_run(engine: &Engine, component: &Component) -> Option<String> {
+pub(crate) fn cli_run(component: &Component) -> Option<String> {
     component
         .component_type()
-        .exports(engine.wasmtime())
+        .exports(component.engine())
         .map(|(name, _)| name)
         .find(|name| name.starts_with("wasi:cli/run@"))
         .map(|iface| format!("{iface}#run"))

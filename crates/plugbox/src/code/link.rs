@@ -2,7 +2,6 @@
 //! embedder's host functions), with errors that name the missing or
 //! mismatched import.
 
-use crate::engine::Engine;
 use crate::error::{Error, ErrorKind, Result};
 use crate::load::is_wasi_module;
 use crate::store::{HostFunctions, StoreState};
@@ -13,13 +12,12 @@ use wasmtime::{ExternType, ImportType, InstancePre, Linker, Module, Store};
 /// Links `module`. WASI is the async flavour: every call of a WASI module
 /// runs on the async path, where a deadline can end a pending host call.
 pub(crate) fn link(
-    engine: &Engine,
     module: &Module,
     uses_wasi: bool,
     host: &HostFunctions,
     plugin: &str,
 ) -> Result<InstancePre<StoreState>> {
-    let mut linker: Linker<StoreState> = Linker::new(engine.wasmtime());
+    let mut linker: Linker<StoreState> = Linker::new(module.engine());
     host.define(&mut linker).map_err(|e| {
         Error::new(ErrorKind::Config, "invalid host function definitions")
             .with_source(e.into_boxed_dyn_error())
@@ -46,19 +44,18 @@ pub(crate) fn link(
     }
     match linker.instantiate_pre(module) {
         Ok(pre) => Ok(pre),
-        Err(err) => Err(explain(engine, &linker, module, plugin, err)),
+        Err(err) => Err(explain(&linker, module, plugin, err)),
     }
 }
 
 /// Finds the import that made linking fail and says what is wrong with it.
 fn explain(
-    engine: &Engine,
     linker: &Linker<StoreState>,
     module: &Module,
     plugin: &str,
     err: wasmtime::Error,
 ) -> Error {
-    let mut store = Store::new(engine.wasmtime(), StoreState::bare());
+    let mut store = Store::new(module.engine(), StoreState::bare());
     for import in module.imports() {
         let (m, n) = (import.module().to_string(), import.name().to_string());
         // What the module named, shown safely (the kind keeps it exact).

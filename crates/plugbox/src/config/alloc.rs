@@ -16,6 +16,21 @@ pub const DEFAULT_POOL_INSTANCES: u32 = 1000;
 pub const DEFAULT_POOL_KEEP_RESIDENT: u64 = 64 << 10;
 const DEFAULT_POOL_DECOMMIT_BATCH: u32 = 1;
 const DEFAULT_POOL_WARM_SLOTS: u32 = 100;
+/// Most pool shards an engine may have.
+pub const MAX_POOL_SHARDS: u32 = 64;
+/// Most pool shards by default, however many CPUs there are.
+const DEFAULT_MAX_POOL_SHARDS: u32 = 8;
+
+/// The default shard count: one per CPU, at most 8.
+fn default_shards() -> u32 {
+    static SHARDS: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *SHARDS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+            .min(DEFAULT_MAX_POOL_SHARDS)
+    })
+}
+
 /// Default size of the compile cache: 1 GiB.
 pub const DEFAULT_CACHE_MAX_SIZE: u64 = 1 << 30;
 
@@ -39,12 +54,15 @@ impl EngineConfig {
             .unwrap_or(self.get_feature(crate::config::WasmFeature::Threads) != Some(true))
     }
 
-    /// Instances alive at once across the engine (and as many memories,
-    /// tables and async stacks). A stateful instance holds its slot while
-    /// it lives; when every slot is taken, instantiation fails with
-    /// [`ErrorKind::Busy`](crate::ErrorKind::Busy) (a
+    /// Instances alive at once in the engine's own pool (and as many
+    /// memories, tables and async stacks). A stateful instance holds its
+    /// slot while it lives; when every slot is taken, instantiation fails
+    /// with [`ErrorKind::Busy`](crate::ErrorKind::Busy) (a
     /// [`PluginManager`](crate::PluginManager) queues instead, up to the
-    /// plugin's queue timeout). Default: 1000.
+    /// plugin's queue timeout). Stateless calls made on other threads may
+    /// also hold slots of their [pool shard](Self::pool_shards)
+    /// (`pool-instances / pool-shards` each), so an engine holds up to
+    /// about twice this many instances in all. Default: 1000.
     pub fn pool_instances(mut self, n: u32) -> Self {
         self.pool_instances = Some(n);
         self
@@ -105,6 +123,33 @@ impl EngineConfig {
     /// The warm slots kept.
     pub fn get_pool_warm_slots(&self) -> u32 {
         self.pool_warm_slots.unwrap_or(DEFAULT_POOL_WARM_SLOTS)
+    }
+
+    /// Pools (shards) that stateless calls are spread over. Each is a
+    /// Wasmtime engine of its own, so threads making stateless calls on
+    /// different shards share no lock or counter in Wasmtime (its pool's
+    /// slot allocator, its type registry, the module's reference counts),
+    /// and add up: 2 threads make about 1.8 times the calls of one where
+    /// a single engine makes about 1.1 times (BENCHMARKS.md, "Threads").
+    ///
+    /// A thread takes the next shard when it makes its first stateless
+    /// call. Shard 0 is the engine itself, which holds `pool-instances`
+    /// slots and every stateful instance; each other shard is made when a
+    /// thread first needs it and holds `pool-instances / pool-shards`
+    /// slots (at least one), and a plugin's code is loaded into it (a copy
+    /// of its compiled code) on its first call there. A stateless call
+    /// that finds its shard full takes a slot in shard 0 instead. A shard
+    /// whose address space cannot be reserved is not used. Without the
+    /// pooling allocator there is one shard. Default: the number of CPUs,
+    /// at most 8.
+    pub fn pool_shards(mut self, n: u32) -> Self {
+        self.pool_shards = Some(n);
+        self
+    }
+
+    /// The number of shards asked for (see [`pool_shards`](Self::pool_shards)).
+    pub fn get_pool_shards(&self) -> u32 {
+        self.pool_shards.unwrap_or_else(default_shards)
     }
 
     /// Directory of plugbox's compile cache: a module compiled once is
@@ -180,6 +225,17 @@ impl EngineConfig {
             return Err(Error::config(format!(
                 "invalid pool-max-memory `{}`: must hold at least one 64 KiB page",
                 crate::units::format_size(self.get_pool_max_memory())
+            )));
+        }
+        if self.get_pool_shards() == 0 {
+            return Err(Error::config(
+                "invalid pool-shards `0`: need at least one shard",
+            ));
+        }
+        if self.get_pool_shards() > MAX_POOL_SHARDS {
+            return Err(Error::config(format!(
+                "invalid pool-shards `{}`: at most {MAX_POOL_SHARDS}",
+                self.get_pool_shards()
             )));
         }
         if self.get_pool_decommit_batch() == 0 {

@@ -133,6 +133,11 @@ pub struct EngineConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) pool_warm_slots: Option<u32>,
 
+    /// Pools that stateless calls are spread over, one per calling thread in turn, so that threads share no lock in Wasmtime [default: the number of CPUs, at most 8]
+    #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) pool_shards: Option<u32>,
+
     /// Compile cache directory [default: none; CLI: the per-user cache]
     #[cfg_attr(feature = "cli", arg(long, value_name = "DIR"))]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -247,7 +252,7 @@ impl EngineConfig {
         let base = &mut self;
         merge_fields!(base, over;
             set: opt_level, compiler, pooling, pool_instances, pool_max_memory, pool_keep_resident,
-                 pool_decommit_batch, pool_warm_slots, cache_dir, cache_max_size,
+                 pool_decommit_batch, pool_warm_slots, pool_shards, cache_dir, cache_max_size,
                  max_module_size, max_functions, max_function_size, max_locals, consume_fuel, epoch_interruption, epoch_tick, max_stack,
                  default_timeout, parallel_compilation;
             lists: );

@@ -25,6 +25,7 @@ mod sandbox;
 mod serve;
 mod serve_limits;
 mod settings;
+mod shards;
 mod support;
 mod wit_types;
 mod world;

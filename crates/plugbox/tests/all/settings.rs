@@ -66,6 +66,7 @@ const TESTED: &[&str] = &[
     "pool-keep-resident",
     "pool-decommit-batch",
     "pool-warm-slots",
+    "pool-shards",
     "cache-max-size",
     "cache-dir",
     "max-module-size",
@@ -199,6 +200,21 @@ fn engine_pooling() {
         "[engine]\npool-keep-resident = \"64KiB\"\npool-decommit-batch = 8\npool-warm-slots = 0\n{HOSTILE}"
     ));
     assert_eq!(m.call::<(), i32>("h", "ok", ()).unwrap(), 7);
+    // Stateless calls on other threads take other shards, up to two.
+    let (_d, m) = ok(&format!(
+        "[engine]\npooling = true\npool-shards = 2\n{HOSTILE}"
+    ));
+    for _ in 0..256 {
+        if m.engine().pool_shards_in_use() == 2 {
+            break;
+        }
+        std::thread::scope(|s| {
+            s.spawn(|| assert_eq!(m.call::<(), i32>("h", "ok", ()).unwrap(), 7));
+        });
+    }
+    assert_eq!(m.engine().pool_shards_in_use(), 2);
+    let err = refused(&format!("[engine]\npool-shards = 0\n{HOSTILE}"));
+    assert!(format!("{err:#}").contains("pool-shards `0`"), "{err:#}");
     let err = refused(&format!("[engine]\npool-decommit-batch = 0\n{HOSTILE}"));
     assert!(
         format!("{err:#}").contains("pool-decommit-batch `0`"),

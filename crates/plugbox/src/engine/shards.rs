@@ -1,0 +1,99 @@
+//! Pool shards: Wasmtime engines of their own for stateless calls, one per
+//! calling thread in turn, so that threads share no lock or counter in
+//! Wasmtime (the pool's slot allocator, the type registry, the reference
+//! counts of a module's code).
+
+use std::cell::Cell;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The shards after the first (shard 0 is the engine itself), each made
+/// when a thread first needs it.
+pub(crate) struct Shards {
+    /// Shard `k` is `extra[k - 1]`; `None`: it could not be made.
+    extra: Box<[OnceLock<Option<wasmtime::Engine>>]>,
+}
+
+impl Shards {
+    /// `count` shards in all (at least one: the engine itself).
+    pub(crate) fn new(count: usize) -> Self {
+        Self {
+            extra: (1..count.max(1)).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// The number of shards, the engine itself included.
+    pub(crate) fn count(&self) -> usize {
+        self.extra.len() + 1
+    }
+
+    /// Shard `k` (1 or more), made by `make` the first time it is asked
+    /// for; `None` when it could not be made (or there is no such shard).
+    pub(crate) fn get(
+        &self,
+        k: usize,
+        make: impl FnOnce() -> Option<wasmtime::Engine>,
+    ) -> Option<&wasmtime::Engine> {
+        self.extra
+            .get(k.checked_sub(1)?)?
+            .get_or_init(make)
+            .as_ref()
+    }
+
+    /// The shards made so far.
+    pub(crate) fn made(&self) -> impl Iterator<Item = &wasmtime::Engine> {
+        self.extra.iter().filter_map(|s| s.get()?.as_ref())
+    }
+}
+
+/// The shard this thread's stateless calls use, out of `count`: threads
+/// take the next one in turn when they first ask, so that (up to `count`)
+/// threads calling at once use shards of their own.
+pub(crate) fn of_this_thread(count: usize) -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local!(static INDEX: Cell<usize> = const { Cell::new(usize::MAX) });
+    if count <= 1 {
+        return 0;
+    }
+    let index = INDEX.with(|i| {
+        if i.get() == usize::MAX {
+            i.set(NEXT.fetch_add(1, Ordering::Relaxed));
+        }
+        i.get()
+    });
+    index % count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_take_shards_in_turn() {
+        let mine = of_this_thread(2);
+        assert_eq!(of_this_thread(2), mine, "a thread keeps its shard");
+        assert_eq!(of_this_thread(1), 0);
+        assert!(of_this_thread(3) < 3);
+    }
+
+    #[test]
+    fn shards_are_made_once_and_a_failure_sticks() {
+        let shards = Shards::new(3);
+        assert_eq!(shards.count(), 3);
+        assert!(
+            shards.get(0, || unreachable!()).is_none(),
+            "shard 0 is the engine"
+        );
+        assert!(shards.get(3, || unreachable!()).is_none());
+        assert!(shards.get(2, || None).is_none());
+        let engine = wasmtime::Engine::default();
+        assert!(
+            shards.get(2, || Some(engine.clone())).is_none(),
+            "failure kept"
+        );
+        assert!(shards.get(1, || Some(engine.clone())).is_some());
+        assert!(shards.get(1, || unreachable!()).is_some());
+        assert_eq!(shards.made().count(), 1);
+        assert_eq!(Shards::new(0).count(), 1);
+    }
+}

@@ -1,0 +1,246 @@
+//! Pool shards: stateless calls made on several threads run on Wasmtime
+//! engines of their own, one per thread in turn, and behave exactly as
+//! on the engine's own pool — limits, deadlines, host functions, WASI,
+//! components — with a full shard lending from the engine's pool.
+
+use crate::support::{Gate, rust_component, rust_guest, wat};
+use plugbox::{Engine, EngineConfig, ErrorKind, HostFunctions, Limits, Plugin, TrapKind};
+use std::thread::{Scope, ScopedJoinHandle};
+use std::time::Duration;
+
+fn sharded(shards: u32) -> EngineConfig {
+    EngineConfig::new().pooling(true).pool_shards(shards)
+}
+
+/// Starts `f` on a new thread on pool shard `k` of `engine`: threads take
+/// shards in turn, so fresh threads are started until one is on `k`.
+fn spawn_on_shard<'s, 'e: 's, T, F>(
+    s: &'s Scope<'s, 'e>,
+    engine: &'e Engine,
+    k: usize,
+    f: F,
+) -> ScopedJoinHandle<'s, Option<T>>
+where
+    T: Send + 's,
+    F: FnOnce() -> T + Send + Copy + 's,
+{
+    for _ in 0..256 {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = s.spawn(move || {
+            let mine = engine.pool_shard_of_this_thread();
+            tx.send(mine).unwrap();
+            (mine == k).then(f)
+        });
+        if rx.recv().unwrap() == k {
+            return thread;
+        }
+        assert!(thread.join().unwrap().is_none());
+    }
+    panic!("no new thread was given shard {k}");
+}
+
+/// Runs `f` on a thread on each of `engine`'s `shards` shards in turn.
+fn on_every_shard<T: Send>(engine: &Engine, shards: usize, f: impl Fn() -> T + Sync) -> Vec<T> {
+    let f = &f;
+    std::thread::scope(|s| {
+        (0..shards)
+            .map(|k| {
+                spawn_on_shard(s, engine, k, f)
+                    .join()
+                    .unwrap()
+                    .expect("ran on its shard")
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn stateless_calls_on_every_shard_behave_as_on_the_engine() {
+    let engine = Engine::new(&sharded(3)).unwrap();
+    assert_eq!(engine.pool_shards_in_use(), 1, "shards are made when used");
+    let p = Plugin::builder(&engine)
+        .limits(
+            Limits::new()
+                .max_memory(4 << 20)
+                .timeout(Duration::from_millis(100)),
+        )
+        .from_file(wat("hostile.wat"))
+        .unwrap();
+    let calls = std::sync::atomic::AtomicU32::new(0);
+    let calls = &*Box::leak(Box::new(calls));
+    let host = HostFunctions::new().func("env", "gate", move |_c, (): ()| {
+        calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    });
+    let hosted = Plugin::builder(&engine)
+        .host(host)
+        .from_file(wat("gate.wat"))
+        .unwrap();
+    let results = on_every_shard(&engine, 3, || {
+        let shard = engine.pool_shard_of_this_thread();
+        // A fresh instance per call, the memory cap, the deadline (the
+        // shard's epoch is ticked too) and a host function's linker.
+        let counts = [(); 3].map(|()| p.call::<(), i32>("count", ()).unwrap());
+        let pages = p.call::<(), i32>("memory_bomb", ()).unwrap();
+        let spin = p.call::<(), ()>("spin", ()).unwrap_err();
+        hosted.call::<(), ()>("wait", ()).unwrap();
+        let ok = hosted.call::<(), i32>("ok", ()).unwrap();
+        (shard, counts, pages, spin.trap_kind(), ok)
+    });
+    for (k, (shard, counts, pages, spin, ok)) in results.into_iter().enumerate() {
+        assert_eq!(shard, k);
+        assert_eq!(counts, [1, 1, 1], "shard {k}");
+        assert_eq!(pages, 64, "4 MiB cap in pages, shard {k}");
+        assert_eq!(spin, Some(TrapKind::Timeout), "shard {k}");
+        assert_eq!(ok, 7, "shard {k}");
+    }
+    assert_eq!(engine.pool_shards_in_use(), 3);
+    assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 3);
+    // A copy of the plugin with other limits runs on the shards too.
+    let longer = p
+        .with_limits(Limits::new().timeout(Duration::from_millis(20)))
+        .unwrap();
+    let kinds = on_every_shard(&engine, 3, || {
+        longer.call::<(), ()>("spin", ()).unwrap_err().trap_kind()
+    });
+    assert_eq!(kinds, [Some(TrapKind::Timeout); 3]);
+}
+
+#[test]
+fn fuel_wasi_and_components_on_every_shard() {
+    let engine = Engine::new(&sharded(2).consume_fuel(true)).unwrap();
+    let fuel = Plugin::builder(&engine)
+        .limits(Limits::new().fuel(100_000))
+        .from_file(wat("hostile.wat"))
+        .unwrap();
+    let p1 = Plugin::from_file(&engine, rust_guest("probe")).unwrap();
+    let p2 = Plugin::from_file(&engine, rust_component("probe")).unwrap();
+    let results = on_every_shard(&engine, 2, || {
+        (
+            fuel.call::<(), ()>("spin", ()).unwrap_err().trap_kind(),
+            p1.run(&["sleep", "1"]).unwrap().stdout,
+            p2.run(&["sleep", "1"]).unwrap().stdout,
+        )
+    });
+    for (k, (spin, out1, out2)) in results.into_iter().enumerate() {
+        assert_eq!(spin, Some(TrapKind::OutOfFuel), "shard {k}");
+        assert_eq!(out1, b"slept 1 ms\n", "shard {k}");
+        assert_eq!(out2, b"slept 1 ms\n", "shard {k}");
+    }
+    assert_eq!(engine.pool_shards_in_use(), 2);
+}
+
+#[test]
+fn a_full_shard_lends_from_the_engines_pool() {
+    // Shard 0 (the engine's own pool) has 2 slots, shard 1 has 2 / 2 = 1.
+    let engine = Engine::new(&sharded(2).pool_instances(2)).unwrap();
+    let (gate, host) = Gate::new();
+    let p = Plugin::builder(&engine)
+        .host(host)
+        .from_file(wat("gate.wat"))
+        .unwrap();
+    let p = &p;
+    std::thread::scope(|s| {
+        // Three calls held in the gate on shard 1's threads: the first
+        // takes the shard's slot, the next two the engine's.
+        let held: Vec<_> = (0..3)
+            .map(|_| {
+                let call = spawn_on_shard(s, &engine, 1, move || p.call::<(), ()>("wait", ()));
+                gate.entered();
+                call
+            })
+            .collect();
+        for k in [1, 0] {
+            let err = spawn_on_shard(s, &engine, k, move || p.call::<(), i32>("ok", ()))
+                .join()
+                .unwrap()
+                .unwrap()
+                .unwrap_err();
+            assert_eq!(err.kind(), &ErrorKind::Busy, "shard {k}: {err:#}");
+        }
+        for _ in 0..3 {
+            gate.open();
+        }
+        for call in held {
+            call.join().unwrap().unwrap().unwrap();
+        }
+    });
+    let again = on_every_shard(&engine, 2, || p.call::<(), i32>("ok", ()).unwrap());
+    assert_eq!(again, [7, 7]);
+}
+
+#[test]
+fn shards_need_the_pool_and_a_valid_count() {
+    for bad in [0, plugbox::MAX_POOL_SHARDS + 1] {
+        let err = Engine::new(&EngineConfig::new().pool_shards(bad)).unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Config);
+        assert!(
+            format!("{err:#}").contains(&format!("invalid pool-shards `{bad}`")),
+            "{err:#}"
+        );
+    }
+    // Without the pool there is one shard, whatever was asked.
+    let engine = Engine::new(&EngineConfig::new().pooling(false).pool_shards(4)).unwrap();
+    let p = Plugin::from_file(&engine, wat("add.wat")).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                assert_eq!(engine.pool_shard_of_this_thread(), 0);
+                assert_eq!(p.call::<(i32, i32), i32>("add", (2, 3)).unwrap(), 5);
+            });
+        }
+    });
+    assert_eq!(engine.pool_shards_in_use(), 1);
+}
+
+/// Set in the child process of
+/// [`a_shard_whose_pool_cannot_be_reserved_is_not_used`].
+const ADDRESS_LIMITED: &str = "PLUGBOX_TEST_ADDRESS_LIMITED";
+
+#[test]
+fn a_shard_whose_pool_cannot_be_reserved_is_not_used() {
+    if std::env::var_os(ADDRESS_LIMITED).is_none() {
+        // The address-space limit is process-wide: run this test alone in
+        // a child process.
+        let name = "shards::a_shard_whose_pool_cannot_be_reserved_is_not_used";
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--test-threads=1", "--nocapture"])
+            .env(ADDRESS_LIMITED, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
+        return;
+    }
+    let engine = Engine::new(&sharded(2)).unwrap();
+    let p = Plugin::from_file(&engine, wat("hostile.wat")).unwrap();
+    assert_eq!(p.call::<(), i32>("ok", ()).unwrap(), 7);
+    // Room left for threads and code, not for another pool.
+    limit_address_space(1 << 30);
+    let results = on_every_shard(&engine, 2, || {
+        (
+            p.call::<(), i32>("ok", ()).unwrap(),
+            p.call::<(), i32>("count", ()).unwrap(),
+        )
+    });
+    assert_eq!(results, [(7, 1), (7, 1)]);
+    assert_eq!(engine.pool_shards_in_use(), 1, "shard 1 could not be made");
+}
+
+/// Limits this process's address space to what it maps now plus `room`.
+fn limit_address_space(room: u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmSize:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmSize in /proc/self/status");
+    let limit = libc::rlimit {
+        rlim_cur: kib * 1024 + room,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: `setrlimit` only reads `limit`.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) }, 0);
+}
