@@ -100,7 +100,8 @@ impl PluginFlags {
         // cost more to set up than a short run takes.
         let mut engine = engine.fit_pool(spec.get_limits());
         if let Some(n) = pool_instances {
-            engine = engine.fit_pool_instances(n);
+            // ... and its one thread needs one shard.
+            engine = engine.fit_pool_instances(n).fit_pool_shards(1);
         }
         let engine = cli_engine(engine, self.no_cache)?;
         let size = std::fs::metadata(spec.get_source()).map_or(0, |m| m.len());

@@ -150,7 +150,7 @@ impl Prepared {
                         tables: Some(r.num_tables.into()),
                     };
                     let wasi = if uses_wasi { Wasi::P1 } else { Wasi::None };
-                    let code = Code::module(module, host, &name)?;
+                    let code = Code::module(module, uses_wasi, host, &name)?;
                     (code, wasi, async_host, counts, wasm_only)
                 }
                 Compiled::Component(component) => {
@@ -205,29 +205,28 @@ impl Prepared {
         limits.check(self.template.engine.config())?;
         sandbox.check()?;
         let stdin = stdin_bytes(&sandbox)?;
-        let t = &self.template;
-        let epoch_timeout = epoch_timeout(&t.engine, &limits, self.wasm_only);
-        Ok(Self {
-            template: StoreTemplate {
-                engine: t.engine.clone(),
-                wasmtime: t.wasmtime.clone(),
-                name: t.name.clone(),
-                allowed_hosts: sandbox.get_allowed_hosts().into(),
-                limits,
-                sandbox,
-                stdin,
-                wasi: t.wasi,
-                host: t.host.clone(),
-                shared: t.shared.clone(),
-            },
-            code: self.code.clone(),
+        let template = StoreTemplate {
+            allowed_hosts: sandbox.get_allowed_hosts().into(),
+            limits,
+            sandbox,
+            stdin,
+            ..self.template.clone()
+        };
+        Ok(self.rebuild(template, self.code.clone(), self.shards.sharing_code()))
+    }
+
+    /// This plugin with another store template, code or shard copies.
+    fn rebuild(&self, template: StoreTemplate, code: Code, shards: ShardCopies) -> Self {
+        Self {
+            epoch_timeout: epoch_timeout(&template.engine, &template.limits, self.wasm_only),
+            template,
+            code,
             blocking: self.blocking,
             async_host: self.async_host,
             wasm_only: self.wasm_only,
-            epoch_timeout,
             counts: self.counts,
-            shards: self.shards.sharing_code(),
-        })
+            shards,
+        }
     }
 
     pub(crate) fn name(&self) -> &str {

@@ -1,5 +1,6 @@
-//! The shared engine: one Wasmtime `Engine` per host, plus the ticker thread
-//! that drives wall-clock deadlines.
+//! The shared engine: a Wasmtime `Engine` (and, with the pooling
+//! allocator, one more per pool shard in use), plus the ticker thread that
+//! drives wall-clock deadlines.
 
 use crate::config::{EngineConfig, OptLevel, WasmFeature};
 use crate::error::{Error, Result};
@@ -73,7 +74,9 @@ impl Engine {
         };
         let mut pooling = config.get_pooling();
         let mut notice = None;
-        let pool = pooling.then(|| config.get_pool_instances());
+        // The pool's slots are split over the shards, at least one each.
+        let shards = shards::count(config.get_pool_shards(), config.get_pool_instances());
+        let pool = pooling.then(|| shards::slots(config.get_pool_instances(), shards, 0));
         let wasmtime = match wasmtime::Engine::new(&wasmtime_config(config, pool)?) {
             Ok(engine) => engine,
             // The pool reserves its address space up front; where that is
@@ -92,11 +95,7 @@ impl Engine {
             Err(e) => return Err(invalid(e)),
         };
         let fingerprint = fingerprint(&wasmtime);
-        let shards = if pooling {
-            usize::try_from(config.get_pool_shards()).unwrap_or(1)
-        } else {
-            1
-        };
+        let shards = if pooling { shards } else { 1 };
         let cache = match config.get_cache_dir() {
             Some(dir) => Some(cache::Cache::open(
                 dir,
@@ -155,39 +154,50 @@ impl Engine {
         &self.inner.config
     }
 
-    /// The underlying Wasmtime engine, for embedders who need raw access.
+    /// The underlying Wasmtime engine, for embedders who need raw access:
+    /// pool shard 0. Instances may also come from the other pool shards'
+    /// engines (see [`EngineConfig::pool_shards`]), which this one's pool
+    /// metrics and epoch do not cover.
     pub fn wasmtime(&self) -> &wasmtime::Engine {
         &self.inner.wasmtime
     }
 
-    /// The number of pool shards stateless calls are spread over (1
-    /// without the pooling allocator).
+    /// The number of pool shards instances are spread over (1 without the
+    /// pooling allocator).
     pub(crate) fn shard_count(&self) -> usize {
         self.inner.shards.count()
     }
 
+    /// The slots of pool shard `k`'s pool: its part of `pool-instances`.
+    pub(crate) fn shard_slots(&self, k: usize) -> u32 {
+        shards::slots(
+            self.inner.config.get_pool_instances(),
+            self.shard_count(),
+            k,
+        )
+    }
+
     /// Pool shard `k` (0: this engine's own Wasmtime engine), made the
-    /// first time it is asked for with `pool-instances / pool-shards`
-    /// slots. `None` when it cannot be made (its address space could not
-    /// be reserved; said once) or there is no such shard.
+    /// first time it is asked for. `None` when it cannot be made (its
+    /// address space could not be reserved; said once) or there is no
+    /// such shard.
     pub(crate) fn shard(&self, k: usize) -> Option<&wasmtime::Engine> {
         if k == 0 {
             return Some(&self.inner.wasmtime);
         }
-        let config = &self.inner.config;
         self.inner.shards.get(k, || {
-            let n = u32::try_from(self.shard_count()).unwrap_or(u32::MAX);
-            let slots = (config.get_pool_instances() / n).max(1);
-            let made = wasmtime_config(config, Some(slots))
-                .ok()
-                .map(|c| wasmtime::Engine::new(&c));
+            let slots = self.shard_slots(k);
+            let made = wasmtime_config(&self.inner.config, Some(slots))
+                .and_then(|c| wasmtime::Engine::new(&c).map_err(|e| Error::config(format!("{e:#}"))));
             match made {
-                Some(Ok(engine)) => Some(engine),
-                Some(Err(e)) => {
-                    tracing::info!(shard = k, error = %format!("{e:#}"), "pool shard unavailable; its threads use the engine's own pool");
+                Ok(engine) => {
+                    tracing::debug!(shard = k, slots, "pool shard made");
+                    Some(engine)
+                }
+                Err(e) => {
+                    tracing::warn!(shard = k, slots, error = %format!("{e:#}"), "pool shard unavailable; instances come from the other shards");
                     None
                 }
-                None => None,
             }
         })
     }

@@ -47,6 +47,7 @@ pub(crate) enum Wasi {
 }
 
 /// Everything a plugin's stores are made from, shared by all of them.
+#[derive(Clone)]
 pub(crate) struct StoreTemplate {
     pub(crate) engine: Engine,
     /// The Wasmtime engine the stores live in: the engine's own, or one
@@ -83,19 +84,14 @@ impl StoreTemplate {
     pub(crate) fn copy_on(&self, wasmtime: &wasmtime::Engine) -> Self {
         let name: Arc<str> = Arc::from(&*self.name);
         Self {
-            engine: self.engine.clone(),
             wasmtime: wasmtime.clone(),
             name: name.clone(),
-            limits: self.limits.clone(),
-            sandbox: self.sandbox.clone(),
-            stdin: self.stdin.clone(),
-            wasi: self.wasi,
-            host: self.host.clone(),
             shared: Arc::new(Shared {
                 name,
                 ..Shared::clone(&self.shared)
             }),
             allowed_hosts: self.allowed_hosts.iter().cloned().collect(),
+            ..self.clone()
         }
     }
 

@@ -44,10 +44,38 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// A new instance of `plugin` from this thread's pool shard or, when
+    /// that pool is full, from the next shard with room: instantiation is
+    /// busy only when every shard is. Arguments as [`new`](Self::new).
+    pub(crate) async fn fresh(
+        plugin: &Arc<Prepared>,
+        args: &[String],
+        fuel: Option<u64>,
+        how: How,
+        deadline: Option<Deadline>,
+    ) -> Result<Self> {
+        let (n, first) = (plugin.shard_count(), plugin.shard_of_this_thread());
+        let mut busy = None;
+        for k in (0..n).map(|i| (first + i) % n) {
+            let Some(copy) = plugin.on_shard(k) else {
+                continue;
+            };
+            match Self::new(copy.clone(), args, fuel, how, deadline).await {
+                Err(e) if e.kind() == &ErrorKind::Busy => busy = Some(e),
+                made => return made,
+            }
+        }
+        match busy {
+            Some(e) => Err(e),
+            // No shard could be had (shard 0 always can): the plugin itself.
+            None => Self::new(plugin.clone(), args, fuel, how, deadline).await,
+        }
+    }
+
     /// Creates the store and instantiates, running the start function under
     /// the call's limits. `args` are a WASI command's argv\[1..\].
     /// `deadline` bounds the start function (`None`: no deadline).
-    pub(crate) async fn new(
+    async fn new(
         prepared: Arc<Prepared>,
         args: &[String],
         fuel: Option<u64>,

@@ -4,35 +4,37 @@
 
 use super::callable::Call;
 use super::instance::Instance;
-use crate::clock::{Deadline, Stamp};
+use crate::clock::Stamp;
 use crate::code::{How, Prepared};
 use crate::config::FuelRetry;
-use crate::error::{Error, ErrorKind, Result, TrapKind};
+use crate::error::{Error, Result, TrapKind};
 use crate::stats::CallStats;
 use std::sync::Arc;
 
-/// Runs `call` in fresh instances of `plugin` until an attempt succeeds,
+/// Runs `call` in fresh instances of `prepared` until an attempt succeeds,
 /// fails for a reason other than fuel, or the policy says stop. A call
 /// not `timed` reports no duration when it succeeds (one clock read
 /// fewer, for callers that drop the stats). The instances come from this
-/// thread's pool shard.
+/// thread's pool shard, or another when it is full.
 pub(crate) async fn stateless<C: Call>(
-    plugin: &Arc<Prepared>,
+    prepared: &Arc<Prepared>,
     call: &C,
     how: How,
     timed: bool,
 ) -> Result<(C::Output, CallStats)> {
+    // This thread's copy of the plugin is made (the first time) before
+    // the call's time starts.
+    let _ = prepared.on_shard(prepared.shard_of_this_thread());
     // One clock read for the call's duration and its deadline, which
     // covers instantiation and every attempt.
     let start = Stamp::now();
-    let prepared = plugin.on_this_thread();
     let deadline = prepared.deadline_from(start);
     let policy = prepared.limits().get_retry().filter(|_| call.retryable());
     let mut fuel = prepared.limits().get_fuel();
     let mut attempts = 0;
     loop {
         attempts += 1;
-        let attempt = match fresh(plugin, prepared, call.args(), fuel, how, deadline).await {
+        let attempt = match Instance::fresh(prepared, call.args(), fuel, how, deadline).await {
             Ok(mut inst) => {
                 inst.pin_deadline(deadline);
                 inst.untimed();
@@ -60,25 +62,6 @@ pub(crate) async fn stateless<C: Call>(
             };
             with_attempts(e, attempts).with_stats(stats)
         });
-    }
-}
-
-/// A fresh instance of `copy` (the plugin on this thread's shard) or,
-/// when that shard's pool is full, of the plugin itself: a call is busy
-/// only when the engine's own pool is full.
-async fn fresh(
-    plugin: &Arc<Prepared>,
-    copy: &Arc<Prepared>,
-    args: &[String],
-    fuel: Option<u64>,
-    how: How,
-    deadline: Option<Deadline>,
-) -> Result<Instance> {
-    match Instance::new(copy.clone(), args, fuel, how, deadline).await {
-        Err(e) if e.kind() == &ErrorKind::Busy && !copy.on_own_pool() => {
-            Instance::new(plugin.clone(), args, fuel, how, deadline).await
-        }
-        made => made,
     }
 }
 

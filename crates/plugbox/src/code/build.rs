@@ -4,19 +4,18 @@
 use super::exports::ModuleExports;
 use super::{Code, component, link};
 use crate::error::{Error, ErrorKind, Result};
-use crate::load::is_wasi_module;
 use crate::store::HostFunctions;
 use wasmtime_wasi_http::p2::bindings::ProxyIndices;
 
 impl Code {
-    /// Links a compiled module (with WASI preview 1 when it imports it)
+    /// Links a compiled module (with WASI preview 1 when it `uses_wasi`)
     /// in the module's engine.
     pub(super) fn module(
         module: wasmtime::Module,
+        uses_wasi: bool,
         host: &HostFunctions,
         plugin: &str,
     ) -> Result<Self> {
-        let uses_wasi = module.imports().any(|i| is_wasi_module(i.module()));
         let pre = link::link(&module, uses_wasi, host, plugin)?;
         let exports = ModuleExports::of(&module);
         Ok(Self::Module {
@@ -57,6 +56,7 @@ impl Code {
     pub(super) fn load_into(
         &self,
         engine: &wasmtime::Engine,
+        uses_wasi: bool,
         host: &HostFunctions,
         plugin: &str,
     ) -> Result<Self> {
@@ -75,7 +75,7 @@ impl Code {
                 // an engine with the same configuration as `engine`.
                 let copy = unsafe { wasmtime::Module::deserialize(engine, &image) }
                     .map_err(copy_failed)?;
-                Self::module(copy, host, plugin)
+                Self::module(copy, uses_wasi, host, plugin)
             }
             Self::Component { component, .. } => {
                 let image = component.serialize().map_err(copy_failed)?;

@@ -1,14 +1,16 @@
-//! A plugin on the engine's pool shards. A stateless call runs the copy
-//! of the plugin on its thread's shard: the code loaded into the shard's
-//! engine, and its own copies of what every store takes a reference to,
-//! so that threads on different shards share no lock or reference count.
+//! A plugin on the engine's pool shards. An instance comes from the copy
+//! of the plugin on its thread's shard (or, when that pool is full, on
+//! another): the code loaded into the shard's engine, and its own copies
+//! of what every store takes a reference to, so that threads on different
+//! shards share no lock or reference count.
 
 use super::{Code, Prepared};
 use crate::engine::shards;
+use crate::store::Wasi;
 use std::sync::{Arc, OnceLock};
 
 /// The copies of one plugin (with its limits and sandbox) on the pool
-/// shards, each made at the first stateless call on its shard.
+/// shards, each made when its shard first makes an instance of it.
 pub(crate) struct ShardCopies {
     /// The code loaded into shard `k` (1 or more) is `code[k - 1]`; shared
     /// by the plugin's copies with other limits. `None`: it could not be
@@ -40,56 +42,59 @@ impl ShardCopies {
 }
 
 impl Prepared {
-    /// The plugin as a stateless call on this thread runs it: its copy on
-    /// the thread's shard, or itself when the engine has one shard or the
-    /// thread's shard is unavailable.
-    #[inline]
-    pub(crate) fn on_this_thread(self: &Arc<Self>) -> &Arc<Self> {
-        let copies = &self.shards.copies;
-        if copies.is_empty() {
-            return self;
+    /// The shards this plugin's instances are spread over (1: there are
+    /// no copies, its instances are its own).
+    pub(crate) fn shard_count(&self) -> usize {
+        self.shards.copies.len().max(1)
+    }
+
+    /// The shard this thread's instances come from first.
+    pub(crate) fn shard_of_this_thread(&self) -> usize {
+        shards::of_this_thread(self.shards.copies.len())
+    }
+
+    /// The plugin on shard `k`: its copy there (made on first use), or
+    /// itself when the engine has one shard. `None`: the shard, or the
+    /// plugin's code in it, is unavailable.
+    pub(crate) fn on_shard(self: &Arc<Self>, k: usize) -> Option<&Arc<Self>> {
+        if self.shards.copies.is_empty() {
+            return (k == 0).then_some(self);
         }
-        let k = shards::of_this_thread(copies.len());
-        copies[k]
+        self.shards
+            .copies
+            .get(k)?
             .get_or_init(|| self.copy_on(k))
             .as_ref()
-            .unwrap_or(self)
     }
 
-    /// Whether this is the plugin itself on its engine's own pool (not a
-    /// copy on another shard), where a full pool is final.
-    pub(crate) fn on_own_pool(&self) -> bool {
-        wasmtime::Engine::same(&self.template.wasmtime, self.engine().wasmtime())
-    }
-
-    /// The plugin on shard `k`, if the shard and the code in it can be
-    /// had.
+    /// The plugin on shard `k`, if the shard can be had and one instance
+    /// fits in its pool.
     fn copy_on(&self, k: usize) -> Option<Arc<Self>> {
-        let engine = self.engine().shard(k)?;
+        let engine = self.engine();
+        let slots = u64::from(engine.shard_slots(k));
+        let c = self.counts;
+        let needs = [c.instances, c.memories, c.tables];
+        if k > 0 && needs.iter().flatten().any(|&n| n > slots) {
+            tracing::debug!(plugin = %self.name(), shard = k, slots, "an instance does not fit in this pool shard");
+            return None;
+        }
+        let wasmtime = engine.shard(k)?;
         let code = match k.checked_sub(1) {
             None => self.code.clone(),
             Some(i) => self.shards.code[i]
                 .get_or_init(|| {
-                    let _span = tracing::debug_span!("shard", plugin = %self.name(), shard = k)
-                        .entered();
+                    let uses_wasi = self.template.wasi == Wasi::P1;
+                    let host = &self.template.host;
                     self.code
-                        .load_into(engine, &self.template.host, self.name())
+                        .load_into(wasmtime, uses_wasi, host, self.name())
                         .inspect_err(|e| {
-                            tracing::warn!(error = %format!("{e:#}"), "calls on this shard use the engine's own pool");
+                            tracing::warn!(plugin = %self.name(), shard = k, error = %format!("{e:#}"), "cannot load a plugin into a pool shard; its instances come from the other shards");
                         })
                         .ok()
                 })
                 .clone()?,
         };
-        Some(Arc::new(Self {
-            template: self.template.copy_on(engine),
-            code,
-            blocking: self.blocking,
-            async_host: self.async_host,
-            wasm_only: self.wasm_only,
-            epoch_timeout: self.epoch_timeout,
-            counts: self.counts,
-            shards: ShardCopies::new(1),
-        }))
+        let template = self.template.copy_on(wasmtime);
+        Some(Arc::new(self.rebuild(template, code, ShardCopies::new(1))))
     }
 }

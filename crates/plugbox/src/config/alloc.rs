@@ -54,15 +54,13 @@ impl EngineConfig {
             .unwrap_or(self.get_feature(crate::config::WasmFeature::Threads) != Some(true))
     }
 
-    /// Instances alive at once in the engine's own pool (and as many
-    /// memories, tables and async stacks). A stateful instance holds its
-    /// slot while it lives; when every slot is taken, instantiation fails
-    /// with [`ErrorKind::Busy`](crate::ErrorKind::Busy) (a
+    /// Instances alive at once in the pool (and as many memories, tables
+    /// and async stacks), split over the [pool shards](Self::pool_shards).
+    /// A stateful instance holds its slot while it lives; when every slot
+    /// is taken, instantiation fails with
+    /// [`ErrorKind::Busy`](crate::ErrorKind::Busy) (a
     /// [`PluginManager`](crate::PluginManager) queues instead, up to the
-    /// plugin's queue timeout). Stateless calls made on other threads may
-    /// also hold slots of their [pool shard](Self::pool_shards)
-    /// (`pool-instances / pool-shards` each), so an engine holds up to
-    /// about twice this many instances in all. Default: 1000.
+    /// plugin's queue timeout). Default: 1000.
     pub fn pool_instances(mut self, n: u32) -> Self {
         self.pool_instances = Some(n);
         self
@@ -125,23 +123,25 @@ impl EngineConfig {
         self.pool_warm_slots.unwrap_or(DEFAULT_POOL_WARM_SLOTS)
     }
 
-    /// Pools (shards) that stateless calls are spread over. Each is a
-    /// Wasmtime engine of its own, so threads making stateless calls on
+    /// Pools (shards) that the pool's slots are split over. Each is a
+    /// Wasmtime engine of its own, so threads making instances from
     /// different shards share no lock or counter in Wasmtime (its pool's
     /// slot allocator, its type registry, the module's reference counts),
-    /// and add up: 2 threads make about 1.8 times the calls of one where
-    /// a single engine makes about 1.1 times (BENCHMARKS.md, "Threads").
+    /// and their calls add up: with 2 threads, 1.86 times the stateless
+    /// calls of one thread, where one engine made 1.0 times (BENCHMARKS.md,
+    /// "Pool shards").
     ///
-    /// A thread takes the next shard when it makes its first stateless
-    /// call. Shard 0 is the engine itself, which holds `pool-instances`
-    /// slots and every stateful instance; each other shard is made when a
-    /// thread first needs it and holds `pool-instances / pool-shards`
-    /// slots (at least one), and a plugin's code is loaded into it (a copy
-    /// of its compiled code) on its first call there. A stateless call
-    /// that finds its shard full takes a slot in shard 0 instead. A shard
-    /// whose address space cannot be reserved is not used. Without the
-    /// pooling allocator there is one shard. Default: the number of CPUs,
-    /// at most 8.
+    /// A thread takes the next shard when it first makes an instance, and
+    /// its instances (stateless and stateful) come from that shard's pool
+    /// or, when it is full, from the next shard with room: `pool-instances`
+    /// stays the bound on instances alive at once. Shard 0 is the engine
+    /// itself; each other shard is made when a thread first needs it, and
+    /// a plugin's code is copied into it (memory for its code once more
+    /// per shard) when an instance of it is first made there. A shard whose
+    /// address space cannot be reserved, or too small for one instance of
+    /// a plugin, is passed over. There are at most `pool-instances` shards,
+    /// and one without the pooling allocator. Default: the number of CPUs,
+    /// at most 8; the CLI's `run` and `call` use 1.
     pub fn pool_shards(mut self, n: u32) -> Self {
         self.pool_shards = Some(n);
         self
@@ -211,6 +211,15 @@ impl EngineConfig {
     pub fn fit_pool_instances(mut self, n: u32) -> Self {
         if self.pool_instances.is_none() {
             self.pool_instances = Some(n);
+        }
+        self
+    }
+
+    /// Unless `pool-shards` was set, uses `n` shards: for a process that
+    /// makes its calls on one thread (the CLI's `run` and `call`).
+    pub fn fit_pool_shards(mut self, n: u32) -> Self {
+        if self.pool_shards.is_none() {
+            self.pool_shards = Some(n);
         }
         self
     }

@@ -1,7 +1,7 @@
-//! Pool shards: Wasmtime engines of their own for stateless calls, one per
-//! calling thread in turn, so that threads share no lock or counter in
-//! Wasmtime (the pool's slot allocator, the type registry, the reference
-//! counts of a module's code).
+//! Pool shards: the pool's slots split over Wasmtime engines of their own,
+//! one per calling thread in turn, so that threads share no lock or
+//! counter in Wasmtime (the pool's slot allocator, the type registry, the
+//! reference counts of a module's code).
 
 use std::cell::Cell;
 use std::sync::OnceLock;
@@ -46,9 +46,27 @@ impl Shards {
     }
 }
 
-/// The shard this thread's stateless calls use, out of `count`: threads
-/// take the next one in turn when they first ask, so that (up to `count`)
-/// threads calling at once use shards of their own.
+/// The shards `asked` for comes to with `total` pool slots: at least one
+/// slot each.
+pub(crate) fn count(asked: u32, total: u32) -> usize {
+    usize::try_from(asked.min(total).max(1)).unwrap_or(1)
+}
+
+/// Shard `k`'s part of `total` slots split over `count` shards: shard 0
+/// also takes what does not divide evenly.
+pub(crate) fn slots(total: u32, count: usize, k: usize) -> u32 {
+    let count = u32::try_from(count.max(1)).unwrap_or(u32::MAX);
+    let each = total / count;
+    if k == 0 {
+        total - each * (count - 1)
+    } else {
+        each
+    }
+}
+
+/// The shard this thread's instances come from first, out of `count`:
+/// threads take the next one in turn when they first ask, so that (up to
+/// `count`) threads calling at once use shards of their own.
 pub(crate) fn of_this_thread(count: usize) -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local!(static INDEX: Cell<usize> = const { Cell::new(usize::MAX) });
@@ -74,6 +92,27 @@ mod tests {
         assert_eq!(of_this_thread(2), mine, "a thread keeps its shard");
         assert_eq!(of_this_thread(1), 0);
         assert!(of_this_thread(3) < 3);
+    }
+
+    #[test]
+    fn slots_are_split_and_add_up() {
+        for (asked, total) in [
+            (1, 1000),
+            (2, 1000),
+            (3, 1000),
+            (8, 1000),
+            (8, 5),
+            (4, 1),
+            (64, 63),
+        ] {
+            let n = count(asked, total);
+            assert!((1..=asked as usize).contains(&n));
+            let parts: Vec<u32> = (0..n).map(|k| slots(total, n, k)).collect();
+            assert_eq!(parts.iter().sum::<u32>(), total, "{asked} of {total}");
+            assert!(parts.iter().all(|&p| p >= 1), "{parts:?}");
+        }
+        assert_eq!(count(8, 5), 5);
+        assert_eq!((slots(1000, 3, 0), slots(1000, 3, 1)), (334, 333));
     }
 
     #[test]

@@ -238,7 +238,7 @@ impl Stateful {
                 let deadline = prepared.deadline();
                 let fuel = prepared.limits().get_fuel();
                 let mut instance =
-                    Box::pin(Instance::new(prepared.clone(), &[], fuel, how, deadline)).await?;
+                    Box::pin(Instance::fresh(prepared, &[], fuel, how, deadline)).await?;
                 instance.pin_deadline(deadline);
                 empty.insert(instance)
             }

@@ -27,8 +27,8 @@ impl Plugin {
         self.check_sync()?;
         let how = self.prepared().sync_how();
         let prepared = self.prepared();
-        drive(Instance::new(
-            prepared.clone(),
+        drive(Instance::fresh(
+            prepared,
             &[],
             self.limits().get_fuel(),
             how,
@@ -44,8 +44,8 @@ impl Plugin {
     /// As [`instantiate`](Self::instantiate).
     pub async fn instantiate_async(&self) -> Result<Instance> {
         let prepared = self.prepared();
-        Instance::new(
-            prepared.clone(),
+        Instance::fresh(
+            prepared,
             &[],
             self.limits().get_fuel(),
             How::Async,

@@ -1,7 +1,8 @@
-//! Pool shards: stateless calls made on several threads run on Wasmtime
-//! engines of their own, one per thread in turn, and behave exactly as
-//! on the engine's own pool — limits, deadlines, host functions, WASI,
-//! components — with a full shard lending from the engine's pool.
+//! Pool shards: instances made on several threads come from Wasmtime
+//! engines of their own, one per thread in turn, and behave exactly as on
+//! the engine's own pool — limits, deadlines, host functions, WASI,
+//! components, the plugin world — with `pool-instances` split over the
+//! shards and a full shard borrowing from the others.
 
 use crate::support::{Gate, rust_component, rust_guest, wat};
 use plugbox::{Engine, EngineConfig, ErrorKind, HostFunctions, Limits, Plugin, TrapKind};
@@ -130,43 +131,117 @@ fn fuel_wasi_and_components_on_every_shard() {
     assert_eq!(engine.pool_shards_in_use(), 2);
 }
 
-#[test]
-fn a_full_shard_lends_from_the_engines_pool() {
-    // Shard 0 (the engine's own pool) has 2 slots, shard 1 has 2 / 2 = 1.
-    let engine = Engine::new(&sharded(2).pool_instances(2)).unwrap();
-    let (gate, host) = Gate::new();
-    let p = Plugin::builder(&engine)
-        .host(host)
-        .from_file(wat("gate.wat"))
-        .unwrap();
-    let p = &p;
+/// Holds calls of `gate.wat`'s `wait` on threads of shard `k` until
+/// `held` are in the gate, then checks that one more call on each shard is
+/// busy, and lets them through.
+fn hold_on_shard(engine: &Engine, p: &Plugin, gate: &Gate, k: usize, held: usize) {
     std::thread::scope(|s| {
-        // Three calls held in the gate on shard 1's threads: the first
-        // takes the shard's slot, the next two the engine's.
-        let held: Vec<_> = (0..3)
+        let calls: Vec<_> = (0..held)
             .map(|_| {
-                let call = spawn_on_shard(s, &engine, 1, move || p.call::<(), ()>("wait", ()));
+                let call = spawn_on_shard(s, engine, k, move || p.call::<(), ()>("wait", ()));
                 gate.entered();
                 call
             })
             .collect();
-        for k in [1, 0] {
-            let err = spawn_on_shard(s, &engine, k, move || p.call::<(), i32>("ok", ()))
+        for k in 0..engine_shards(engine) {
+            let err = spawn_on_shard(s, engine, k, move || p.call::<(), i32>("ok", ()))
+                .join()
+                .unwrap()
+                .unwrap()
+                .unwrap_err();
+            assert_eq!(err.kind(), &ErrorKind::Busy, "shard {k}: {err:#}");
+            // A stateful instance needs a slot as well.
+            let err = spawn_on_shard(s, engine, k, move || p.instantiate().map(drop))
                 .join()
                 .unwrap()
                 .unwrap()
                 .unwrap_err();
             assert_eq!(err.kind(), &ErrorKind::Busy, "shard {k}: {err:#}");
         }
-        for _ in 0..3 {
+        for _ in 0..held {
             gate.open();
         }
-        for call in held {
+        for call in calls {
             call.join().unwrap().unwrap().unwrap();
         }
     });
+}
+
+fn engine_shards(engine: &Engine) -> usize {
+    engine.config().get_pool_shards() as usize
+}
+
+#[test]
+fn pool_instances_is_split_over_the_shards_and_a_full_shard_borrows() {
+    // 3 slots: shard 0 has 2, shard 1 has 1.
+    let engine = Engine::new(&sharded(2).pool_instances(3)).unwrap();
+    let (gate, host) = Gate::new();
+    let p = Plugin::builder(&engine)
+        .host(host)
+        .from_file(wat("gate.wat"))
+        .unwrap();
+    // Shard 1's threads take its slot, then shard 0's two; shard 0's
+    // threads take theirs, then shard 1's. Never more than 3 in all.
+    hold_on_shard(&engine, &p, &gate, 1, 3);
+    hold_on_shard(&engine, &p, &gate, 0, 3);
     let again = on_every_shard(&engine, 2, || p.call::<(), i32>("ok", ()).unwrap());
     assert_eq!(again, [7, 7]);
+}
+
+#[test]
+fn stateful_instances_live_on_their_threads_shard() {
+    let engine = Engine::new(&sharded(2)).unwrap();
+    let p = Plugin::from_file(&engine, wat("hostile.wat")).unwrap();
+    let counts = on_every_shard(&engine, 2, || {
+        let mut inst = p.instantiate().unwrap();
+        let count = inst.func::<(), i32>("count").unwrap();
+        let by_handle = [(); 3].map(|()| count.call(&mut inst, ()).unwrap());
+        let by_name = inst.call::<(), i32>("count", ()).unwrap();
+        (by_handle, by_name)
+    });
+    assert_eq!(counts, [([1, 2, 3], 4); 2]);
+    assert_eq!(engine.pool_shards_in_use(), 2);
+}
+
+#[test]
+fn components_calls_by_json_and_the_plugin_world_on_every_shard() {
+    let engine = Engine::new(&sharded(3)).unwrap();
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = logs.clone();
+    let greeter = Plugin::builder(&engine)
+        .on_log(move |level, msg| sink.lock().unwrap().push(format!("{level}: {msg}")))
+        .from_file(rust_component("greeter"))
+        .unwrap();
+    let transformer = Plugin::from_file(&engine, rust_component("transformer")).unwrap();
+    let types = Plugin::from_file(&engine, rust_component("types")).unwrap();
+    let results = on_every_shard(&engine, 3, || {
+        let greeting = greeter.handle("world").unwrap().unwrap();
+        // The key-value store is the plugin's, whichever shard runs it.
+        let out = transformer.handle(r#"{"a": 1}"#).unwrap().unwrap();
+        let seen = serde_json::from_str::<serde_json::Value>(&out).unwrap()["seen"].clone();
+        let echo = types
+            .call_json("plugbox:test/types#echo-string", &[serde_json::json!("hé")])
+            .unwrap();
+        (greeting, seen, echo)
+    });
+    for (k, (greeting, seen, echo)) in results.into_iter().enumerate() {
+        assert_eq!(greeting, "hello, world", "shard {k}");
+        assert_eq!(seen, k + 1, "shard {k}");
+        assert_eq!(echo, [serde_json::json!("hé")], "shard {k}");
+    }
+    assert_eq!(logs.lock().unwrap().len(), 3);
+    assert_eq!(engine.pool_shards_in_use(), 3);
+}
+
+#[test]
+fn an_instance_too_large_for_a_shard_comes_from_another() {
+    // 15 slots over 8 shards: shard 0 has 8, the others 1 each, too few
+    // for a component's several core instances.
+    let engine = Engine::new(&sharded(8).pool_instances(15)).unwrap();
+    let p = Plugin::from_file(&engine, rust_component("probe")).unwrap();
+    let outs = on_every_shard(&engine, 8, || p.run(&["sleep", "1"]).unwrap().stdout);
+    assert!(outs.iter().all(|o| o == b"slept 1 ms\n"), "{outs:?}");
+    assert_eq!(engine.pool_shards_in_use(), 1, "no shard made for nothing");
 }
 
 #[test]
@@ -237,10 +312,14 @@ fn limit_address_space(room: u64) {
         .find_map(|l| l.strip_prefix("VmSize:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmSize in /proc/self/status");
-    let limit = libc::rlimit {
-        rlim_cur: kib * 1024 + room,
-        rlim_max: libc::RLIM_INFINITY,
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
     };
-    // SAFETY: `setrlimit` only reads `limit`.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) }, 0);
+    // SAFETY: `getrlimit` and `setrlimit` only write and read `limit`.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_AS, &mut limit), 0);
+        limit.rlim_cur = (kib * 1024 + room).min(limit.rlim_max);
+        assert_eq!(libc::setrlimit(libc::RLIMIT_AS, &limit), 0);
+    }
 }
