@@ -106,7 +106,8 @@ pub(crate) struct Prepared {
     epoch_timeout: Option<std::time::Duration>,
     /// Instances, memories and tables one instantiation creates, when known.
     counts: Counts,
-    /// This plugin on the engine's pool shards, for stateless calls.
+    /// This plugin on the engine's pool shards, where its instances come
+    /// from.
     shards: ShardCopies,
 }
 
@@ -115,6 +116,17 @@ struct Counts {
     instances: Option<u64>,
     memories: Option<u64>,
     tables: Option<u64>,
+}
+
+impl Counts {
+    /// Whether an instance fits in a pool of `slots` slots (as far as
+    /// what it needs is known).
+    fn fit(self, slots: u64) -> bool {
+        [self.instances, self.memories, self.tables]
+            .into_iter()
+            .flatten()
+            .all(|n| n <= slots)
+    }
 }
 
 impl Prepared {
@@ -187,7 +199,7 @@ impl Prepared {
             host: settings.host,
             shared,
         };
-        Ok(Self {
+        let prepared = Self {
             blocking: wasi != Wasi::None || async_host,
             async_host,
             wasm_only,
@@ -196,7 +208,9 @@ impl Prepared {
             code,
             counts,
             shards: ShardCopies::new(engine.shard_count()),
-        })
+        };
+        prepared.check_fits_a_shard()?;
+        Ok(prepared)
     }
 
     /// A copy sharing the compiled code, with other limits or grants.

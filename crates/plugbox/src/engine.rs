@@ -74,14 +74,14 @@ impl Engine {
         };
         let mut pooling = config.get_pooling();
         let mut notice = None;
-        // The pool's slots are split over the shards, at least one each.
-        let shards = shards::count(config.get_pool_shards(), config.get_pool_instances());
-        let pool = pooling.then(|| shards::slots(config.get_pool_instances(), shards, 0));
-        let wasmtime = match wasmtime::Engine::new(&wasmtime_config(config, pool)?) {
-            Ok(engine) => engine,
+        let (wasmtime, extra) = match pooling.then(|| pools(config)) {
+            Some(Ok(mut pools)) => {
+                let first = pools.remove(0);
+                (first, pools)
+            }
             // The pool reserves its address space up front; where that is
             // refused, allocate on demand, as `wasmtime serve` does.
-            Err(pool_error) if pooling => {
+            Some(Err(pool_error)) => {
                 let why = format!("{pool_error:#}");
                 let engine =
                     wasmtime::Engine::new(&wasmtime_config(config, None)?).map_err(invalid)?;
@@ -90,12 +90,14 @@ impl Engine {
                     "the pooling allocator could not reserve its address space ({why}); instances are allocated on demand"
                 ));
                 pooling = false;
-                engine
+                (engine, Vec::new())
             }
-            Err(e) => return Err(invalid(e)),
+            None => (
+                wasmtime::Engine::new(&wasmtime_config(config, None)?).map_err(invalid)?,
+                Vec::new(),
+            ),
         };
         let fingerprint = fingerprint(&wasmtime);
-        let shards = if pooling { shards } else { 1 };
         let cache = match config.get_cache_dir() {
             Some(dir) => Some(cache::Cache::open(
                 dir,
@@ -114,7 +116,7 @@ impl Engine {
                 notice,
                 cache,
                 fingerprint,
-                shards: Arc::new(Shards::new(shards)),
+                shards: Arc::new(Shards::new(extra)),
             }),
         })
     }
@@ -177,29 +179,36 @@ impl Engine {
         )
     }
 
-    /// Pool shard `k` (0: this engine's own Wasmtime engine), made the
-    /// first time it is asked for. `None` when it cannot be made (its
-    /// address space could not be reserved; said once) or there is no
-    /// such shard.
+    /// Pool shard `k` (0: this engine's own Wasmtime engine), if there is
+    /// one.
     pub(crate) fn shard(&self, k: usize) -> Option<&wasmtime::Engine> {
-        if k == 0 {
-            return Some(&self.inner.wasmtime);
+        match k {
+            0 => Some(&self.inner.wasmtime),
+            _ => self.inner.shards.get(k),
         }
-        self.inner.shards.get(k, || {
-            let slots = self.shard_slots(k);
-            let made = wasmtime_config(&self.inner.config, Some(slots))
-                .and_then(|c| wasmtime::Engine::new(&c).map_err(|e| Error::config(format!("{e:#}"))));
-            match made {
-                Ok(engine) => {
-                    tracing::debug!(shard = k, slots, "pool shard made");
-                    Some(engine)
-                }
-                Err(e) => {
-                    tracing::warn!(shard = k, slots, error = %format!("{e:#}"), "pool shard unavailable; instances come from the other shards");
-                    None
-                }
-            }
-        })
+    }
+
+    /// Whether pool shard `k` has room for an instance that needs
+    /// `instances` core instances, `memories` memories and `tables`
+    /// tables (0 for what is not known).
+    pub(crate) fn shard_has_room(
+        &self,
+        k: usize,
+        instances: u64,
+        memories: u64,
+        tables: u64,
+    ) -> bool {
+        let Some(m) = self
+            .shard(k)
+            .and_then(wasmtime::Engine::pooling_allocator_metrics)
+        else {
+            return false;
+        };
+        let slots = u64::from(self.shard_slots(k));
+        let free = |used: u64| slots.saturating_sub(used);
+        free(m.core_instances()) >= instances.max(1)
+            && free(m.memories() as u64) >= memories
+            && free(m.tables() as u64) >= tables
     }
 
     /// Starts the epoch ticker if it is not running yet. Called when a store
@@ -232,14 +241,23 @@ impl Engine {
         format!("pbx-tick-{}", self.inner.id)
     }
 
-    /// The pool shards in use: the engine's own and those made so far.
-    /// For tests and diagnostics.
+    /// The pool shards instances are spread over. For tests and
+    /// diagnostics.
     #[doc(hidden)]
-    pub fn pool_shards_in_use(&self) -> usize {
-        1 + self.inner.shards.made().count()
+    pub fn pool_shards(&self) -> usize {
+        self.shard_count()
     }
 
-    /// The pool shard this thread's stateless calls use. For tests and
+    /// The core instances alive in pool shard `k`. For tests and
+    /// diagnostics.
+    #[doc(hidden)]
+    pub fn pool_shard_instances(&self, k: usize) -> u64 {
+        self.shard(k)
+            .and_then(wasmtime::Engine::pooling_allocator_metrics)
+            .map_or(0, |m| m.core_instances())
+    }
+
+    /// The pool shard this thread's instances come from first. For tests and
     /// diagnostics.
     #[doc(hidden)]
     pub fn pool_shard_of_this_thread(&self) -> usize {
@@ -282,7 +300,7 @@ fn tick_loop(
             Err(mpsc::RecvTimeoutError::Timeout) => match weak.upgrade() {
                 Some(engine) => {
                     engine.increment_epoch();
-                    shards.made().for_each(wasmtime::Engine::increment_epoch);
+                    shards.all().for_each(wasmtime::Engine::increment_epoch);
                 }
                 None => return,
             },
@@ -301,8 +319,41 @@ pub(crate) const DEFAULT_OFF: [WasmFeature; 3] = [
 ];
 
 /// Builds the Wasmtime configuration (after [`EngineConfig::check`]).
-/// `pool`: the pool's slots, or `None` for on-demand allocation.
-fn wasmtime_config(config: &EngineConfig, pool: Option<u32>) -> Result<wasmtime::Config> {
+/// One pooling engine per shard, the pool's slots and warm slots split
+/// over them; when the shards' pools cannot all be reserved, one pool of
+/// every slot.
+fn pools(config: &EngineConfig) -> std::result::Result<Vec<wasmtime::Engine>, wasmtime::Error> {
+    let make = |n: usize| {
+        (0..n)
+            .map(|k| {
+                let pool = Pool {
+                    slots: shards::slots(config.get_pool_instances(), n, k),
+                    warm: shards::slots(config.get_pool_warm_slots(), n, k),
+                };
+                let c = wasmtime_config(config, Some(pool)).map_err(wasmtime::Error::new)?;
+                wasmtime::Engine::new(&c)
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+    };
+    let n = shards::count(config.get_pool_shards(), config.get_pool_instances());
+    match make(n) {
+        Err(e) if n > 1 => {
+            tracing::warn!(shards = n, error = %format!("{e:#}"), "pool shards unavailable; one pool");
+            make(1)
+        }
+        made => made,
+    }
+}
+
+/// A pool's size: its slots and the unused slots it keeps warm.
+#[derive(Clone, Copy)]
+struct Pool {
+    slots: u32,
+    warm: u32,
+}
+
+/// `pool`: the pool's size, or `None` for on-demand allocation.
+fn wasmtime_config(config: &EngineConfig, pool: Option<Pool>) -> Result<wasmtime::Config> {
     let mut c = wasmtime::Config::new();
     c.cranelift_opt_level(match config.get_opt_level() {
         OptLevel::None => wasmtime::OptLevel::None,
@@ -339,19 +390,20 @@ fn wasmtime_config(config: &EngineConfig, pool: Option<u32>) -> Result<wasmtime:
     // stack plus the host's frames: 1 MiB more, at least Wasmtime's 2 MiB.
     c.async_stack_size(stack.saturating_add(1 << 20).max(2 << 20));
     c.parallel_compilation(config.get_parallel_compilation());
-    if let Some(slots) = pool {
+    if let Some(pool) = pool {
         c.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool_config(
-            config, slots,
+            config, pool,
         )));
     }
     Ok(c)
 }
 
-/// The pool: `n` slots of everything, memories as large as
+/// The pool: `pool.slots` slots of everything, memories as large as
 /// `pool-max-memory`, tables as large as the default table limit, and room
 /// for modules and components with several memories and tables.
-fn pool_config(config: &EngineConfig, n: u32) -> wasmtime::PoolingAllocationConfig {
+fn pool_config(config: &EngineConfig, size: Pool) -> wasmtime::PoolingAllocationConfig {
     let mut pool = wasmtime::PoolingAllocationConfig::new();
+    let n = size.slots;
     let resident = usize::try_from(config.get_pool_keep_resident()).unwrap_or(usize::MAX);
     pool.total_core_instances(n)
         .total_component_instances(n)
@@ -365,7 +417,7 @@ fn pool_config(config: &EngineConfig, n: u32) -> wasmtime::PoolingAllocationConf
         .linear_memory_keep_resident(resident)
         .table_keep_resident(resident)
         .decommit_batch_size(config.get_pool_decommit_batch() as usize)
-        .max_unused_warm_slots(config.get_pool_warm_slots().min(n));
+        .max_unused_warm_slots(size.warm.min(n));
     pool
 }
 

@@ -46,7 +46,10 @@ pub struct Instance {
 impl Instance {
     /// A new instance of `plugin` from this thread's pool shard or, when
     /// that pool is full, from the next shard with room: instantiation is
-    /// busy only when every shard is. Arguments as [`new`](Self::new).
+    /// busy only when no shard an instance fits in has room. A component
+    /// (see [`Prepared::may_borrow`]) makes one attempt, on the first
+    /// shard in turn with room for all of it. Arguments as
+    /// [`new`](Self::new).
     pub(crate) async fn fresh(
         plugin: &Arc<Prepared>,
         args: &[String],
@@ -55,8 +58,17 @@ impl Instance {
         deadline: Option<Deadline>,
     ) -> Result<Self> {
         let (n, first) = (plugin.shard_count(), plugin.shard_of_this_thread());
+        let order = (0..n).map(|i| (first + i) % n);
+        if !plugin.may_borrow() {
+            let k = order
+                .clone()
+                .find(|&k| plugin.has_room_on(k))
+                .or_else(|| order.clone().find(|&k| plugin.on_shard(k).is_some()));
+            let copy = k.and_then(|k| plugin.on_shard(k)).unwrap_or(plugin);
+            return Self::new(copy.clone(), args, fuel, how, deadline).await;
+        }
         let mut busy = None;
-        for k in (0..n).map(|i| (first + i) % n) {
+        for k in order {
             let Some(copy) = plugin.on_shard(k) else {
                 continue;
             };
@@ -67,7 +79,7 @@ impl Instance {
         }
         match busy {
             Some(e) => Err(e),
-            // No shard could be had (shard 0 always can): the plugin itself.
+            // Shard 0 is never passed over: unreachable, but harmless.
             None => Self::new(plugin.clone(), args, fuel, how, deadline).await,
         }
     }

@@ -24,7 +24,7 @@ pub(crate) async fn stateless<C: Call>(
 ) -> Result<(C::Output, CallStats)> {
     // This thread's copy of the plugin is made (the first time) before
     // the call's time starts.
-    let _ = prepared.on_shard(prepared.shard_of_this_thread());
+    prepared.ready_here();
     // One clock read for the call's duration and its deadline, which
     // covers instantiation and every attempt.
     let start = Stamp::now();

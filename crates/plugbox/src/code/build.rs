@@ -1,5 +1,5 @@
 //! Linked code for a Wasmtime engine: made when a plugin is loaded, and
-//! again for each pool shard its stateless calls run on.
+//! again for each pool shard its instances are made in.
 
 use super::exports::ModuleExports;
 use super::{Code, component, link};

@@ -5,7 +5,9 @@
 //! shards share no lock or reference count.
 
 use super::{Code, Prepared};
+use crate::config::WasmFeature;
 use crate::engine::shards;
+use crate::error::{Error, Result};
 use crate::store::Wasi;
 use std::sync::{Arc, OnceLock};
 
@@ -16,8 +18,9 @@ pub(crate) struct ShardCopies {
     /// by the plugin's copies with other limits. `None`: it could not be
     /// loaded there (said once).
     code: Arc<[OnceLock<Option<Code>>]>,
-    /// The plugin on shard `k` is `copies[k]`; `None`: the shard is
-    /// unavailable and its calls run the plugin itself.
+    /// The plugin on shard `k` is `copies[k]`; `None`: an instance does
+    /// not fit in the shard's pool, or the code could not be loaded there,
+    /// and the shard is passed over.
     copies: Box<[OnceLock<Option<Arc<Prepared>>>]>,
 }
 
@@ -67,15 +70,45 @@ impl Prepared {
             .as_ref()
     }
 
-    /// The plugin on shard `k`, if the shard can be had and one instance
-    /// fits in its pool.
+    /// Makes this thread's copy of the plugin, the first time: done
+    /// before a call's clock starts, so that copying the code does not
+    /// count against its deadline.
+    pub(crate) fn ready_here(self: &Arc<Self>) {
+        let _ = self.on_shard(self.shard_of_this_thread());
+    }
+
+    /// Whether a call refused by a full shard may try another: only a
+    /// core module's, whose slots are all taken before its start function
+    /// runs. A component's core instances are made and started one after
+    /// another (and a GC heap can be taken while a start function runs),
+    /// so a full pool can stop them part-way, after some start function
+    /// ran, which must not run twice.
+    pub(crate) fn may_borrow(&self) -> bool {
+        let features = self.engine().config();
+        matches!(self.code, Code::Module { .. })
+            && [WasmFeature::Gc, WasmFeature::Exceptions]
+                .iter()
+                .all(|f| features.get_feature(*f) != Some(true))
+    }
+
+    /// Whether shard `k`'s pool has room for a whole instance now (as far
+    /// as what one needs is known).
+    pub(crate) fn has_room_on(self: &Arc<Self>, k: usize) -> bool {
+        let c = self.counts;
+        self.on_shard(k).is_some()
+            && self.engine().shard_has_room(
+                k,
+                c.instances.unwrap_or(1),
+                c.memories.unwrap_or(0),
+                c.tables.unwrap_or(0),
+            )
+    }
+
+    /// The plugin on shard `k`, if one instance fits in its pool and the
+    /// code can be loaded there.
     fn copy_on(&self, k: usize) -> Option<Arc<Self>> {
         let engine = self.engine();
-        let slots = u64::from(engine.shard_slots(k));
-        let c = self.counts;
-        let needs = [c.instances, c.memories, c.tables];
-        if k > 0 && needs.iter().flatten().any(|&n| n > slots) {
-            tracing::debug!(plugin = %self.name(), shard = k, slots, "an instance does not fit in this pool shard");
+        if k > 0 && !self.counts.fit(u64::from(engine.shard_slots(k))) {
             return None;
         }
         let wasmtime = engine.shard(k)?;
@@ -96,5 +129,37 @@ impl Prepared {
         };
         let template = self.template.copy_on(wasmtime);
         Some(Arc::new(self.rebuild(template, code, ShardCopies::new(1))))
+    }
+
+    /// Refuses a plugin one instance of which needs more slots than the
+    /// largest pool shard has: it could never be instantiated.
+    pub(super) fn check_fits_a_shard(&self) -> Result<()> {
+        let engine = self.engine();
+        if !engine.is_pooling() {
+            return Ok(());
+        }
+        let slots = engine.shard_slots(0);
+        if self.counts.fit(u64::from(slots)) {
+            return Ok(());
+        }
+        let c = self.counts;
+        let needs = [
+            ("core instances", c.instances),
+            ("memories", c.memories),
+            ("tables", c.tables),
+        ]
+        .into_iter()
+        .filter_map(|(what, n)| {
+            n.filter(|&n| n > u64::from(slots))
+                .map(|n| format!("{n} {what}"))
+        })
+        .collect::<Vec<_>>()
+        .join(" and ");
+        Err(Error::config(format!(
+            "an instance of `{}` needs {needs}, more than the {slots} slots of a pool shard (pool-instances = {}, pool-shards = {}): raise pool-instances or lower pool-shards",
+            self.name(),
+            engine.config().get_pool_instances(),
+            engine.shard_count(),
+        )))
     }
 }

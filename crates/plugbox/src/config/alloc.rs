@@ -56,11 +56,12 @@ impl EngineConfig {
 
     /// Instances alive at once in the pool (and as many memories, tables
     /// and async stacks), split over the [pool shards](Self::pool_shards).
-    /// A stateful instance holds its slot while it lives; when every slot
-    /// is taken, instantiation fails with
+    /// A stateful instance holds its slot while it lives; when no shard an
+    /// instance fits in has room, instantiation fails with
     /// [`ErrorKind::Busy`](crate::ErrorKind::Busy) (a
     /// [`PluginManager`](crate::PluginManager) queues instead, up to the
-    /// plugin's queue timeout). Default: 1000.
+    /// plugin's queue timeout). A plugin one instance of which needs more
+    /// slots than the largest shard has is refused at load. Default: 1000.
     pub fn pool_instances(mut self, n: u32) -> Self {
         self.pool_instances = Some(n);
         self
@@ -112,7 +113,8 @@ impl EngineConfig {
     }
 
     /// Unused slots that stay warm (affine to the module that used them
-    /// last, so its memory image need not be mapped again). Default: 100.
+    /// last, so its memory image need not be mapped again), split over the
+    /// pool shards. Default: 100.
     pub fn pool_warm_slots(mut self, n: u32) -> Self {
         self.pool_warm_slots = Some(n);
         self
@@ -127,21 +129,24 @@ impl EngineConfig {
     /// Wasmtime engine of its own, so threads making instances from
     /// different shards share no lock or counter in Wasmtime (its pool's
     /// slot allocator, its type registry, the module's reference counts),
-    /// and their calls add up: with 2 threads, 1.86 times the stateless
-    /// calls of one thread, where one engine made 1.0 times (BENCHMARKS.md,
-    /// "Pool shards").
+    /// and their calls add up (BENCHMARKS.md, "Pool shards").
     ///
-    /// A thread takes the next shard when it first makes an instance, and
-    /// its instances (stateless and stateful) come from that shard's pool
-    /// or, when it is full, from the next shard with room: `pool-instances`
-    /// stays the bound on instances alive at once. Shard 0 is the engine
-    /// itself; each other shard is made when a thread first needs it, and
-    /// a plugin's code is copied into it (memory for its code once more
-    /// per shard) when an instance of it is first made there. A shard whose
-    /// address space cannot be reserved, or too small for one instance of
-    /// a plugin, is passed over. There are at most `pool-instances` shards,
-    /// and one without the pooling allocator. Default: the number of CPUs,
-    /// at most 8; the CLI's `run` and `call` use 1.
+    /// Every shard is made with the engine, with `pool-instances /
+    /// pool-shards` slots and as many of the warm slots (shard 0 takes
+    /// what does not divide evenly), at least 16 slots each: fewer shards
+    /// are made when there are too few slots. A thread takes the next
+    /// shard when it first makes an instance, and its instances (stateless
+    /// and stateful) come from that shard's pool or, when it is full, from
+    /// the next shard with room, so `pool-instances` stays the bound on
+    /// instances alive at once. A component makes one attempt, on the
+    /// first shard with room for all of its core instances (a full pool
+    /// can stop it part-way, after some of their start functions ran). A
+    /// plugin's code is copied into a shard (memory for its code once more
+    /// per shard) when an instance of it is first made there. When the
+    /// shards' pools cannot be reserved, the engine makes one pool, and
+    /// failing that allocates on demand. Without the pooling allocator
+    /// there is one shard. Default: the number of CPUs, at most 8; the
+    /// CLI's `run` and `call` use 1.
     pub fn pool_shards(mut self, n: u32) -> Self {
         self.pool_shards = Some(n);
         self

@@ -133,7 +133,7 @@ pub struct EngineConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) pool_warm_slots: Option<u32>,
 
-    /// Pools (Wasmtime engines) the pool's slots are split over, one per calling thread in turn, so that threads contend in none of them [default: the number of CPUs, at most 8; `run` and `call` of the CLI use 1]
+    /// Pools (Wasmtime engines) the pool's slots are split over, one per calling thread in turn, each of at least 16 slots, so that threads do not contend in Wasmtime; `run` and `call` of the CLI use 1 unless set [default: the number of CPUs, at most 8]
     #[cfg_attr(feature = "cli", arg(long, value_name = "N"))]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) pool_shards: Option<u32>,

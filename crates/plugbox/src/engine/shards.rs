@@ -4,21 +4,18 @@
 //! reference counts of a module's code).
 
 use std::cell::Cell;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// The shards after the first (shard 0 is the engine itself), each made
-/// when a thread first needs it.
+/// The shards after the first (shard 0 is the engine itself).
 pub(crate) struct Shards {
-    /// Shard `k` is `extra[k - 1]`; `None`: it could not be made.
-    extra: Box<[OnceLock<Option<wasmtime::Engine>>]>,
+    /// Shard `k` is `extra[k - 1]`.
+    extra: Box<[wasmtime::Engine]>,
 }
 
 impl Shards {
-    /// `count` shards in all (at least one: the engine itself).
-    pub(crate) fn new(count: usize) -> Self {
+    pub(crate) fn new(extra: Vec<wasmtime::Engine>) -> Self {
         Self {
-            extra: (1..count.max(1)).map(|_| OnceLock::new()).collect(),
+            extra: extra.into(),
         }
     }
 
@@ -27,29 +24,25 @@ impl Shards {
         self.extra.len() + 1
     }
 
-    /// Shard `k` (1 or more), made by `make` the first time it is asked
-    /// for; `None` when it could not be made (or there is no such shard).
-    pub(crate) fn get(
-        &self,
-        k: usize,
-        make: impl FnOnce() -> Option<wasmtime::Engine>,
-    ) -> Option<&wasmtime::Engine> {
-        self.extra
-            .get(k.checked_sub(1)?)?
-            .get_or_init(make)
-            .as_ref()
+    /// Shard `k` (1 or more), if there is one.
+    pub(crate) fn get(&self, k: usize) -> Option<&wasmtime::Engine> {
+        self.extra.get(k.checked_sub(1)?)
     }
 
-    /// The shards made so far.
-    pub(crate) fn made(&self) -> impl Iterator<Item = &wasmtime::Engine> {
-        self.extra.iter().filter_map(|s| s.get()?.as_ref())
+    /// Every shard after the first.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &wasmtime::Engine> {
+        self.extra.iter()
     }
 }
 
-/// The shards `asked` for comes to with `total` pool slots: at least one
-/// slot each.
+/// Fewest slots a shard is given: fewer shards rather than smaller ones,
+/// so that an instance of several core instances (a component) fits.
+pub(crate) const MIN_SHARD_SLOTS: u32 = 16;
+
+/// The shards `asked` for comes to with `total` pool slots: at least
+/// [`MIN_SHARD_SLOTS`] each (one shard when there are fewer).
 pub(crate) fn count(asked: u32, total: u32) -> usize {
-    usize::try_from(asked.min(total).max(1)).unwrap_or(1)
+    usize::try_from(asked.min(total / MIN_SHARD_SLOTS).max(1)).unwrap_or(1)
 }
 
 /// Shard `k`'s part of `total` slots split over `count` shards: shard 0
@@ -102,37 +95,19 @@ mod tests {
             (3, 1000),
             (8, 1000),
             (8, 5),
-            (4, 1),
+            (4, 40),
             (64, 63),
         ] {
             let n = count(asked, total);
             assert!((1..=asked as usize).contains(&n));
             let parts: Vec<u32> = (0..n).map(|k| slots(total, n, k)).collect();
             assert_eq!(parts.iter().sum::<u32>(), total, "{asked} of {total}");
-            assert!(parts.iter().all(|&p| p >= 1), "{parts:?}");
+            assert!(
+                n == 1 || parts.iter().all(|&p| p >= MIN_SHARD_SLOTS),
+                "{parts:?}"
+            );
         }
-        assert_eq!(count(8, 5), 5);
+        assert_eq!((count(8, 5), count(4, 40), count(8, 1000)), (1, 2, 8));
         assert_eq!((slots(1000, 3, 0), slots(1000, 3, 1)), (334, 333));
-    }
-
-    #[test]
-    fn shards_are_made_once_and_a_failure_sticks() {
-        let shards = Shards::new(3);
-        assert_eq!(shards.count(), 3);
-        assert!(
-            shards.get(0, || unreachable!()).is_none(),
-            "shard 0 is the engine"
-        );
-        assert!(shards.get(3, || unreachable!()).is_none());
-        assert!(shards.get(2, || None).is_none());
-        let engine = wasmtime::Engine::default();
-        assert!(
-            shards.get(2, || Some(engine.clone())).is_none(),
-            "failure kept"
-        );
-        assert!(shards.get(1, || Some(engine.clone())).is_some());
-        assert!(shards.get(1, || unreachable!()).is_some());
-        assert_eq!(shards.made().count(), 1);
-        assert_eq!(Shards::new(0).count(), 1);
     }
 }

@@ -234,6 +234,7 @@ impl Stateful {
             }
             empty => {
                 let prepared = plugin.prepared();
+                prepared.ready_here();
                 // One deadline for this call, instantiation included.
                 let deadline = prepared.deadline();
                 let fuel = prepared.limits().get_fuel();

@@ -27,6 +27,7 @@ impl Plugin {
         self.check_sync()?;
         let how = self.prepared().sync_how();
         let prepared = self.prepared();
+        prepared.ready_here();
         drive(Instance::fresh(
             prepared,
             &[],
@@ -44,6 +45,7 @@ impl Plugin {
     /// As [`instantiate`](Self::instantiate).
     pub async fn instantiate_async(&self) -> Result<Instance> {
         let prepared = self.prepared();
+        prepared.ready_here();
         Instance::fresh(
             prepared,
             &[],

@@ -58,7 +58,7 @@ fn on_every_shard<T: Send>(engine: &Engine, shards: usize, f: impl Fn() -> T + S
 #[test]
 fn stateless_calls_on_every_shard_behave_as_on_the_engine() {
     let engine = Engine::new(&sharded(3)).unwrap();
-    assert_eq!(engine.pool_shards_in_use(), 1, "shards are made when used");
+    assert_eq!(engine.pool_shards(), 3);
     let p = Plugin::builder(&engine)
         .limits(
             Limits::new()
@@ -95,7 +95,6 @@ fn stateless_calls_on_every_shard_behave_as_on_the_engine() {
         assert_eq!(spin, Some(TrapKind::Timeout), "shard {k}");
         assert_eq!(ok, 7, "shard {k}");
     }
-    assert_eq!(engine.pool_shards_in_use(), 3);
     assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 3);
     // A copy of the plugin with other limits runs on the shards too.
     let longer = p
@@ -128,12 +127,11 @@ fn fuel_wasi_and_components_on_every_shard() {
         assert_eq!(out1, b"slept 1 ms\n", "shard {k}");
         assert_eq!(out2, b"slept 1 ms\n", "shard {k}");
     }
-    assert_eq!(engine.pool_shards_in_use(), 2);
 }
 
 /// Holds calls of `gate.wat`'s `wait` on threads of shard `k` until
-/// `held` are in the gate, then checks that one more call on each shard is
-/// busy, and lets them through.
+/// `held` are in the gate, then checks that one more call or instance on
+/// each shard is busy, and lets them through.
 fn hold_on_shard(engine: &Engine, p: &Plugin, gate: &Gate, k: usize, held: usize) {
     std::thread::scope(|s| {
         let calls: Vec<_> = (0..held)
@@ -143,14 +141,13 @@ fn hold_on_shard(engine: &Engine, p: &Plugin, gate: &Gate, k: usize, held: usize
                 call
             })
             .collect();
-        for k in 0..engine_shards(engine) {
+        for k in 0..engine.pool_shards() {
             let err = spawn_on_shard(s, engine, k, move || p.call::<(), i32>("ok", ()))
                 .join()
                 .unwrap()
                 .unwrap()
                 .unwrap_err();
             assert_eq!(err.kind(), &ErrorKind::Busy, "shard {k}: {err:#}");
-            // A stateful instance needs a slot as well.
             let err = spawn_on_shard(s, engine, k, move || p.instantiate().map(drop))
                 .join()
                 .unwrap()
@@ -167,23 +164,46 @@ fn hold_on_shard(engine: &Engine, p: &Plugin, gate: &Gate, k: usize, held: usize
     });
 }
 
-fn engine_shards(engine: &Engine) -> usize {
-    engine.config().get_pool_shards() as usize
-}
-
 #[test]
 fn pool_instances_is_split_over_the_shards_and_a_full_shard_borrows() {
-    // 3 slots: shard 0 has 2, shard 1 has 1.
-    let engine = Engine::new(&sharded(2).pool_instances(3)).unwrap();
+    // 33 slots: shard 0 has 17, shard 1 has 16.
+    let engine = Engine::new(&sharded(2).pool_instances(33)).unwrap();
+    assert_eq!(engine.pool_shards(), 2);
     let (gate, host) = Gate::new();
     let p = Plugin::builder(&engine)
         .host(host)
         .from_file(wat("gate.wat"))
         .unwrap();
-    // Shard 1's threads take its slot, then shard 0's two; shard 0's
-    // threads take theirs, then shard 1's. Never more than 3 in all.
-    hold_on_shard(&engine, &p, &gate, 1, 3);
-    hold_on_shard(&engine, &p, &gate, 0, 3);
+    // Shard 1's threads take its slots, then shard 0's; shard 0's threads
+    // take theirs, then shard 1's. Never more than 33 in all.
+    hold_on_shard(&engine, &p, &gate, 1, 33);
+    hold_on_shard(&engine, &p, &gate, 0, 33);
+    // A stateful instance borrows too: shard 1 full, it lives on shard 0.
+    std::thread::scope(|s| {
+        let calls: Vec<_> = (0..16)
+            .map(|_| {
+                let call = spawn_on_shard(s, &engine, 1, || p.call::<(), ()>("wait", ()));
+                gate.entered();
+                call
+            })
+            .collect();
+        let placed = spawn_on_shard(s, &engine, 1, || {
+            let inst = p.instantiate().unwrap();
+            let placed = (
+                engine.pool_shard_instances(0),
+                engine.pool_shard_instances(1),
+            );
+            drop(inst);
+            placed
+        });
+        assert_eq!(placed.join().unwrap().unwrap(), (1, 16));
+        for _ in 0..16 {
+            gate.open();
+        }
+        for call in calls {
+            call.join().unwrap().unwrap().unwrap();
+        }
+    });
     let again = on_every_shard(&engine, 2, || p.call::<(), i32>("ok", ()).unwrap());
     assert_eq!(again, [7, 7]);
 }
@@ -197,10 +217,14 @@ fn stateful_instances_live_on_their_threads_shard() {
         let count = inst.func::<(), i32>("count").unwrap();
         let by_handle = [(); 3].map(|()| count.call(&mut inst, ()).unwrap());
         let by_name = inst.call::<(), i32>("count", ()).unwrap();
-        (by_handle, by_name)
+        let k = engine.pool_shard_of_this_thread();
+        let placed = (
+            engine.pool_shard_instances(k),
+            engine.pool_shard_instances(1 - k),
+        );
+        (by_handle, by_name, placed)
     });
-    assert_eq!(counts, [([1, 2, 3], 4); 2]);
-    assert_eq!(engine.pool_shards_in_use(), 2);
+    assert_eq!(counts, [([1, 2, 3], 4, (1, 0)); 2]);
 }
 
 #[test]
@@ -230,18 +254,29 @@ fn components_calls_by_json_and_the_plugin_world_on_every_shard() {
         assert_eq!(echo, [serde_json::json!("hé")], "shard {k}");
     }
     assert_eq!(logs.lock().unwrap().len(), 3);
-    assert_eq!(engine.pool_shards_in_use(), 3);
 }
 
 #[test]
-fn an_instance_too_large_for_a_shard_comes_from_another() {
-    // 15 slots over 8 shards: shard 0 has 8, the others 1 each, too few
-    // for a component's several core instances.
+fn shards_keep_enough_slots_and_refuse_a_plugin_no_shard_can_hold() {
+    // At least 16 slots a shard: 40 slots make 2 shards, not 8.
+    let engine = Engine::new(&sharded(8).pool_instances(40)).unwrap();
+    assert_eq!(engine.pool_shards(), 2);
     let engine = Engine::new(&sharded(8).pool_instances(15)).unwrap();
-    let p = Plugin::from_file(&engine, rust_component("probe")).unwrap();
-    let outs = on_every_shard(&engine, 8, || p.run(&["sleep", "1"]).unwrap().stdout);
-    assert!(outs.iter().all(|o| o == b"slept 1 ms\n"), "{outs:?}");
-    assert_eq!(engine.pool_shards_in_use(), 1, "no shard made for nothing");
+    assert_eq!(engine.pool_shards(), 1);
+    // A component of several core instances cannot be held by 2 slots:
+    // refused at load, saying what to change, not busy at every call.
+    let engine = Engine::new(&sharded(1).pool_instances(2)).unwrap();
+    let err = Plugin::from_file(&engine, rust_component("probe")).unwrap_err();
+    assert_eq!(err.kind(), &ErrorKind::Config);
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("core instances, more than the 2 slots of a pool shard"),
+        "{msg}"
+    );
+    assert!(msg.contains("raise pool-instances"), "{msg}");
+    // A module fits.
+    let p = Plugin::from_file(&engine, wat("add.wat")).unwrap();
+    assert_eq!(p.call::<(i32, i32), i32>("add", (2, 3)).unwrap(), 5);
 }
 
 #[test]
@@ -265,19 +300,19 @@ fn shards_need_the_pool_and_a_valid_count() {
             });
         }
     });
-    assert_eq!(engine.pool_shards_in_use(), 1);
+    assert_eq!(engine.pool_shards(), 1);
 }
 
 /// Set in the child process of
-/// [`a_shard_whose_pool_cannot_be_reserved_is_not_used`].
+/// [`shards_whose_pools_cannot_be_reserved_fall_back_to_on_demand`].
 const ADDRESS_LIMITED: &str = "PLUGBOX_TEST_ADDRESS_LIMITED";
 
 #[test]
-fn a_shard_whose_pool_cannot_be_reserved_is_not_used() {
+fn shards_whose_pools_cannot_be_reserved_fall_back_to_on_demand() {
     if std::env::var_os(ADDRESS_LIMITED).is_none() {
         // The address-space limit is process-wide: run this test alone in
         // a child process.
-        let name = "shards::a_shard_whose_pool_cannot_be_reserved_is_not_used";
+        let name = "shards::shards_whose_pools_cannot_be_reserved_fall_back_to_on_demand";
         let out = std::process::Command::new(std::env::current_exe().unwrap())
             .args(["--exact", name, "--test-threads=1", "--nocapture"])
             .env(ADDRESS_LIMITED, "1")
@@ -289,19 +324,31 @@ fn a_shard_whose_pool_cannot_be_reserved_is_not_used() {
         assert!(stdout.contains("1 passed"), "{stdout}\n{stderr}");
         return;
     }
+    // Room for a few memories allocated on demand (4 GiB reserved each),
+    // not for a pool of a thousand.
+    limit_address_space(64 << 30);
     let engine = Engine::new(&sharded(2)).unwrap();
+    assert!(!engine.is_pooling());
+    assert!(engine.notice().unwrap().contains("allocated on demand"));
+    assert_eq!(engine.pool_shards(), 1);
     let p = Plugin::from_file(&engine, wat("hostile.wat")).unwrap();
-    assert_eq!(p.call::<(), i32>("ok", ()).unwrap(), 7);
-    // Room left for threads and code, not for another pool.
-    limit_address_space(1 << 30);
-    let results = on_every_shard(&engine, 2, || {
-        (
-            p.call::<(), i32>("ok", ()).unwrap(),
-            p.call::<(), i32>("count", ()).unwrap(),
-        )
+    let results = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    (
+                        p.call::<(), i32>("ok", ()).unwrap(),
+                        p.call::<(), i32>("count", ()).unwrap(),
+                    )
+                })
+            })
+            .collect();
+        calls
+            .into_iter()
+            .map(|c| c.join().unwrap())
+            .collect::<Vec<_>>()
     });
     assert_eq!(results, [(7, 1), (7, 1)]);
-    assert_eq!(engine.pool_shards_in_use(), 1, "shard 1 could not be made");
 }
 
 /// Limits this process's address space to what it maps now plus `room`.
