@@ -200,16 +200,25 @@ fn engine_pooling() {
         "[engine]\npool-keep-resident = \"64KiB\"\npool-decommit-batch = 8\npool-warm-slots = 0\n{HOSTILE}"
     ));
     assert_eq!(m.call::<(), i32>("h", "ok", ()).unwrap(), 7);
-    // The pool is split over two shards; the manager's calls work on both.
+    // The pool is split over two shards; the manager's calls, stateless
+    // and stateful, work on both.
     let (_d, m) = ok(&format!(
-        "[engine]\npooling = true\npool-shards = 2\n{HOSTILE}"
+        "[engine]\npooling = true\npool-shards = 2\n{HOSTILE}\
+         [plugins.k]\nsource = \"{{wat}}/hostile.wat\"\nmode = \"stateful\"\n"
     ));
     assert_eq!(m.engine().pool_shards(), 2);
     std::thread::scope(|s| {
         for _ in 0..4 {
-            s.spawn(|| assert_eq!(m.call::<(), i32>("h", "ok", ()).unwrap(), 7));
+            s.spawn(|| {
+                assert_eq!(m.call::<(), i32>("h", "ok", ()).unwrap(), 7);
+                assert_eq!(m.call::<(), i32>("k", "ok", ()).unwrap(), 7);
+            });
         }
     });
+    let counts: BTreeSet<i32> = (0..3)
+        .map(|_| m.call::<(), i32>("k", "count", ()).unwrap())
+        .collect();
+    assert_eq!(counts.len(), 3, "the stateful plugin keeps its state");
     let err = refused(&format!("[engine]\npool-shards = 0\n{HOSTILE}"));
     assert!(format!("{err:#}").contains("pool-shards `0`"), "{err:#}");
     let err = refused(&format!("[engine]\npool-decommit-batch = 0\n{HOSTILE}"));

@@ -211,9 +211,15 @@ fn pool_instances_is_split_over_the_shards_and_a_full_shard_borrows() {
 #[test]
 fn stateful_instances_live_on_their_threads_shard() {
     let engine = Engine::new(&sharded(2)).unwrap();
-    let p = Plugin::from_file(&engine, wat("hostile.wat")).unwrap();
+    let p = Plugin::builder(&engine)
+        .limits(Limits::new().timeout(Duration::from_millis(50)))
+        .from_file(wat("hostile.wat"))
+        .unwrap();
     let counts = on_every_shard(&engine, 2, || {
         let mut inst = p.instantiate().unwrap();
+        // The kept instance's deadline holds on its shard too.
+        let spin = inst.call::<(), ()>("spin", ()).unwrap_err();
+        assert_eq!(spin.trap_kind(), Some(TrapKind::Timeout));
         let count = inst.func::<(), i32>("count").unwrap();
         let by_handle = [(); 3].map(|()| count.call(&mut inst, ()).unwrap());
         let by_name = inst.call::<(), i32>("count", ()).unwrap();
