@@ -23,6 +23,7 @@ use crate::load::{Wasm, is_wasi_module};
 use crate::store::{HostFunctions, LogSink, Shared, StoreState, StoreTemplate, Wasi};
 use compile::Compiled;
 use exports::ModuleExports;
+pub(crate) use exports::{component_needs_json, export_not_found};
 use shard::ShardCopies;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -100,6 +101,9 @@ pub(crate) struct Prepared {
     pub(crate) async_host: bool,
     /// Calls run only wasm code: a module that imports no function.
     wasm_only: bool,
+    /// An instantiation refused by a full pool shard may try another (see
+    /// [`ShardCopies::may_borrow`]).
+    borrows: bool,
     /// The call timeout, for plugins whose calls run only wasm code: the
     /// epoch alone can end them, so a synchronous call starts its deadline
     /// at the first epoch tick (see [`Self::epoch_timeout`]).
@@ -203,6 +207,7 @@ impl Prepared {
             blocking: wasi != Wasi::None || async_host,
             async_host,
             wasm_only,
+            borrows: ShardCopies::may_borrow(engine, &code),
             epoch_timeout: epoch_timeout(engine, &template.limits, wasm_only),
             template,
             code,
@@ -238,6 +243,7 @@ impl Prepared {
             blocking: self.blocking,
             async_host: self.async_host,
             wasm_only: self.wasm_only,
+            borrows: self.borrows,
             counts: self.counts,
             shards,
         }
@@ -442,45 +448,6 @@ fn stdin_bytes(sandbox: &Sandbox) -> Result<Option<Arc<[u8]>>> {
         }
         Stdin::Null | Stdin::Inherit => Ok(None),
     }
-}
-
-pub(crate) fn component_needs_json(plugin: &str) -> Error {
-    Error::new(
-        ErrorKind::SignatureMismatch {
-            expected: "a core module".into(),
-            found: "a component".into(),
-        },
-        format!(
-            "`{plugin}` is a component: call it with component types (call_wit) or JSON values (call_json)"
-        ),
-    )
-}
-
-/// Export-not-found naming (some of) the functions that do exist.
-pub(crate) fn export_not_found(plugin: &str, func: &str, funcs: &[String]) -> Error {
-    const SHOWN: usize = 20;
-    let hint = if funcs.is_empty() {
-        "it exports no functions".to_string()
-    } else {
-        let mut names: Vec<String> = funcs
-            .iter()
-            .take(SHOWN)
-            .map(|f| format!("`{}`", crate::text::printable(f)))
-            .collect();
-        if funcs.len() > SHOWN {
-            names.push(format!("and {} more", funcs.len() - SHOWN));
-        }
-        format!("it exports: {}", names.join(", "))
-    };
-    Error::new(
-        ErrorKind::ExportNotFound {
-            name: func.to_string(),
-        },
-        format!(
-            "no function `{}` exported by `{plugin}` ({hint})",
-            crate::text::printable(func)
-        ),
-    )
 }
 
 /// `limits`' timeout, for plugins whose calls run only wasm code (`None`

@@ -6,6 +6,7 @@ pub(crate) mod aot;
 pub(crate) mod bounds;
 mod inspect;
 mod kind;
+mod sniff;
 mod source;
 pub(crate) mod validate;
 

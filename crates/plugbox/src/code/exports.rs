@@ -1,5 +1,7 @@
-//! A module's function exports by name, for calls by name.
+//! A module's function exports by name, for calls by name, and the
+//! errors of a call that names no such function.
 
+use crate::error::{Error, ErrorKind};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
@@ -41,4 +43,43 @@ impl ModuleExports {
             })
             .get(name)
     }
+}
+
+pub(crate) fn component_needs_json(plugin: &str) -> Error {
+    Error::new(
+        ErrorKind::SignatureMismatch {
+            expected: "a core module".into(),
+            found: "a component".into(),
+        },
+        format!(
+            "`{plugin}` is a component: call it with component types (call_wit) or JSON values (call_json)"
+        ),
+    )
+}
+
+/// Export-not-found naming (some of) the functions that do exist.
+pub(crate) fn export_not_found(plugin: &str, func: &str, funcs: &[String]) -> Error {
+    const SHOWN: usize = 20;
+    let hint = if funcs.is_empty() {
+        "it exports no functions".to_string()
+    } else {
+        let mut names: Vec<String> = funcs
+            .iter()
+            .take(SHOWN)
+            .map(|f| format!("`{}`", crate::text::printable(f)))
+            .collect();
+        if funcs.len() > SHOWN {
+            names.push(format!("and {} more", funcs.len() - SHOWN));
+        }
+        format!("it exports: {}", names.join(", "))
+    };
+    Error::new(
+        ErrorKind::ExportNotFound {
+            name: func.to_string(),
+        },
+        format!(
+            "no function `{}` exported by `{plugin}` ({hint})",
+            crate::text::printable(func)
+        ),
+    )
 }

@@ -6,7 +6,7 @@
 
 use super::{Code, Prepared};
 use crate::config::WasmFeature;
-use crate::engine::shards;
+use crate::engine::{Engine, shards};
 use crate::error::{Error, Result};
 use crate::store::Wasi;
 use std::sync::{Arc, OnceLock};
@@ -32,6 +32,20 @@ impl ShardCopies {
             code: (1..shards.max(1)).map(|_| OnceLock::new()).collect(),
             copies: (0..shards).map(|_| OnceLock::new()).collect(),
         }
+    }
+
+    /// Whether an instantiation of `code` refused by a full shard may try
+    /// another: only a core module's, whose slots are all taken before its
+    /// start function runs. A component's core instances are made and
+    /// started one after another (and a GC heap can be taken while a
+    /// start function runs), so a full pool can stop them part-way, after
+    /// some start function ran, which must not run twice.
+    pub(super) fn may_borrow(engine: &Engine, code: &Code) -> bool {
+        let features = engine.config();
+        matches!(code, Code::Module { .. })
+            && [WasmFeature::Gc, WasmFeature::Exceptions]
+                .iter()
+                .all(|f| features.get_feature(*f) != Some(true))
     }
 
     /// Room for the copies of the same plugin with other limits: the
@@ -77,18 +91,10 @@ impl Prepared {
         let _ = self.on_shard(self.shard_of_this_thread());
     }
 
-    /// Whether a call refused by a full shard may try another: only a
-    /// core module's, whose slots are all taken before its start function
-    /// runs. A component's core instances are made and started one after
-    /// another (and a GC heap can be taken while a start function runs),
-    /// so a full pool can stop them part-way, after some start function
-    /// ran, which must not run twice.
+    /// Whether an instantiation refused by a full shard may try another
+    /// (decided once, at load; see [`ShardCopies::may_borrow`]).
     pub(crate) fn may_borrow(&self) -> bool {
-        let features = self.engine().config();
-        matches!(self.code, Code::Module { .. })
-            && [WasmFeature::Gc, WasmFeature::Exceptions]
-                .iter()
-                .all(|f| features.get_feature(*f) != Some(true))
+        self.borrows
     }
 
     /// Whether shard `k`'s pool has room for a whole instance now (as far

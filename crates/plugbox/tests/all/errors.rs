@@ -65,6 +65,9 @@ fn wrong_magic_says_what_the_bytes_look_like() {
             "zip archive (or a jar)",
         ),
         (b"\x1f\x8b\x08\0\0\0\0\0", "1f8b0800", "gzip"),
+        (b"\xca\xfe\xba\xbe\0\0\0\x34", "cafebabe", "Java class file"),
+        (b"[1, 2, 3]", "5b312c20", "JSON"),
+        (b"#!/bin/sh\n", "23212f62", "a script"),
         (b"hello world", "68656c6c", "not WebAssembly text"),
     ];
     for (bytes, hex, what) in cases {

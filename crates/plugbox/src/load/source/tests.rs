@@ -1,6 +1,7 @@
 //! Reading, classifying and hashing sources.
 
 use super::*;
+use crate::load::sniff::line_col;
 
 #[test]
 fn text_detection() {

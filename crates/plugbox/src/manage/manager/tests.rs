@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::config::EngineConfig;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Writes plugin `a`'s source: one export, `name`, returning `value`.
 fn write_source(path: &Path, name: &str, value: i32) {
@@ -10,12 +10,15 @@ fn write_source(path: &Path, name: &str, value: i32) {
     std::fs::write(path, wat).unwrap();
 }
 
-/// A manager serving `a` (export `one`) from `path`.
-fn serving_one(path: &Path) -> PluginManager {
-    write_source(path, "one", 1);
+/// A manager serving `a` (export `one`) from `a.wat` in a fresh
+/// directory (kept while the returned guard lives), and that path.
+fn serving_one() -> (tempfile::TempDir, PathBuf, PluginManager) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.wat");
+    write_source(&path, "one", 1);
     let m = PluginManager::new(&Engine::new(&EngineConfig::new()).unwrap());
-    m.load("a", PluginSpec::new(path)).unwrap();
-    m
+    m.load("a", PluginSpec::new(&path)).unwrap();
+    (dir, path, m)
 }
 
 /// Unloads `a` and loads it again from other bytes (export `two`).
@@ -35,9 +38,7 @@ fn assert_not_found(err: &Error) {
 
 #[test]
 fn a_reload_never_republishes_a_plugin_unloaded_meanwhile() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("a.wat");
-    let m = serving_one(&path);
+    let (_dir, path, m) = serving_one();
     // A reload that built its version from this slot...
     let old = m.slot("a").unwrap();
     let built = m.build("a", &old.spec, 2).unwrap();
@@ -56,9 +57,7 @@ fn a_reload_never_republishes_a_plugin_unloaded_meanwhile() {
 
 #[test]
 fn a_reload_that_loses_to_an_unload_changes_nothing_and_counts_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("a.wat");
-    let m = serving_one(&path);
+    let (_dir, path, m) = serving_one();
     let first = m.slot("a").unwrap();
     let held = lock(&first.reloading);
     // A reload of the first load waits for its slot's reload lock...
