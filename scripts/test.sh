@@ -97,3 +97,8 @@ cargo test --workspace --locked
 # A short soak: mixed good and hostile calls from two threads with reloads
 # (scripts/soak.sh runs the full ten minutes).
 cargo run --quiet --locked -p plugbox --example soak -- 20s
+
+# A short soak of `plugbox serve`: normal and hostile clients, misbehaving
+# guests and reloads at once, with the debug build the tests used
+# (scripts/soak-serve.sh runs the release build for ten minutes).
+scripts/soak-serve.sh --debug 30s
