@@ -15,6 +15,11 @@ use std::time::{Duration, Instant};
 /// line `plugbox_injected_total 12345` to `/metrics` (issue 21, item 2).
 pub const INJECTED: &str = "x%22%7D%201%0Aplugbox_injected_total%2012345%0A%23%20%7B%22";
 
+/// The start of every unknown plugin name the hostile clients send, so
+/// that the report can tell them in `/metrics` from a fixed label value
+/// the server may give unknown names.
+pub const UNKNOWN_PREFIX: &str = "nosuch-";
+
 /// The JSON API's call path of `adder.add`.
 const ADD: &str = "/v1/plugins/adder/add";
 
@@ -93,7 +98,7 @@ pub async fn run(soak: Arc<Soak>) {
         // becomes a label value costs /metrics about as much as a
         // plugin, issue 21 item 1: this bounds what a failing run
         // costs).
-        let name = rng.word(24);
+        let name = format!("{UNKNOWN_PREFIX}{}", rng.word(24));
         let path = format!("/v1/plugins/{name}/run");
         let a = net::fresh(addr, h1, request("POST", &path, "[]")).await;
         answered(&soak, "unknown plugin name", &a, 404, "plugin_not_found");
@@ -107,7 +112,7 @@ pub async fn run(soak: Arc<Soak>) {
         );
         if last_long_name.elapsed() >= Duration::from_secs(1) {
             last_long_name = Instant::now();
-            let path = format!("/v1/plugins/{}", rng.word(4096));
+            let path = format!("/v1/plugins/{UNKNOWN_PREFIX}{}", rng.word(4089));
             let a = net::fresh(addr, h1, request("GET", &path, "")).await;
             answered(&soak, "4 KiB plugin name", &a, 404, "plugin_not_found");
         }

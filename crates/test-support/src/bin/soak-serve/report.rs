@@ -211,19 +211,30 @@ async fn labels_check(soak: &Soak) -> (String, bool, String) {
         Ok(r) => return (name, false, format!("/metrics answered {}", r.status)),
         Err(e) => return (name, false, format!("/metrics: {e}")),
     };
-    let unknown: Vec<String> = plugin_labels(&text)
+    // Names the hostile clients sent, kept as label values; any other
+    // value that is no plugin may be the one label of unknown names.
+    let (sent, other): (Vec<String>, Vec<String>) = plugin_labels(&text)
         .into_iter()
         .filter(|p| !PLUGINS.contains(&p.as_str()))
-        .collect();
+        .partition(|p| {
+            p.starts_with(crate::hostile::UNKNOWN_PREFIX) || p.contains("plugbox_injected")
+        });
     let injected = text
         .lines()
         .any(|l| l.starts_with("plugbox_injected_total"));
     let mut problems = Vec::new();
-    if let Some(example) = unknown.first() {
+    if let Some(example) = sent.first() {
         problems.push(format!(
-            "{} `plugin` label values are no loaded plugin, e.g. `{}` (unknown names from URLs, issue 21 item 1)",
-            unknown.len(),
+            "{} `plugin` label values are names from URLs, e.g. `{}` (unknown names kept, issue 21 item 1)",
+            sent.len(),
             crate::clip(&example.chars().take(40).collect::<String>())
+        ));
+    }
+    if other.len() > 1 {
+        problems.push(format!(
+            "{} `plugin` label values are no loaded plugin, e.g. `{}`",
+            other.len(),
+            crate::clip(&other[0].chars().take(40).collect::<String>())
         ));
     }
     if injected {
@@ -235,10 +246,17 @@ async fn labels_check(soak: &Soak) -> (String, bool, String) {
         true => (
             name,
             true,
-            format!(
-                "only the {} loaded plugins are label values; no line injected",
-                PLUGINS.len()
-            ),
+            match other.first() {
+                None => format!(
+                    "only the {} loaded plugins are label values; no line injected",
+                    PLUGINS.len()
+                ),
+                Some(fixed) => format!(
+                    "only the {} loaded plugins and `{}` (unknown names) are label values; no line injected",
+                    PLUGINS.len(),
+                    crate::clip(fixed)
+                ),
+            },
         ),
         false => (name, false, problems.join("; ")),
     }
