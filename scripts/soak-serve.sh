@@ -76,6 +76,9 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+# Stopped by a signal: exit, so that the EXIT trap runs.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 "$client" setup "$work"
 # The compile cache of this run only; logs at plugbox's default level.
