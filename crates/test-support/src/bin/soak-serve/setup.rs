@@ -8,8 +8,15 @@ use std::path::Path;
 /// are lowered from their defaults so that the hostile cases end sooner
 /// (a slowloris head after 2 s, a trickled body after 5 s) and a huge
 /// body costs 1 MiB, not 16; the guests' limits are small for the same
-/// reason.
+/// reason. The instance pool keeps 8 warm slots instead of its default
+/// 100, as the library's soak does (SECURITY.md, "Soak"): each reload
+/// brings a new module that takes a fresh slot while fewer than
+/// `pool-warm-slots` are warm, growth by design that would otherwise last
+/// most of a ten-minute run.
 pub const MANIFEST: &str = r#"# Written by `soak-serve setup` for scripts/soak-serve.sh.
+[engine]
+pool-warm-slots = 8
+
 [server]
 max-body = "1MiB"
 header-read-timeout = "2s"
