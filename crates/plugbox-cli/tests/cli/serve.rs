@@ -467,3 +467,120 @@ pub fn read_to_close(stream: &mut std::net::TcpStream) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// Runs `plugbox serve ARGS`, which must refuse to start: its output. A
+/// `plugbox serve` that serves instead is stopped after [`PATIENCE`] and
+/// fails the test.
+fn serve_refused(args: &[&str]) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plugbox"))
+        .arg("serve")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("PLUGBOX_LOG")
+        .spawn()
+        .expect("plugbox serve starts");
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > PATIENCE {
+            let _ = child.kill();
+            let o = child.wait_with_output().unwrap();
+            panic!(
+                "plugbox serve {args:?} served instead of refusing: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Writes `manifest` to a new directory's `plugbox.toml`, `{p2}` standing
+/// for the directory of the component guests.
+fn manifest_of(manifest: &str) -> (tempfile::TempDir, String) {
+    let dir = manifest_dir(manifest);
+    let path = dir.path().join("plugbox.toml").display().to_string();
+    (dir, path)
+}
+
+#[test]
+fn a_reload_that_is_not_a_wasi_http_component_is_refused_and_the_route_serves_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("site.wasm");
+    std::fs::copy(rust_component("http_echo"), &source).unwrap();
+    let manifest = dir.path().join("plugbox.toml");
+    std::fs::write(
+        &manifest,
+        "[plugins.site]\nsource = \"site.wasm\"\nroute = \"/site\"\n\n[plugins.page]\nsource = \"page.wasm\"\n",
+    )
+    .unwrap();
+    let page = dir.path().join("page.wasm");
+    std::fs::copy(rust_component("http_echo"), &page).unwrap();
+    let s = Serving::start(&["--manifest", manifest.to_str().unwrap()]);
+    assert_eq!(get(s.addr, "/site/a").text(), "/site/a");
+    assert_eq!(get(s.addr, "/page/a").text(), "/page/a");
+    let refused = |s: &Serving| s.stderr().matches("reload refused").count();
+    // A component, but not a wasi:http one; then a core module. Start-up
+    // refuses both at a route; so does the watcher's reload.
+    let not_http = [
+        format!("{}/greeter.wasm", parent(&rust_component("http_echo"))),
+        wat("add.wat"),
+    ];
+    for file in &not_http {
+        // One change may be seen more than once: at least one refusal.
+        let before = refused(&s);
+        replace(&source, file);
+        let start = Instant::now();
+        while refused(&s) == before {
+            assert!(start.elapsed() < PATIENCE, "never refused: {}", s.stderr());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            s.stderr().contains(
+                "cannot serve plugin `site` at `/site`: it is not a wasi:http component (it does not export `wasi:http/incoming-handler`)"
+            ),
+            "{}",
+            s.stderr()
+        );
+        let r = get(s.addr, "/site/b");
+        assert_eq!((r.status, r.text()), (200, "/site/b".into()));
+        assert_eq!(json(&get(s.addr, "/v1/plugins/site"))["version"], 1);
+    }
+    // The same for a route derived from the plugin's name, and on SIGHUP.
+    replace(&page, &wat("add.wat"));
+    s.wait_for("cannot serve plugin `page` at `/page`");
+    s.signal(libc::SIGHUP);
+    s.wait_for("error: reload of `page` refused; version 1 keeps serving: cannot serve plugin `page` at `/page`");
+    assert_eq!(get(s.addr, "/page/c").text(), "/page/c");
+    assert_eq!(get(s.addr, "/site/c").text(), "/site/c");
+    assert_eq!(json(&get(s.addr, "/v1/plugins/page"))["version"], 1);
+}
+
+#[test]
+fn a_route_derived_from_a_plugin_name_is_checked_like_an_explicit_one() {
+    for (name, route, why) in [
+        ("a b", "/a b", "only URL path characters are allowed"),
+        ("..", "/..", "empty, `.` and `..` segments are not allowed"),
+        ("a?b", "/a?b", "only URL path characters are allowed"),
+        ("healthz", "/healthz", "`/healthz` is the server's own"),
+    ] {
+        let (_dir, manifest) = manifest_of(&format!(
+            "[plugins.\"{name}\"]\nsource = \"{{p2}}/http_echo.wasm\"\n"
+        ));
+        let o = serve_refused(&["--manifest", &manifest, "--addr", "127.0.0.1:0"]);
+        assert_error(
+            &o,
+            2,
+            &format!(
+                "cannot mount plugin `{name}` at `{route}` (the route derived from its name; set an explicit `route`): invalid route `{route}`"
+            ),
+        );
+        assert!(crate::support::stderr(&o).contains(why), "{name}: {o:?}");
+    }
+    // With an explicit route, the same plugin serves.
+    let (_dir, manifest) =
+        manifest_of("[plugins.\"a b\"]\nsource = \"{p2}/http_echo.wasm\"\nroute = \"/ab\"\n");
+    let s = Serving::start(&["--manifest", &manifest]);
+    assert_eq!(get(s.addr, "/ab/x").text(), "/ab/x");
+}

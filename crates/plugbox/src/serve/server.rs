@@ -73,8 +73,10 @@ impl Server {
     ///
     /// [`ErrorKind::Config`] for a bad setting, two plugins on one
     /// route, a route that shadows `/healthz`, `/metrics` or
-    /// `/v1/plugins`, or a route on a plugin that is not a `wasi:http`
-    /// component.
+    /// `/v1/plugins`, or a route derived from a plugin's name (`/NAME`)
+    /// that is not a valid route (set an explicit one);
+    /// [`ErrorKind::ExportNotFound`] for a route on a plugin that is not a
+    /// `wasi:http` component.
     pub fn new(manager: PluginManager, config: ServerConfig) -> Result<Self> {
         config.check()?;
         let explicit = BTreeMap::new();
@@ -96,18 +98,7 @@ impl Server {
     /// route or one taken, and [`ErrorKind::ExportNotFound`] when the
     /// plugin is not a `wasi:http` component.
     pub fn mount(mut self, plugin: &str, route: &str) -> Result<Self> {
-        let loaded = self.manager.plugin(plugin)?;
-        if !loaded.is_http_handler() {
-            return Err(Error::new(
-                ErrorKind::ExportNotFound {
-                    name: "wasi:http/incoming-handler".into(),
-                },
-                format!(
-                    "cannot serve `{plugin}` over HTTP: it does not export `wasi:http/incoming-handler` (it is not a wasi:http/proxy component)"
-                ),
-            ));
-        }
-        crate::config::check_route(route)?;
+        self.manager.plugin(plugin)?;
         self.explicit.insert(plugin.to_string(), route.to_string());
         self.mounts = Mounts::of(&self.manager, &self.explicit)?;
         Ok(self)
@@ -121,13 +112,16 @@ impl Server {
 
     /// Binds the configured address (`addr`; port 0 picks a free port)
     /// and, with `watch` on (the default), starts reloading plugins whose
-    /// files change ([`PluginManager::watch`]).
+    /// files change ([`PluginManager::watch`]). From now on a reload of a
+    /// mounted plugin refuses a version that is not a `wasi:http`
+    /// component, as start-up does: the old version keeps serving.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::Io`] naming the address when it cannot be bound, or
     /// when the file watcher cannot start.
     pub async fn bind(self) -> Result<Listening> {
+        self.mounts.pin(&self.manager);
         if self.config.get_watch() {
             self.manager.watch()?;
         }
@@ -259,6 +253,7 @@ impl Remounter {
     /// As [`Server::new`].
     pub fn remount(&self) -> Result<()> {
         let mounts = Mounts::of(&self.0.manager, &self.0.explicit)?;
+        mounts.pin(&self.0.manager);
         self.0.mounts.store(Arc::new(mounts));
         Ok(())
     }
