@@ -584,3 +584,33 @@ fn a_route_derived_from_a_plugin_name_is_checked_like_an_explicit_one() {
     let s = Serving::start(&["--manifest", &manifest]);
     assert_eq!(get(s.addr, "/ab/x").text(), "/ab/x");
 }
+
+#[test]
+fn server_timeouts_below_their_bounds_are_refused_from_flags_and_manifest() {
+    let echo = rust_component("http_echo");
+    for (key, tiny, bound) in [
+        ("idle-timeout", "1ns", "1s"),
+        ("idle-timeout", "500ms", "1s"),
+        ("header-read-timeout", "1ns", "100ms"),
+        ("request-timeout", "1ns", "100ms"),
+    ] {
+        let expected = format!("invalid {key} `{tiny}`: must be at least {bound}");
+        let flag = format!("--{key}");
+        let o = serve_refused(&[&echo, "--addr", "127.0.0.1:0", &flag, tiny]);
+        assert_error(&o, 2, &expected);
+        let (_dir, manifest) = manifest_of(&format!("[server]\n{key} = \"{tiny}\"\n"));
+        let o = serve_refused(&[&echo, "--manifest", &manifest, "--addr", "127.0.0.1:0"]);
+        assert_error(&o, 2, &format!("[server]: {expected}"));
+    }
+    // At the bounds, plugbox serves.
+    let s = Serving::start(&[
+        &echo,
+        "--idle-timeout",
+        "1s",
+        "--header-read-timeout",
+        "100ms",
+        "--request-timeout",
+        "100ms",
+    ]);
+    assert_eq!(get(s.addr, "/x").text(), "/x");
+}

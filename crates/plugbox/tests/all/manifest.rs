@@ -176,3 +176,45 @@ fn the_deploy_example_manifest_parses() {
         Path::new("/plugins/add.wat")
     );
 }
+
+#[test]
+fn server_timeouts_have_lower_bounds() {
+    for (text, expected) in [
+        (
+            "[server]\nidle-timeout = \"1ns\"\n",
+            "[server]: invalid idle-timeout `1ns`: must be at least 1s",
+        ),
+        (
+            "[server]\nidle-timeout = \"999ms\"\n",
+            "invalid idle-timeout `999ms`: must be at least 1s",
+        ),
+        (
+            "[server]\nheader-read-timeout = \"1ns\"\n",
+            "invalid header-read-timeout `1ns`: must be at least 100ms",
+        ),
+        (
+            "[server]\nrequest-timeout = \"99ms\"\n",
+            "invalid request-timeout `99ms`: must be at least 100ms",
+        ),
+    ] {
+        let err = parse(text).unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Config, "{text}");
+        assert!(format!("{err:#}").contains(expected), "{text}: {err:#}");
+    }
+    // The bounds themselves, `none` and a zero shutdown-timeout are fine.
+    let m = parse(
+        "[server]\nidle-timeout = \"1s\"\nheader-read-timeout = \"100ms\"\nrequest-timeout = \"100ms\"\nshutdown-timeout = \"0s\"\n",
+    )
+    .unwrap();
+    assert_eq!(m.server.get_idle_timeout(), plugbox::MIN_IDLE_TIMEOUT);
+    assert_eq!(
+        m.server.get_header_read_timeout(),
+        plugbox::MIN_HEADER_READ_TIMEOUT
+    );
+    assert_eq!(
+        m.server.get_request_timeout(),
+        Some(plugbox::MIN_REQUEST_TIMEOUT)
+    );
+    assert_eq!(m.server.get_shutdown_timeout(), Duration::ZERO);
+    assert!(parse("[server]\nrequest-timeout = \"none\"\n").is_ok());
+}

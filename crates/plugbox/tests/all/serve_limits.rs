@@ -283,7 +283,7 @@ fn many_idle_connections_do_not_lock_out_a_client() {
 
 #[test]
 fn idle_connections_are_closed_after_the_idle_timeout() {
-    let running = server(config().idle_timeout(Duration::from_millis(300)));
+    let running = server(config().idle_timeout(Duration::from_secs(1)));
     let mut s = connect(running.addr);
     s.write_all(b"GET /first HTTP/1.1\r\nhost: x\r\n\r\n")
         .unwrap();
