@@ -614,3 +614,15 @@ fn server_timeouts_below_their_bounds_are_refused_from_flags_and_manifest() {
     ]);
     assert_eq!(get(s.addr, "/x").text(), "/x");
 }
+
+#[test]
+fn an_array_of_tables_for_server_is_named() {
+    let echo = rust_component("http_echo");
+    let (_dir, manifest) = manifest_of("[[server]]\naddr = \"127.0.0.1:0\"\n");
+    let o = serve_refused(&[&echo, "--manifest", &manifest, "--addr", "127.0.0.1:0"]);
+    assert_error(
+        &o,
+        2,
+        "key `server`: must be a table (one `[...]` header), not an array of tables (`[[...]]`)",
+    );
+}
