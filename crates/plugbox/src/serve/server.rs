@@ -142,7 +142,7 @@ impl Server {
             // hyper's smallest buffer; smaller caps are checked per request.
             .max_buf_size(head.max(8192));
         http.http2()
-            .max_header_list_size(u32::try_from(head).unwrap_or(u32::MAX))
+            .max_header_list_size(h2_header_list_size(head))
             .max_concurrent_streams(self.config.get_max_concurrent_requests().min(1024));
         let shared = Arc::new(Shared {
             metrics: HttpMetrics::new(&self.manager),
@@ -160,6 +160,20 @@ impl Server {
         });
         Ok(Listening { shared, listener })
     }
+}
+
+/// HTTP/2's own cap on a request's header list, for a `max-header-size`
+/// of `head` bytes: twice it, so that a head over `max-header-size` (by
+/// up to as much again) reaches plugbox's own check (`handle`), which
+/// answers a complete 431. Past HTTP/2's cap the h2 library answers 431
+/// and resets the stream, and a header block too large for its
+/// CONTINUATION frames (1.25 times the cap) ends the whole connection,
+/// which clients retry (curl five times) and report as an error. plugbox
+/// counts an HTTP/2 head as HTTP/2 does (RFC 7541), plus the request
+/// line, so every head it accepts is within this cap; twice the cap keeps
+/// the memory a connection may hold while its head is decoded bounded.
+fn h2_header_list_size(head: usize) -> u32 {
+    u32::try_from(head.saturating_mul(2)).unwrap_or(u32::MAX)
 }
 
 /// A server bound to its address, ready to [`run`](Self::run).
