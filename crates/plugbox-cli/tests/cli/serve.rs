@@ -32,9 +32,16 @@ impl Serving {
     /// Starts `plugbox serve ARGS` (which must pick a free port) and waits
     /// for its banner.
     pub fn spawn(args: &[&str]) -> Self {
+        Self::spawn_with_env(args, &[])
+    }
+
+    /// As [`spawn`](Self::spawn), with variables set in plugbox's
+    /// environment.
+    pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_plugbox"))
             .arg("serve")
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -78,6 +85,17 @@ impl Serving {
             stderr,
             reader: Some(reader),
         }
+    }
+
+    /// plugbox's resident memory (`VmRSS`), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.child.as_ref().unwrap().id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status")
     }
 
     pub fn signal(&self, signal: i32) {
@@ -625,4 +643,49 @@ fn an_array_of_tables_for_server_is_named() {
         2,
         "key `server`: must be a table (one `[...]` header), not an array of tables (`[[...]]`)",
     );
+}
+
+/// A chunked `POST /body` whose body ends with `trailers` trailer fields.
+fn with_trailers(trailers: usize) -> Vec<u8> {
+    let mut request = b"POST /body HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n5\r\nhello\r\n0\r\n".to_vec();
+    for i in 0..trailers {
+        request.extend(format!("x-trailer-{i}: {i}\r\n").as_bytes());
+    }
+    request.extend(b"\r\n");
+    request
+}
+
+#[test]
+fn a_body_with_too_many_trailers_gets_400_without_a_host_backtrace() {
+    use std::io::Write;
+    let echo = rust_component("http_echo");
+    let s = Serving::spawn_with_env(
+        &[&echo, "--addr", "127.0.0.1:0"],
+        &[("RUST_BACKTRACE", "1"), ("RUST_LIB_BACKTRACE", "1")],
+    );
+    // A body with a few trailers is read; the instance pool and the code
+    // paths are warm after it.
+    for _ in 0..3 {
+        let mut ok = connect(s.addr);
+        ok.write_all(&with_trailers(3)).unwrap();
+        let answer = read_to_close(&mut ok);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("hello"), "{answer}");
+    }
+    let before = s.rss_kib();
+    // Past hyper's 100 fields: the body cannot be read. The guest sees a
+    // stream error and reads its text; that text carries no host
+    // backtrace, so nothing loads plugbox's debug information (which
+    // took 220 MB and 0.3 s per process).
+    for _ in 0..3 {
+        let mut hostile = connect(s.addr);
+        hostile.write_all(&with_trailers(200)).unwrap();
+        let answer = read_to_close(&mut hostile);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(answer.contains(r#""kind":"invalid_argument""#), "{answer}");
+        assert!(answer.contains("trailers"), "{answer}");
+    }
+    let grown = s.rss_kib().saturating_sub(before);
+    assert!(grown < 16 << 10, "RSS grew by {grown} KiB");
+    assert_eq!(get(s.addr, "/x").text(), "/x");
 }

@@ -247,18 +247,21 @@ pub(super) async fn proxy(
             .unwrap_or_else(|_| header::HeaderValue::from_static("localhost"));
         request.headers_mut().insert(header::HOST, host);
     }
-    match shared.manager.handle_http(plugin, request).await {
-        // The guest answered after its body was cut off at max-body.
-        Ok(_) if body.too_large() => {
-            Failure::body_too_large(shared.config.get_max_body().unwrap_or(u64::MAX)).response()
-        }
+    let result = shared.manager.handle_http(plugin, request).await;
+    // Whatever the guest made of it, a request whose body was cut off at
+    // max-body, or could not be read, gets the server's answer.
+    if body.too_large() {
+        return Failure::body_too_large(shared.config.get_max_body().unwrap_or(u64::MAX))
+            .response();
+    }
+    if let Some(why) = body.failed() {
+        return Failure::new(StatusCode::BAD_REQUEST, "invalid_argument", why).response();
+    }
+    match result {
         Ok(response) => response.map(|b| {
             b.map_err(|code| format!("the guest's response body failed: {code:?}").into())
                 .boxed_unsync()
         }),
-        Err(_) if body.too_large() => {
-            Failure::body_too_large(shared.config.get_max_body().unwrap_or(u64::MAX)).response()
-        }
         Err(e) => {
             tracing::debug!(plugin, error = %format!("{e:#}"), "wasi:http request failed");
             Failure::of(&e).response()
