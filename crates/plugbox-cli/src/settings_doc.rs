@@ -88,7 +88,7 @@ fn table() -> String {
                 "| `source` | {table} | the `PLUGIN` argument | — | The .wasm, .wat or .cwasm file, relative to the manifest |"
             ));
             rows.push(format!(
-                "| `route` | {table} | — (`serve COMPONENT`: `/`) | `/NAME` | Where `plugbox serve` mounts a wasi:http component: a path prefix, matched on whole segments |"
+                "| `route` | {table} | — (`serve COMPONENT`: `/`) | `/NAME` | Where `plugbox serve` mounts a wasi:http component: a path prefix, matched on whole segments (set one when `/NAME` is no valid route) |"
             ));
         }
         for (h, long, value, default, meaning) in settings() {

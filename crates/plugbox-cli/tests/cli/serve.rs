@@ -32,9 +32,16 @@ impl Serving {
     /// Starts `plugbox serve ARGS` (which must pick a free port) and waits
     /// for its banner.
     pub fn spawn(args: &[&str]) -> Self {
+        Self::spawn_with_env(args, &[])
+    }
+
+    /// As [`spawn`](Self::spawn), with variables set in plugbox's
+    /// environment.
+    pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_plugbox"))
             .arg("serve")
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -78,6 +85,17 @@ impl Serving {
             stderr,
             reader: Some(reader),
         }
+    }
+
+    /// plugbox's resident memory (`VmRSS`), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let pid = self.child.as_ref().unwrap().id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status")
     }
 
     pub fn signal(&self, signal: i32) {
@@ -466,4 +484,208 @@ pub fn read_to_close(stream: &mut std::net::TcpStream) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Runs `plugbox serve ARGS`, which must refuse to start: its output. A
+/// `plugbox serve` that serves instead is stopped after [`PATIENCE`] and
+/// fails the test.
+fn serve_refused(args: &[&str]) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plugbox"))
+        .arg("serve")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("PLUGBOX_LOG")
+        .spawn()
+        .expect("plugbox serve starts");
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > PATIENCE {
+            let _ = child.kill();
+            let o = child.wait_with_output().unwrap();
+            panic!(
+                "plugbox serve {args:?} served instead of refusing: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Writes `manifest` to a new directory's `plugbox.toml`, `{p2}` standing
+/// for the directory of the component guests.
+fn manifest_of(manifest: &str) -> (tempfile::TempDir, String) {
+    let dir = manifest_dir(manifest);
+    let path = dir.path().join("plugbox.toml").display().to_string();
+    (dir, path)
+}
+
+#[test]
+fn a_reload_that_is_not_a_wasi_http_component_is_refused_and_the_route_serves_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("site.wasm");
+    std::fs::copy(rust_component("http_echo"), &source).unwrap();
+    let manifest = dir.path().join("plugbox.toml");
+    std::fs::write(
+        &manifest,
+        "[plugins.site]\nsource = \"site.wasm\"\nroute = \"/site\"\n\n[plugins.page]\nsource = \"page.wasm\"\n",
+    )
+    .unwrap();
+    let page = dir.path().join("page.wasm");
+    std::fs::copy(rust_component("http_echo"), &page).unwrap();
+    let s = Serving::start(&["--manifest", manifest.to_str().unwrap()]);
+    assert_eq!(get(s.addr, "/site/a").text(), "/site/a");
+    assert_eq!(get(s.addr, "/page/a").text(), "/page/a");
+    let refused = |s: &Serving| s.stderr().matches("reload refused").count();
+    // A component, but not a wasi:http one; then a core module. Start-up
+    // refuses both at a route; so does the watcher's reload.
+    let not_http = [
+        format!("{}/greeter.wasm", parent(&rust_component("http_echo"))),
+        wat("add.wat"),
+    ];
+    for file in &not_http {
+        // One change may be seen more than once: at least one refusal.
+        let before = refused(&s);
+        replace(&source, file);
+        let start = Instant::now();
+        while refused(&s) == before {
+            assert!(start.elapsed() < PATIENCE, "never refused: {}", s.stderr());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            s.stderr().contains(
+                "cannot serve plugin `site` at `/site`: it is not a wasi:http component (it does not export `wasi:http/incoming-handler`)"
+            ),
+            "{}",
+            s.stderr()
+        );
+        let r = get(s.addr, "/site/b");
+        assert_eq!((r.status, r.text()), (200, "/site/b".into()));
+        assert_eq!(json(&get(s.addr, "/v1/plugins/site"))["version"], 1);
+    }
+    // The same for a route derived from the plugin's name, and on SIGHUP.
+    replace(&page, &wat("add.wat"));
+    s.wait_for("cannot serve plugin `page` at `/page`");
+    s.signal(libc::SIGHUP);
+    s.wait_for("error: reload of `page` refused; version 1 keeps serving: cannot serve plugin `page` at `/page`");
+    assert_eq!(get(s.addr, "/page/c").text(), "/page/c");
+    assert_eq!(get(s.addr, "/site/c").text(), "/site/c");
+    assert_eq!(json(&get(s.addr, "/v1/plugins/page"))["version"], 1);
+}
+
+#[test]
+fn a_route_derived_from_a_plugin_name_is_checked_like_an_explicit_one() {
+    for (name, route, why) in [
+        ("a b", "/a b", "only URL path characters are allowed"),
+        ("..", "/..", "empty, `.` and `..` segments are not allowed"),
+        ("a?b", "/a?b", "only URL path characters are allowed"),
+        ("healthz", "/healthz", "`/healthz` is the server's own"),
+    ] {
+        let (_dir, manifest) = manifest_of(&format!(
+            "[plugins.\"{name}\"]\nsource = \"{{p2}}/http_echo.wasm\"\n"
+        ));
+        let o = serve_refused(&["--manifest", &manifest, "--addr", "127.0.0.1:0"]);
+        assert_error(
+            &o,
+            2,
+            &format!(
+                "cannot mount plugin `{name}` at `{route}` (the route derived from its name; set an explicit `route`): invalid route `{route}`"
+            ),
+        );
+        assert!(crate::support::stderr(&o).contains(why), "{name}: {o:?}");
+    }
+    // With an explicit route, the same plugin serves.
+    let (_dir, manifest) =
+        manifest_of("[plugins.\"a b\"]\nsource = \"{p2}/http_echo.wasm\"\nroute = \"/ab\"\n");
+    let s = Serving::start(&["--manifest", &manifest]);
+    assert_eq!(get(s.addr, "/ab/x").text(), "/ab/x");
+}
+
+#[test]
+fn server_timeouts_below_their_bounds_are_refused_from_flags_and_manifest() {
+    let echo = rust_component("http_echo");
+    for (key, tiny, bound) in [
+        ("idle-timeout", "1ns", "1s"),
+        ("idle-timeout", "500ms", "1s"),
+        ("header-read-timeout", "1ns", "100ms"),
+        ("request-timeout", "1ns", "100ms"),
+    ] {
+        let expected = format!("invalid {key} `{tiny}`: must be at least {bound}");
+        let flag = format!("--{key}");
+        let o = serve_refused(&[&echo, "--addr", "127.0.0.1:0", &flag, tiny]);
+        assert_error(&o, 2, &expected);
+        let (_dir, manifest) = manifest_of(&format!("[server]\n{key} = \"{tiny}\"\n"));
+        let o = serve_refused(&[&echo, "--manifest", &manifest, "--addr", "127.0.0.1:0"]);
+        assert_error(&o, 2, &format!("[server]: {expected}"));
+    }
+    // At the bounds, plugbox serves.
+    let s = Serving::start(&[
+        &echo,
+        "--idle-timeout",
+        "1s",
+        "--header-read-timeout",
+        "100ms",
+        "--request-timeout",
+        "100ms",
+    ]);
+    assert_eq!(get(s.addr, "/x").text(), "/x");
+}
+
+#[test]
+fn an_array_of_tables_for_server_is_named() {
+    let echo = rust_component("http_echo");
+    let (_dir, manifest) = manifest_of("[[server]]\naddr = \"127.0.0.1:0\"\n");
+    let o = serve_refused(&[&echo, "--manifest", &manifest, "--addr", "127.0.0.1:0"]);
+    assert_error(
+        &o,
+        2,
+        "key `server`: must be a table (one `[...]` header), not an array of tables (`[[...]]`)",
+    );
+}
+
+/// A chunked `POST /body` whose body ends with `trailers` trailer fields.
+fn with_trailers(trailers: usize) -> Vec<u8> {
+    let mut request = b"POST /body HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n5\r\nhello\r\n0\r\n".to_vec();
+    for i in 0..trailers {
+        request.extend(format!("x-trailer-{i}: {i}\r\n").as_bytes());
+    }
+    request.extend(b"\r\n");
+    request
+}
+
+#[test]
+fn a_body_with_too_many_trailers_gets_400_without_a_host_backtrace() {
+    use std::io::Write;
+    let echo = rust_component("http_echo");
+    let s = Serving::spawn_with_env(
+        &[&echo, "--addr", "127.0.0.1:0"],
+        &[("RUST_BACKTRACE", "1"), ("RUST_LIB_BACKTRACE", "1")],
+    );
+    // A body with a few trailers is read; the instance pool and the code
+    // paths are warm after it.
+    for _ in 0..3 {
+        let mut ok = connect(s.addr);
+        ok.write_all(&with_trailers(3)).unwrap();
+        let answer = read_to_close(&mut ok);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("hello"), "{answer}");
+    }
+    let before = s.rss_kib();
+    // Past hyper's 100 fields: the body cannot be read. The guest sees a
+    // stream error and reads its text; that text carries no host
+    // backtrace, so nothing loads plugbox's debug information (which
+    // took 220 MB and 0.3 s per process).
+    for _ in 0..3 {
+        let mut hostile = connect(s.addr);
+        hostile.write_all(&with_trailers(200)).unwrap();
+        let answer = read_to_close(&mut hostile);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+        assert!(answer.contains(r#""kind":"invalid_argument""#), "{answer}");
+        assert!(answer.contains("trailers"), "{answer}");
+    }
+    let grown = s.rss_kib().saturating_sub(before);
+    assert!(grown < 16 << 10, "RSS grew by {grown} KiB");
+    assert_eq!(get(s.addr, "/x").text(), "/x");
 }

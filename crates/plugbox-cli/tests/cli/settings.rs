@@ -811,7 +811,7 @@ fn server_idle_header_read_and_shutdown_timeouts() {
     use crate::serve::{connect, read_to_close};
     use std::io::Write;
     let s = Setup::new(&format!(
-        "{ECHO}[server]\nidle-timeout = \"300ms\"\nheader-read-timeout = \"300ms\"\nshutdown-timeout = \"200ms\"\n"
+        "{ECHO}[server]\nidle-timeout = \"1s\"\nheader-read-timeout = \"300ms\"\nshutdown-timeout = \"200ms\"\n"
     ));
     let serving = serve(&s, &[]);
     let mut idle = connect(serving.addr);

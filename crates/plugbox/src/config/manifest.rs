@@ -43,6 +43,7 @@ use super::engine::EngineConfig;
 use super::kv::KvConfig;
 use super::server::ServerConfig;
 use super::spec::PluginSpec;
+use super::value::table;
 use crate::error::{Error, ErrorKind, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -57,17 +58,17 @@ pub const MAX_MANIFEST_SIZE: u64 = 4 << 20;
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Manifest {
     /// Engine settings shared by all plugins.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "table::de")]
     pub engine: EngineConfig,
     /// Plugins by name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "table::de_map")]
     pub plugins: BTreeMap<String, PluginSpec>,
     /// Key-value settings of every plugin (a plugin's own `kv` table
     /// overrides them).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "table::de")]
     pub kv: KvConfig,
     /// The settings of `plugbox serve`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "table::de")]
     pub server: ServerConfig,
     /// Directory relative paths are resolved against.
     #[serde(skip)]

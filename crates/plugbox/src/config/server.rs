@@ -29,6 +29,25 @@ pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// 30 s.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Shortest `request-timeout`: 100 ms. The timeout covers reading the
+/// body and sending the response; below a tenth of a second one round
+/// trip to a distant client (150–300 ms between continents) is enough to
+/// fail a healthy request, and at the extreme (`1ns`) every request fails
+/// before its handler runs.
+pub const MIN_REQUEST_TIMEOUT: Duration = Duration::from_millis(100);
+/// Shortest `idle-timeout`: 1 s. A new connection is idle from its accept
+/// until its first request's first byte, and a kept-alive one between its
+/// client's requests: shorter than a second, connections are closed under
+/// clients that are about to use them (at `1ns`, every connection is
+/// closed unread).
+pub const MIN_IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Shortest `header-read-timeout`: 100 ms. A head larger than the first
+/// TCP window needs a round trip per window; below a tenth of a second the
+/// heads of distant clients are cut off, and at the extreme every request
+/// is (a slow client is what this timeout is for, and 100 ms still stops
+/// one that sends its head byte by byte).
+pub const MIN_HEADER_READ_TIMEOUT: Duration = Duration::from_millis(100);
+
 /// The settings of `plugbox serve`.
 ///
 /// ```
@@ -66,7 +85,7 @@ pub struct ServerConfig {
     )]
     max_header_size: Option<u64>,
 
-    /// Time one request may take, reading its body and sending the response included, or `none` [default: 60s]
+    /// Time one request may take, reading its body and sending the response included, at least 100ms, or `none` [default: 60s]
     #[cfg_attr(feature = "cli", arg(long, value_name = "DURATION", value_parser = super::value::parse_or_none::<Duration>))]
     #[serde(
         skip_serializing_if = "Option::is_none",
@@ -85,7 +104,7 @@ pub struct ServerConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     max_connections: Option<u32>,
 
-    /// Time a connection may stay open with no request in flight and no request arriving [default: 30s]
+    /// Time a connection may stay open with no request in flight and no request arriving, at least 1s [default: 30s]
     #[cfg_attr(feature = "cli", arg(long, value_name = "DURATION", value_parser = super::value::parse_unit::<Duration>))]
     #[serde(
         skip_serializing_if = "Option::is_none",
@@ -94,7 +113,7 @@ pub struct ServerConfig {
     )]
     idle_timeout: Option<Duration>,
 
-    /// Time allowed to receive a request's head, counted from its first byte [default: 10s]
+    /// Time allowed to receive a request's head, counted from its first byte, at least 100ms [default: 10s]
     #[cfg_attr(feature = "cli", arg(long, value_name = "DURATION", value_parser = super::value::parse_unit::<Duration>))]
     #[serde(
         skip_serializing_if = "Option::is_none",
@@ -181,7 +200,8 @@ impl ServerConfig {
     }
 
     /// Bounds one request from its head to the end of its response
-    /// (`None`: no bound). Default: 60 s.
+    /// (`None`: no bound). Default: 60 s; at least
+    /// [`MIN_REQUEST_TIMEOUT`] (100 ms).
     pub fn request_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.request_timeout = Some(OrNone(timeout.into()));
         self
@@ -216,7 +236,8 @@ impl ServerConfig {
         self.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS)
     }
 
-    /// Closes a connection idle this long. Default: 30 s.
+    /// Closes a connection idle this long. Default: 30 s; at least
+    /// [`MIN_IDLE_TIMEOUT`] (1 s).
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = Some(timeout);
         self
@@ -227,7 +248,8 @@ impl ServerConfig {
         self.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT)
     }
 
-    /// Time allowed to receive a request's head. Default: 10 s.
+    /// Time allowed to receive a request's head. Default: 10 s; at least
+    /// [`MIN_HEADER_READ_TIMEOUT`] (100 ms).
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.header_read_timeout = Some(timeout);
         self
@@ -239,7 +261,8 @@ impl ServerConfig {
             .unwrap_or(DEFAULT_HEADER_READ_TIMEOUT)
     }
 
-    /// Time in-flight requests get after a shutdown signal. Default: 30 s.
+    /// Time in-flight requests get after a shutdown signal. Default: 30 s;
+    /// `0s` closes them at once.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = Some(timeout);
         self
@@ -299,17 +322,38 @@ impl ServerConfig {
                 crate::units::format_size(size)
             )));
         }
+        // Each timeout with its lower bound: shorter ones fail healthy
+        // clients (see the bounds' docs); shutdown-timeout may be zero, it
+        // only decides how a stop treats requests in flight.
         let durations = [
-            ("request-timeout", self.get_request_timeout()),
-            ("idle-timeout", Some(self.get_idle_timeout())),
-            ("header-read-timeout", Some(self.get_header_read_timeout())),
-            ("shutdown-timeout", Some(self.get_shutdown_timeout())),
+            (
+                "request-timeout",
+                self.get_request_timeout(),
+                MIN_REQUEST_TIMEOUT,
+            ),
+            (
+                "idle-timeout",
+                Some(self.get_idle_timeout()),
+                MIN_IDLE_TIMEOUT,
+            ),
+            (
+                "header-read-timeout",
+                Some(self.get_header_read_timeout()),
+                MIN_HEADER_READ_TIMEOUT,
+            ),
+            (
+                "shutdown-timeout",
+                Some(self.get_shutdown_timeout()),
+                Duration::ZERO,
+            ),
         ];
-        for (key, d) in durations {
+        for (key, d, min) in durations {
             let Some(d) = d else { continue };
-            if d.is_zero() && key != "shutdown-timeout" {
+            if d < min {
                 return Err(Error::config(format!(
-                    "invalid {key} `0s`: must be longer than zero (or `none` where allowed)"
+                    "invalid {key} `{}`: must be at least {}",
+                    crate::units::format_duration(d),
+                    crate::units::format_duration(min),
                 )));
             }
             check_duration(key, d)?;

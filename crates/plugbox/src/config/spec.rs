@@ -100,15 +100,27 @@ pub struct PluginSpec {
     route: Option<String>,
 
     #[cfg_attr(feature = "cli", command(flatten))]
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_default",
+        deserialize_with = "super::value::table::de"
+    )]
     limits: Limits,
 
     #[cfg_attr(feature = "cli", command(flatten))]
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_default",
+        deserialize_with = "super::value::table::de"
+    )]
     sandbox: Sandbox,
 
     #[cfg_attr(feature = "cli", command(flatten))]
-    #[serde(default, skip_serializing_if = "is_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_default",
+        deserialize_with = "super::value::table::de"
+    )]
     kv: KvConfig,
 }
 

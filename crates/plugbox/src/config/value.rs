@@ -226,6 +226,54 @@ pub(crate) mod serde_units {
     }
 }
 
+/// The tables of the schema (`[server]`, `[plugins.NAME]`,
+/// `[plugins.NAME.limits]`, ...) as serde fields. A derived `Deserialize`
+/// of a struct takes a sequence too, its fields in order, so `[[server]]`
+/// (an array of tables) used to fail on the first field's type ("expected
+/// socket address"); these take a table and say so for anything else.
+pub(crate) mod table {
+    use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+    use std::collections::BTreeMap;
+    use std::marker::PhantomData;
+
+    /// A `T` read from a table only.
+    struct Table<T>(T);
+
+    impl<'de, T: Deserialize<'de>> Deserialize<'de> for Table<T> {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visit<T>(PhantomData<T>);
+            impl<'de, T: Deserialize<'de>> Visitor<'de> for Visit<T> {
+                type Value = T;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a table")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                    T::deserialize(de::value::MapAccessDeserializer::new(map))
+                }
+                fn visit_seq<A: SeqAccess<'de>>(self, _: A) -> Result<T, A::Error> {
+                    Err(de::Error::custom(
+                        "must be a table (one `[...]` header), not an array of tables (`[[...]]`)",
+                    ))
+                }
+            }
+            d.deserialize_map(Visit(PhantomData)).map(Table)
+        }
+    }
+
+    /// A struct written as a table.
+    pub(crate) fn de<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+        Table::<T>::deserialize(d).map(|t| t.0)
+    }
+
+    /// A table of tables (`[plugins.NAME]`).
+    pub(crate) fn de_map<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, T>, D::Error> {
+        let Table(map) = Table::<BTreeMap<String, Table<T>>>::deserialize(d)?;
+        Ok(map.into_iter().map(|(k, Table(v))| (k, v)).collect())
+    }
+}
+
 /// Merges `over` into `base` field by field: set values of `over` win,
 /// lists are appended.
 macro_rules! merge_fields {

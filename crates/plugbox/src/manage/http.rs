@@ -2,11 +2,25 @@
 //! permits, metrics and reloads as every managed call.
 
 use super::manager::PluginManager;
-use super::slot::Api;
+use super::slot::{Api, lock};
 use crate::call::http::{Http, HttpBody, respond};
 use crate::error::Result;
 
 impl PluginManager {
+    /// Marks `name` as mounted at `route` by a server: from now on a
+    /// reload checks each new version as the mount was checked
+    /// (`Plugin::check_serves_http`) and refuses one that is not a
+    /// `wasi:http` component, so the old version keeps serving the route.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::PluginNotFound`](crate::ErrorKind::PluginNotFound).
+    #[cfg(feature = "serve")]
+    pub(crate) fn mounted_at(&self, name: &str, route: &str) -> Result<()> {
+        *lock(&self.slot(name)?.http_route) = Some(route.to_string());
+        Ok(())
+    }
+
     /// Handles one HTTP request with the `wasi:http` component `name`
     /// (see [`Plugin::handle_http`](crate::Plugin::handle_http)): it waits
     /// for a permit under `max-concurrency` (failing with

@@ -12,12 +12,15 @@ impl PluginManager {
     /// Re-reads a plugin's source and swaps it in atomically: calls in
     /// flight finish on the old version, new calls use the new one. A new
     /// version that fails to validate, compile or link is refused and the
-    /// old one keeps serving. Returns whether anything changed (an
-    /// unchanged file is not reloaded).
+    /// old one keeps serving; so is one that is not a `wasi:http`
+    /// component while a server mounts the plugin at a route. Returns
+    /// whether anything changed (an unchanged file is not reloaded).
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::PluginNotFound`], or why the new version was refused.
+    /// [`ErrorKind::PluginNotFound`], or why the new version was refused
+    /// ([`ErrorKind::ExportNotFound`] for a mounted plugin's version that
+    /// does not export `wasi:http/incoming-handler`).
     pub fn reload(&self, name: &str) -> Result<bool> {
         let slot = self.slot(name)?;
         let _serial = lock(&slot.reloading);
@@ -36,7 +39,16 @@ impl PluginManager {
         if unchanged {
             return Ok(false);
         }
-        let version = match self.build(name, &slot.spec, old.number + 1) {
+        // The checks of start-up: those of a load, and the mount's when a
+        // server mounts the plugin.
+        let route = lock(&slot.http_route).clone();
+        let built = self
+            .build(name, &slot.spec, old.number + 1)
+            .and_then(|version| match &route {
+                Some(route) => version.plugin.check_serves_http(route).map(|()| version),
+                None => Ok(version),
+            });
+        let version = match built {
             Ok(version) => version,
             Err(e) => {
                 slot.metrics.reloaded(false);

@@ -27,6 +27,9 @@ pub(crate) struct Slot {
     pub(crate) last_reload_error: Mutex<Option<String>>,
     /// Serialises reloads of this plugin.
     pub(crate) reloading: Mutex<()>,
+    /// Where a server mounts the plugin, once one does: every new version
+    /// must then serve HTTP there, or its reload is refused.
+    pub(crate) http_route: Mutex<Option<String>>,
 }
 
 /// A plugin in the manager's map: its slot and the version serving now,
@@ -100,6 +103,7 @@ impl Slot {
             metrics: Metrics::default(),
             last_reload_error: Mutex::new(None),
             reloading: Mutex::new(()),
+            http_route: Mutex::new(None),
         }
     }
 

@@ -5,7 +5,7 @@ use super::loaded::Plugin;
 use crate::call::http::{Http, HttpBody, respond};
 use crate::call::retry;
 use crate::code::How;
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 
 impl Plugin {
     /// Whether the plugin is a `wasi:http` component: it exports
@@ -13,6 +13,30 @@ impl Plugin {
     /// [`handle_http`](Self::handle_http) can serve requests with it.
     pub fn is_http_handler(&self) -> bool {
         self.prepared().proxy().is_some()
+    }
+
+    /// Checks that the plugin can be served over HTTP at `route`: that it
+    /// is a `wasi:http` component. The one check of a mount, made when a
+    /// server mounts the plugin and again for every new version a reload
+    /// would swap in while it is mounted, so a reload refuses what
+    /// start-up refuses.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::ExportNotFound`] naming the plugin and the route.
+    pub(crate) fn check_serves_http(&self, route: &str) -> Result<()> {
+        if self.is_http_handler() {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::ExportNotFound {
+                name: "wasi:http/incoming-handler".into(),
+            },
+            format!(
+                "cannot serve plugin `{}` at `{route}`: it is not a wasi:http component (it does not export `wasi:http/incoming-handler`)",
+                self.name()
+            ),
+        ))
     }
 
     /// Handles one HTTP request with the component's

@@ -22,12 +22,14 @@ pub(super) fn full(bytes: impl Into<Bytes>) -> Body {
         .boxed_unsync()
 }
 
-/// What became of a request's body: read to its end, or cut off for
-/// being larger than `max-body`.
+/// What became of a request's body: read to its end, cut off for being
+/// larger than `max-body`, or failed (malformed, or cut off by the
+/// client).
 #[derive(Debug, Default)]
 pub(super) struct BodyState {
     complete: AtomicBool,
     too_large: AtomicBool,
+    failed: std::sync::OnceLock<String>,
 }
 
 impl BodyState {
@@ -39,6 +41,12 @@ impl BodyState {
     /// Whether the body went past `max-body`.
     pub(super) fn too_large(&self) -> bool {
         self.too_large.load(Ordering::Relaxed)
+    }
+
+    /// Why the body could not be read, when it could not (too many
+    /// trailers, a broken chunk, a connection closed mid-body).
+    pub(super) fn failed(&self) -> Option<&str> {
+        self.failed.get().map(String::as_str)
     }
 }
 
@@ -59,7 +67,15 @@ impl std::fmt::Display for BodyError {
                 "the request body is larger than max-body ({})",
                 crate::units::format_size(*max)
             ),
-            Self::Hyper(e) => write!(f, "cannot read the request body: {e}"),
+            Self::Hyper(e) => {
+                write!(f, "cannot read the request body: {e}")?;
+                // hyper's message is its kind's ("error reading a body
+                // from connection"); the cause says what was wrong.
+                match std::error::Error::source(e) {
+                    Some(cause) => write!(f, ": {cause}"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -121,7 +137,11 @@ impl http_body::Body for Limited {
                 this.state.complete.store(true, Ordering::Relaxed);
                 return Poll::Ready(None);
             }
-            Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(BodyError::Hyper(e)))),
+            Poll::Ready(Some(Err(e))) => {
+                let e = BodyError::Hyper(e);
+                let _ = this.state.failed.set(e.to_string());
+                return Poll::Ready(Some(Err(e)));
+            }
             Poll::Ready(Some(Ok(frame))) => frame,
         };
         if let Some(data) = frame.data_ref() {

@@ -182,13 +182,22 @@ async fn respond(
     }
 }
 
-/// Bytes of the request line and headers, as sent over HTTP/1.1.
+/// Bytes of the request line and headers: as sent over HTTP/1.1 (a
+/// field's name, value, `: ` and CRLF), or as HTTP/2 counts a header list
+/// (a field's name, value and 32 bytes, RFC 7541 §4.1), so that a head
+/// within `max-header-size` is within HTTP/2's own cap too (see
+/// `server::h2_header_list_size`).
 fn head_size<B>(request: &Request<B>) -> u64 {
+    let per_field = if request.version() == http::Version::HTTP_2 {
+        32
+    } else {
+        4
+    };
     let line = request.method().as_str().len() + request.uri().to_string().len() + 12;
     let headers: usize = request
         .headers()
         .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .map(|(name, value)| name.as_str().len() + value.len() + per_field)
         .sum();
     (line + headers) as u64
 }

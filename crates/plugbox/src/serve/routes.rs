@@ -56,40 +56,38 @@ pub(super) struct Mounts {
 
 impl Mounts {
     /// Every `wasi:http` component of `manager` at its route (its spec's,
-    /// else `/NAME`), `explicit` ones (plugin → route) over those.
+    /// else `/NAME`), `explicit` ones (plugin → route) over those. Each
+    /// route, derived or given, goes through the same checks
+    /// ([`check_mount`]).
     ///
     /// # Errors
     ///
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) when two plugins
-    /// share a route or a route shadows one of the server's own paths.
+    /// share a route, a route is not a valid path prefix or shadows one
+    /// of the server's own paths (for a route derived from a plugin's
+    /// name: saying to set an explicit one), and
+    /// [`ErrorKind::ExportNotFound`](crate::ErrorKind::ExportNotFound) for
+    /// a route on a plugin that is not a `wasi:http` component.
     pub(super) fn of(manager: &PluginManager, explicit: &BTreeMap<String, String>) -> Result<Self> {
         let mut by_route: BTreeMap<String, String> = BTreeMap::new();
         for info in manager.list() {
-            let route = match explicit.get(&info.name) {
-                Some(route) => route.clone(),
-                None if info.http_handler => info
-                    .route
-                    .clone()
-                    .unwrap_or_else(|| format!("/{}", info.name)),
-                // A route set on a plugin that is not a wasi:http
-                // component: say so rather than serve 404s.
-                None if info.route.is_some() => {
-                    return Err(Error::config(format!(
-                        "plugin `{}` has a route but is not a wasi:http component (it does not export `wasi:http/incoming-handler`)",
-                        info.name
-                    )));
+            let route = match explicit.get(&info.name).or(info.route.as_ref()) {
+                Some(route) => {
+                    check_mount(manager, &info.name, route)?;
+                    route.clone()
+                }
+                None if info.http_handler => {
+                    let derived = format!("/{}", info.name);
+                    check_mount(manager, &info.name, &derived).map_err(|e| {
+                        e.context(format!(
+                            "cannot mount plugin `{}` at `{derived}` (the route derived from its name; set an explicit `route`)",
+                            info.name
+                        ))
+                    })?;
+                    derived
                 }
                 None => continue,
             };
-            if let Some(reserved) = RESERVED
-                .iter()
-                .find(|r| route == **r || matches_prefix(&route, r))
-            {
-                return Err(Error::config(format!(
-                    "invalid route `{route}` of plugin `{}`: `{reserved}` is the server's own",
-                    info.name
-                )));
-            }
             if let Some(other) = by_route.insert(route.clone(), info.name.clone()) {
                 return Err(Error::config(format!(
                     "plugins `{other}` and `{}` are both mounted at `{route}`",
@@ -100,6 +98,15 @@ impl Mounts {
         let mut routes: Vec<(String, String)> = by_route.into_iter().collect();
         routes.sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
         Ok(Self { routes })
+    }
+
+    /// Tells the manager where each plugin is mounted, so a reload keeps
+    /// a mounted plugin a `wasi:http` component.
+    pub(super) fn pin(&self, manager: &PluginManager) {
+        for (route, plugin) in &self.routes {
+            // Unloaded since: nothing to pin.
+            let _ = manager.mounted_at(plugin, route);
+        }
     }
 
     /// The plugin mounted at the longest route matching `path`.
@@ -122,6 +129,22 @@ impl Mounts {
             .find(|(_, name)| name == plugin)
             .map(|(route, _)| route.as_str())
     }
+}
+
+/// The checks of a mount, whether its route is given or derived: a valid
+/// path prefix ([`check_route`](crate::config::check_route)), none of the
+/// server's own paths, and a plugin that is a `wasi:http` component.
+fn check_mount(manager: &PluginManager, plugin: &str, route: &str) -> Result<()> {
+    crate::config::check_route(route)?;
+    if let Some(reserved) = RESERVED
+        .iter()
+        .find(|r| route == **r || matches_prefix(route, r))
+    {
+        return Err(Error::config(format!(
+            "invalid route `{route}` of plugin `{plugin}`: `{reserved}` is the server's own"
+        )));
+    }
+    manager.plugin(plugin)?.check_serves_http(route)
 }
 
 /// Whether `path` is `prefix` or below it (whole segments).
@@ -224,18 +247,21 @@ pub(super) async fn proxy(
             .unwrap_or_else(|_| header::HeaderValue::from_static("localhost"));
         request.headers_mut().insert(header::HOST, host);
     }
-    match shared.manager.handle_http(plugin, request).await {
-        // The guest answered after its body was cut off at max-body.
-        Ok(_) if body.too_large() => {
-            Failure::body_too_large(shared.config.get_max_body().unwrap_or(u64::MAX)).response()
-        }
+    let result = shared.manager.handle_http(plugin, request).await;
+    // Whatever the guest made of it, a request whose body was cut off at
+    // max-body, or could not be read, gets the server's answer.
+    if body.too_large() {
+        return Failure::body_too_large(shared.config.get_max_body().unwrap_or(u64::MAX))
+            .response();
+    }
+    if let Some(why) = body.failed() {
+        return Failure::new(StatusCode::BAD_REQUEST, "invalid_argument", why).response();
+    }
+    match result {
         Ok(response) => response.map(|b| {
             b.map_err(|code| format!("the guest's response body failed: {code:?}").into())
                 .boxed_unsync()
         }),
-        Err(_) if body.too_large() => {
-            Failure::body_too_large(shared.config.get_max_body().unwrap_or(u64::MAX)).response()
-        }
         Err(e) => {
             tracing::debug!(plugin, error = %format!("{e:#}"), "wasi:http request failed");
             Failure::of(&e).response()

@@ -73,8 +73,10 @@ impl Server {
     ///
     /// [`ErrorKind::Config`] for a bad setting, two plugins on one
     /// route, a route that shadows `/healthz`, `/metrics` or
-    /// `/v1/plugins`, or a route on a plugin that is not a `wasi:http`
-    /// component.
+    /// `/v1/plugins`, or a route derived from a plugin's name (`/NAME`)
+    /// that is not a valid route (set an explicit one);
+    /// [`ErrorKind::ExportNotFound`] for a route on a plugin that is not a
+    /// `wasi:http` component.
     pub fn new(manager: PluginManager, config: ServerConfig) -> Result<Self> {
         config.check()?;
         let explicit = BTreeMap::new();
@@ -96,18 +98,7 @@ impl Server {
     /// route or one taken, and [`ErrorKind::ExportNotFound`] when the
     /// plugin is not a `wasi:http` component.
     pub fn mount(mut self, plugin: &str, route: &str) -> Result<Self> {
-        let loaded = self.manager.plugin(plugin)?;
-        if !loaded.is_http_handler() {
-            return Err(Error::new(
-                ErrorKind::ExportNotFound {
-                    name: "wasi:http/incoming-handler".into(),
-                },
-                format!(
-                    "cannot serve `{plugin}` over HTTP: it does not export `wasi:http/incoming-handler` (it is not a wasi:http/proxy component)"
-                ),
-            ));
-        }
-        crate::config::check_route(route)?;
+        self.manager.plugin(plugin)?;
         self.explicit.insert(plugin.to_string(), route.to_string());
         self.mounts = Mounts::of(&self.manager, &self.explicit)?;
         Ok(self)
@@ -121,13 +112,16 @@ impl Server {
 
     /// Binds the configured address (`addr`; port 0 picks a free port)
     /// and, with `watch` on (the default), starts reloading plugins whose
-    /// files change ([`PluginManager::watch`]).
+    /// files change ([`PluginManager::watch`]). From now on a reload of a
+    /// mounted plugin refuses a version that is not a `wasi:http`
+    /// component, as start-up does: the old version keeps serving.
     ///
     /// # Errors
     ///
     /// [`ErrorKind::Io`] naming the address when it cannot be bound, or
     /// when the file watcher cannot start.
     pub async fn bind(self) -> Result<Listening> {
+        self.mounts.pin(&self.manager);
         if self.config.get_watch() {
             self.manager.watch()?;
         }
@@ -148,7 +142,7 @@ impl Server {
             // hyper's smallest buffer; smaller caps are checked per request.
             .max_buf_size(head.max(8192));
         http.http2()
-            .max_header_list_size(u32::try_from(head).unwrap_or(u32::MAX))
+            .max_header_list_size(h2_header_list_size(head))
             .max_concurrent_streams(self.config.get_max_concurrent_requests().min(1024));
         let shared = Arc::new(Shared {
             metrics: HttpMetrics::new(&self.manager),
@@ -166,6 +160,20 @@ impl Server {
         });
         Ok(Listening { shared, listener })
     }
+}
+
+/// HTTP/2's own cap on a request's header list, for a `max-header-size`
+/// of `head` bytes: twice it, so that a head over `max-header-size` (by
+/// up to as much again) reaches plugbox's own check (`handle`), which
+/// answers a complete 431. Past HTTP/2's cap the h2 library answers 431
+/// and resets the stream, and a header block too large for its
+/// CONTINUATION frames (1.25 times the cap) ends the whole connection,
+/// which clients retry (curl five times) and report as an error. plugbox
+/// counts an HTTP/2 head as HTTP/2 does (RFC 7541), plus the request
+/// line, so every head it accepts is within this cap; twice the cap keeps
+/// the memory a connection may hold while its head is decoded bounded.
+fn h2_header_list_size(head: usize) -> u32 {
+    u32::try_from(head.saturating_mul(2)).unwrap_or(u32::MAX)
 }
 
 /// A server bound to its address, ready to [`run`](Self::run).
@@ -259,6 +267,7 @@ impl Remounter {
     /// As [`Server::new`].
     pub fn remount(&self) -> Result<()> {
         let mounts = Mounts::of(&self.0.manager, &self.0.explicit)?;
+        mounts.pin(&self.0.manager);
         self.0.mounts.store(Arc::new(mounts));
         Ok(())
     }

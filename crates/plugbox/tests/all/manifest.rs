@@ -176,3 +176,88 @@ fn the_deploy_example_manifest_parses() {
         Path::new("/plugins/add.wat")
     );
 }
+
+#[test]
+fn every_table_written_as_an_array_of_tables_is_named() {
+    for (text, key) in [
+        ("[[engine]]\nopt-level = \"speed\"\n", "engine"),
+        ("[[kv]]\nbackend = \"memory\"\n", "kv"),
+        ("[[server]]\naddr = \"127.0.0.1:0\"\n", "server"),
+        ("[[plugins]]\nsource = \"a.wasm\"\n", "plugins"),
+        ("[[plugins.a]]\nsource = \"a.wasm\"\n", "plugins.a"),
+        (
+            "[plugins.a]\nsource = \"a.wasm\"\n[[plugins.a.limits]]\nfuel = 1\n",
+            "plugins.a.limits",
+        ),
+        (
+            "[plugins.a]\nsource = \"a.wasm\"\n[[plugins.a.sandbox]]\nenv = {}\n",
+            "plugins.a.sandbox",
+        ),
+        (
+            "[plugins.a]\nsource = \"a.wasm\"\n[[plugins.a.kv]]\nmax-keys = 1\n",
+            "plugins.a.kv",
+        ),
+    ] {
+        let err = parse(text).unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Config, "{text}");
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains(&format!(
+                "key `{key}`: must be a table (one `[...]` header), not an array of tables (`[[...]]`)"
+            )),
+            "{text}: {msg}"
+        );
+    }
+    // A table of the wrong type says what it wanted.
+    let msg = format!("{:#}", parse("server = 5\n").unwrap_err());
+    assert!(
+        msg.contains("key `server`: invalid type: integer `5`, expected a table"),
+        "{msg}"
+    );
+    // Tables still parse, inline ones too.
+    let m = parse("server = { addr = \"127.0.0.1:1\" }\n[plugins.a]\nsource = \"a.wasm\"\nlimits = { fuel = 7 }\n").unwrap();
+    assert_eq!(m.server.get_addr(), "127.0.0.1:1".parse().unwrap());
+    assert_eq!(m.plugin("a").unwrap().get_limits().get_fuel(), Some(7));
+}
+
+#[test]
+fn server_timeouts_have_lower_bounds() {
+    for (text, expected) in [
+        (
+            "[server]\nidle-timeout = \"1ns\"\n",
+            "[server]: invalid idle-timeout `1ns`: must be at least 1s",
+        ),
+        (
+            "[server]\nidle-timeout = \"999ms\"\n",
+            "invalid idle-timeout `999ms`: must be at least 1s",
+        ),
+        (
+            "[server]\nheader-read-timeout = \"1ns\"\n",
+            "invalid header-read-timeout `1ns`: must be at least 100ms",
+        ),
+        (
+            "[server]\nrequest-timeout = \"99ms\"\n",
+            "invalid request-timeout `99ms`: must be at least 100ms",
+        ),
+    ] {
+        let err = parse(text).unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Config, "{text}");
+        assert!(format!("{err:#}").contains(expected), "{text}: {err:#}");
+    }
+    // The bounds themselves, `none` and a zero shutdown-timeout are fine.
+    let m = parse(
+        "[server]\nidle-timeout = \"1s\"\nheader-read-timeout = \"100ms\"\nrequest-timeout = \"100ms\"\nshutdown-timeout = \"0s\"\n",
+    )
+    .unwrap();
+    assert_eq!(m.server.get_idle_timeout(), plugbox::MIN_IDLE_TIMEOUT);
+    assert_eq!(
+        m.server.get_header_read_timeout(),
+        plugbox::MIN_HEADER_READ_TIMEOUT
+    );
+    assert_eq!(
+        m.server.get_request_timeout(),
+        Some(plugbox::MIN_REQUEST_TIMEOUT)
+    );
+    assert_eq!(m.server.get_shutdown_timeout(), Duration::ZERO);
+    assert!(parse("[server]\nrequest-timeout = \"none\"\n").is_ok());
+}

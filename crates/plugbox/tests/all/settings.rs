@@ -711,7 +711,7 @@ fn server_idle_header_read_and_shutdown_timeouts() {
     use crate::serve_limits::{connect, read_to_close, status_of};
     use std::io::Write;
     let (_d, running) = serve(&format!(
-        "{ECHO}{LOCAL}idle-timeout = \"300ms\"\nheader-read-timeout = \"300ms\"\nshutdown-timeout = \"200ms\"\n"
+        "{ECHO}{LOCAL}idle-timeout = \"1s\"\nheader-read-timeout = \"300ms\"\nshutdown-timeout = \"200ms\"\n"
     ));
     let mut idle = connect(running.addr);
     idle.write_all(b"GET /a HTTP/1.1\r\nhost: x\r\n\r\n")
