@@ -67,8 +67,19 @@ impl Engine {
     /// of range or the combination is invalid (e.g. relaxed SIMD without
     /// SIMD), or [`ErrorKind::Io`](crate::ErrorKind::Io) when the cache
     /// directory cannot be created.
+    ///
+    /// Making an engine also turns off, for the whole process, the host
+    /// backtrace Wasmtime captures in each of its errors when
+    /// `RUST_BACKTRACE` is set: guests read such errors
+    /// (`wasi:io/error.to-debug-string` of a failed stream, such as a request
+    /// body a client broke), and printing one loaded the host's debug
+    /// information (hundreds of MB, a third of a second) on a request any
+    /// client can send, and showed the guest the host's stack. plugbox's
+    /// errors are typed and carry guest backtraces of their own; panics
+    /// still print theirs.
     pub fn new(config: &EngineConfig) -> Result<Self> {
         config.check()?;
+        wasmtime::error::disable_backtrace();
         let invalid = |e: wasmtime::Error| {
             Error::config("invalid engine configuration").with_source(e.into_boxed_dyn_error())
         };
