@@ -160,3 +160,50 @@ fn plugin_names_with_control_characters_are_refused() {
         r"plugin name `a\nb` contains a control character (U+000A)",
     );
 }
+
+#[test]
+fn call_bodies_are_checked_while_they_are_parsed() {
+    let (_dir, s) =
+        serve("[plugins.adder]\nsource = '{add}'\n[plugins.kvprobe]\nsource = '{kvprobe}'\n");
+    let refused = |path: &str, body: &str| {
+        let r = post(s.addr, path, body);
+        assert_eq!(r.status, 400, "{}", r.text());
+        let error = &json(&r)["error"];
+        assert_eq!(error["kind"], "invalid_argument", "{error}");
+        error["message"].as_str().unwrap().to_string()
+    };
+    // 8 MiB of arguments to a function of two.
+    let many = format!("[{}1]", "1,".repeat(4 << 20));
+    assert_eq!(
+        refused("/v1/plugins/adder/add", &many),
+        "`add` takes 2 arguments (i32, i32) -> i32 but at least 3 were given"
+    );
+    let deep = format!("[{}", "[".repeat(1 << 20));
+    assert_eq!(
+        refused("/v1/plugins/kvprobe/handle", &deep),
+        "invalid argument `input` of `handle`: it nests arrays and objects deeper than 64 levels"
+    );
+    assert_eq!(
+        refused(
+            "/v1/plugins/adder/add",
+            &format!("[{}]", "[1,".repeat(1000))
+        ),
+        "invalid argument 1 of `add` (i32): `[…]` is a JSON array, expected a number"
+    );
+    // The messages of the other bad bodies are as they were.
+    assert_eq!(
+        refused("/v1/plugins/adder/add", r#"{"a": 1}"#),
+        "the body must be a JSON array of arguments, not an object"
+    );
+    assert_eq!(
+        refused("/v1/plugins/adder/add", "[1, 2"),
+        "the body is not valid JSON: EOF while parsing a list at line 1 column 5"
+    );
+    assert_eq!(
+        refused("/v1/plugins/adder/add", "[1]"),
+        "`add` takes 2 arguments (i32, i32) -> i32 but 1 was given"
+    );
+    // Nesting a component takes is fine.
+    let r = post(s.addr, "/v1/plugins/kvprobe/handle", r#"["ping"]"#);
+    assert_eq!(json(&r), serde_json::json!([{"ok": "pong"}]));
+}
