@@ -207,3 +207,33 @@ fn call_bodies_are_checked_while_they_are_parsed() {
     let r = post(s.addr, "/v1/plugins/kvprobe/handle", r#"["ping"]"#);
     assert_eq!(json(&r), serde_json::json!([{"ok": "pong"}]));
 }
+
+#[test]
+fn internal_failures_keep_host_details_in_the_log() {
+    let (_dir, s) = serve(
+        "[plugins.remote]\nsource = '{kvprobe}'\n\
+         [plugins.remote.kv]\nbackend = 'redis://127.0.0.1:1'\nop-timeout = '200ms'\n",
+    );
+    // The first version's functions have no error to return: their
+    // failure fails the call.
+    for op in ["legacy-get k", "legacy-del k", "legacy-keys"] {
+        let body = serde_json::json!([op]).to_string();
+        let r = post(s.addr, "/v1/plugins/remote/handle", &body);
+        assert_eq!(r.status, 500, "{op}: {}", r.text());
+        assert!(!r.text().contains("127.0.0.1:1"), "{op}: {}", r.text());
+        let error = &json(&r)["error"];
+        assert_eq!(error["kind"], "host_function", "{error}");
+        assert_eq!(
+            error["message"],
+            "the call failed (host_function); the server's log has the details"
+        );
+    }
+    s.wait_for("redis://127.0.0.1:1");
+    assert!(
+        s.stderr()
+            .lines()
+            .any(|l| l.contains("request failed") && l.contains("127.0.0.1:1")),
+        "{}",
+        s.stderr()
+    );
+}
