@@ -3,6 +3,7 @@
 //! (`crates/plugbox/tests/all/fuzzing.rs` includes them), so CI exercises
 //! these paths on every change.
 
+pub mod api_args;
 pub mod args;
 pub mod call;
 pub mod load;

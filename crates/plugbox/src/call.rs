@@ -17,6 +17,7 @@ pub(crate) mod dynamic;
 mod handle;
 pub(crate) mod http;
 mod instance;
+pub(crate) mod json_args;
 pub(crate) mod kinds;
 pub(crate) mod retry;
 

@@ -36,6 +36,7 @@ pub use limits::{
     DEFAULT_TIMEOUT, FuelRetry, Limits,
 };
 pub use manifest::Manifest;
+pub(crate) use manifest::check_plugin_name;
 pub use sandbox::{DirGrant, Sandbox, Stdin, Stdio};
 pub use server::{
     DEFAULT_ADDR, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BODY,

@@ -71,7 +71,7 @@ pub(crate) fn val_type_name(v: &Val) -> &'static str {
     }
 }
 
-fn describe_arg(func: &str, index: usize, ty: &ValType) -> String {
+pub(crate) fn describe_arg(func: &str, index: usize, ty: &ValType) -> String {
     format!(
         "argument {} of `{func}` ({})",
         index + 1,

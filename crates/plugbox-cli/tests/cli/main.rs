@@ -12,5 +12,6 @@ mod manifest;
 mod new;
 mod sandbox;
 mod serve;
+mod serve_api;
 mod settings;
 mod support;

@@ -148,6 +148,7 @@ impl Manifest {
             if plugin.is_empty() {
                 return Err(invalid(String::new(), "a plugin name is empty"));
             }
+            check_plugin_name(plugin).map_err(|why| invalid(String::new(), &why))?;
             spec.check().map_err(|e| {
                 Error::config(format!(
                     "invalid manifest `{name}`: plugin `{plugin}`: {}",
@@ -208,6 +209,20 @@ impl Manifest {
                 ),
             )
         })
+    }
+}
+
+/// Refuses a plugin name with a control character (a newline, a tab,
+/// ...): names go into URLs, log lines and metrics labels, where such a
+/// character would be invisible or break the line.
+pub(crate) fn check_plugin_name(name: &str) -> std::result::Result<(), String> {
+    match name.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!(
+            "plugin name `{}` contains a control character (U+{:04X})",
+            name.escape_debug(),
+            u32::from(c)
+        )),
+        None => Ok(()),
     }
 }
 

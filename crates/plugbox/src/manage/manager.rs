@@ -137,14 +137,15 @@ impl PluginManager {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Config`] if the name is taken or empty, and the errors
-    /// of [`Plugin::from_spec`] (invalid module, link errors, a sha256
-    /// mismatch, ...).
+    /// [`ErrorKind::Config`] if the name is taken, empty or holds a control
+    /// character, and the errors of [`Plugin::from_spec`] (invalid module,
+    /// link errors, a sha256 mismatch, ...).
     pub fn load(&self, name: &str, spec: PluginSpec) -> Result<()> {
         let _span = tracing::info_span!("load", plugin = name).entered();
         if name.is_empty() {
             return Err(Error::config("a plugin name cannot be empty"));
         }
+        crate::config::check_plugin_name(name).map_err(Error::config)?;
         if self.slot(name).is_ok() {
             return Err(Error::config(format!(
                 "plugin `{name}` is already loaded; reload or unload it first"

@@ -1,8 +1,11 @@
 //! Per-plugin metrics: calls, errors by kind, fuel, call duration
 //! histogram, memory high-water mark, instances in flight, reloads.
 
+mod label;
+
 use crate::error::{Error, ErrorKind};
 use crate::stats::CallStats;
+pub(crate) use label::LabelValue;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -228,7 +231,8 @@ impl prometheus_client::collector::Collector for SnapshotCollector {
     ) -> std::fmt::Result {
         use prometheus_client::metrics::MetricType;
         let plugins = (self.snapshots)();
-        let label = |p: &str| vec![("plugin".to_string(), p.to_string())];
+        // Only the manager's plugins are labels; their names are escaped.
+        let label = |p: &str| vec![("plugin", LabelValue::from(p))];
         let mut family = |name: &str,
                           help: &str,
                           ty: MetricType,
@@ -261,8 +265,8 @@ impl prometheus_client::collector::Collector for SnapshotCollector {
                 for (p, s) in &plugins {
                     for (kind, n) in &s.errors {
                         let labels = vec![
-                            ("plugin".to_string(), p.clone()),
-                            ("kind".to_string(), kind.clone()),
+                            ("plugin", LabelValue::from(p.as_str())),
+                            ("kind", LabelValue::from(kind.as_str())),
                         ];
                         m.encode_family(&labels)?
                             .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(
@@ -349,8 +353,8 @@ impl prometheus_client::collector::Collector for SnapshotCollector {
                 for (p, s) in &plugins {
                     for (outcome, n) in [("ok", s.reloads), ("refused", s.reload_failures)] {
                         let labels = vec![
-                            ("plugin".to_string(), p.clone()),
-                            ("outcome".to_string(), outcome.to_string()),
+                            ("plugin", LabelValue::from(p.as_str())),
+                            ("outcome", LabelValue::from(outcome)),
                         ];
                         m.encode_family(&labels)?
                             .encode_counter::<prometheus_client::encoding::NoLabelSet, _, u64>(
@@ -394,5 +398,33 @@ mod tests {
         assert_eq!(s.duration_buckets[0], 1, "10 µs is in the first bucket");
         assert_eq!(s.duration_buckets[1], 1);
         assert_eq!(s.duration_buckets[DURATION_BUCKETS.len()], 1, "+Inf");
+    }
+
+    #[test]
+    fn plugin_names_are_escaped_in_every_family() {
+        let m = Metrics::default();
+        let failed: Result<(), Error> = Err(Error::new(ErrorKind::Busy, "busy"));
+        m.record(&failed, None, Duration::from_millis(1));
+        let snapshot = m.snapshot();
+        let name = "a\"} 1\nplugbox_injected_total 1\n# {\\";
+        let text = prometheus_text([(name, &snapshot)]);
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.starts_with("plugbox_injected_total")),
+            "{text}"
+        );
+        let escaped = r#"plugin="a\"} 1\nplugbox_injected_total 1\n# {\\""#;
+        for family in [
+            "plugbox_calls_total{",
+            "plugbox_errors_total{",
+            "plugbox_reloads_total{",
+        ] {
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with(family) && l.contains(escaped)),
+                "{family}: {text}"
+            );
+        }
     }
 }

@@ -128,6 +128,24 @@ impl Plugin {
         self.inner.signature(func)
     }
 
+    /// Parses `body`, a JSON array of arguments for `func` (empty: none),
+    /// checking it against `func`'s parameters while it is parsed: more
+    /// elements than `func` takes, an argument nested too deep, or an
+    /// array or object where a core module takes a number stop the parse.
+    /// The values are converted by the call
+    /// ([`PluginManager::call_json`](crate::PluginManager::call_json)).
+    /// What `plugbox serve`'s JSON API runs on a request body.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::ExportNotFound`](crate::ErrorKind::ExportNotFound),
+    /// and [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument)
+    /// naming what is wrong with the body.
+    #[doc(hidden)]
+    pub fn parse_json_args(&self, func: &str, body: &[u8]) -> Result<Vec<serde_json::Value>> {
+        crate::call::json_args::Params::of(&self.inner, func)?.parse(body)
+    }
+
     pub(crate) fn prepared(&self) -> &Arc<Prepared> {
         &self.inner
     }

@@ -61,12 +61,20 @@ fn describe_one(shared: &Shared, info: &PluginInfo) -> Value {
 
 /// `POST /v1/plugins/{name}/{func}`: the body is a JSON array of
 /// arguments (an empty body: none); the answer the JSON array of results.
+/// The body is checked against the function's parameters while it is
+/// parsed ([`Plugin::parse_json_args`](crate::Plugin::parse_json_args)),
+/// so a body of many elements or deep nesting is refused before it costs
+/// more than a small multiple of its size.
 pub(super) async fn call(
     shared: &Shared,
     plugin: &str,
     func: &str,
     request: Request<Limited>,
 ) -> Response<Body> {
+    let loaded = match shared.manager.plugin(plugin) {
+        Ok(loaded) => loaded,
+        Err(e) => return Failure::of(&e).response(),
+    };
     let bytes = match request.into_body().collect().await {
         Ok(bytes) => bytes,
         Err(BodyError::TooLarge(max)) => return Failure::body_too_large(max).response(),
@@ -75,37 +83,13 @@ pub(super) async fn call(
                 .response();
         }
     };
-    let args = if bytes.iter().all(u8::is_ascii_whitespace) {
-        Vec::new()
-    } else {
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Array(args)) => args,
-            Ok(other) => {
-                return bad_args(format!(
-                    "the body must be a JSON array of arguments, not {}",
-                    json_type(&other)
-                ));
-            }
-            Err(e) => return bad_args(format!("the body is not valid JSON: {e}")),
-        }
+    let args = match loaded.parse_json_args(func, &bytes) {
+        Ok(args) => args,
+        Err(e) => return Failure::of(&e).response(),
     };
+    drop((bytes, loaded));
     match shared.manager.call_json_async(plugin, func, &args).await {
         Ok(results) => json(StatusCode::OK, &Value::Array(results)),
         Err(e) => Failure::of(&e).response(),
-    }
-}
-
-fn bad_args(message: String) -> Response<Body> {
-    Failure::new(StatusCode::BAD_REQUEST, "invalid_argument", message).response()
-}
-
-fn json_type(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }

@@ -46,12 +46,24 @@ impl Failure {
         }
     }
 
-    /// The failure of a plugin call, by the table of [`status_for`].
+    /// The failure of a plugin call, by the table of [`status_for`]. A
+    /// request's own fault (a 4xx) or a limit it ran into is explained to
+    /// the client; an internal failure (500) gets a generic message from
+    /// its kind, and its full error — which may name a host path, a
+    /// backend's address, a guest's backtrace — goes to the log only.
     pub(super) fn of(err: &Error) -> Self {
+        let status = status_for(err.kind());
+        let kind = kind_label(err.kind());
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::warn!(kind = %kind, error = %format!("{err:#}"), "request failed");
+            generic_message(err.kind(), &kind)
+        } else {
+            format!("{err:#}")
+        };
         Self {
-            status: status_for(err.kind()),
-            kind: kind_label(err.kind()),
-            message: format!("{err:#}"),
+            status,
+            kind,
+            message,
         }
     }
 
@@ -96,6 +108,18 @@ impl Failure {
     }
 }
 
+/// What a client is told of an internal failure: its kind, nothing of the
+/// host.
+fn generic_message(kind: &ErrorKind, label: &str) -> String {
+    match kind {
+        ErrorKind::Trap(_) => {
+            format!("the plugin trapped ({label}); the server's log has the details")
+        }
+        ErrorKind::Exit(code) => format!("the plugin exited with code {code}"),
+        _ => format!("the call failed ({label}); the server's log has the details"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +148,24 @@ mod tests {
         for (kind, status) in cases {
             assert_eq!(status_for(&kind).as_u16(), status, "{kind:?}");
         }
+    }
+
+    #[test]
+    fn internal_failures_say_their_kind_and_nothing_of_the_host() {
+        let err = Error::new(
+            ErrorKind::Io,
+            "cannot open `/var/lib/secret/kv.sqlite3`: permission denied",
+        )
+        .context("connecting to redis://10.1.2.3:6379/0");
+        let failure = Failure::of(&err);
+        assert_eq!(failure.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(failure.kind, "io");
+        assert_eq!(
+            failure.message,
+            "the call failed (io); the server's log has the details"
+        );
+        // A request's own fault is explained.
+        let err = Error::invalid_argument("`add` takes 2 arguments");
+        assert_eq!(Failure::of(&err).message, "`add` takes 2 arguments");
     }
 }

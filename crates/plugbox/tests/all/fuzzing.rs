@@ -3,6 +3,8 @@
 //! so every CI run goes down the same paths the fuzzers explore. A case
 //! may fail with any `Err`; it must not panic, abort or hang.
 
+#[path = "../../../../fuzz/src/api_args.rs"]
+mod api_args;
 #[path = "../../../../fuzz/src/args.rs"]
 mod args;
 #[path = "../../../../fuzz/src/call.rs"]
@@ -152,4 +154,53 @@ fn mutated_manifests_parse_or_fail_cleanly() {
             manifest::run(&text, bytes.below(20) == 0);
         }
     });
+}
+
+#[test]
+fn request_bodies_are_parsed_against_signatures_or_refused() {
+    let types = rust_component("types");
+    let signatures = api_args::Signatures::load(&engine(), Some(std::path::Path::new(&types)));
+    assert!(signatures.len() > 3, "the component's functions are there");
+    let seeds: Vec<Vec<u8>> = [
+        ("add", "[1, 2]"),
+        ("add", r#"["0x10", -1]"#),
+        ("mixed", r#"[1, 2, 1.5, "nan"]"#),
+        ("none", "[]"),
+        (
+            "plugbox:test/types#echo-record",
+            r#"[{"x": 1, "y": 2, "label": "a"}]"#,
+        ),
+        ("plugbox:test/types#echo-nested", r#"[[["a", "b"], []]]"#),
+        (
+            "plugbox:test/types#describe",
+            r#"[{"x": 1, "y": 2, "label": "a"}, "red"]"#,
+        ),
+        ("plugbox:test/types#echo-result", r#"[{"err": "no"}]"#),
+    ]
+    .iter()
+    .map(|(func, body)| signatures.case(func, body.as_bytes()))
+    .collect();
+    let mut accepted = 0;
+    cases(600, 256, |input, bytes| {
+        accepted += usize::from(signatures.run(input).is_some());
+        let seed = &seeds[bytes.below(seeds.len())];
+        accepted += usize::from(signatures.run(&bytes.mutate(seed)).is_some());
+    });
+    eprintln!("accepted {accepted}");
+    assert!(accepted >= 100, "only {accepted} bodies accepted");
+    // The bounds hold whatever the input: a body of a million arguments
+    // stops at the third, deep nesting at the bound.
+    let many = format!("[{}1]", "1,".repeat(1 << 20));
+    assert!(
+        signatures
+            .run(&signatures.case("add", many.as_bytes()))
+            .is_none()
+    );
+    let deep = format!("[{}]", "[".repeat(100_000));
+    let echo = "plugbox:test/types#echo-nested";
+    assert!(
+        signatures
+            .run(&signatures.case(echo, deep.as_bytes()))
+            .is_none()
+    );
 }

@@ -5,6 +5,8 @@
 //!   text and as a binary; the built components and core modules in
 //!   `target/guests` (if `build-guests` has run); a few bare headers.
 //! - `manifest`: `guests/plugbox.toml` and `fuzz/seeds/manifest/*.toml`.
+//! - `api_args`: a few request bodies, each after the byte that picks the
+//!   function (`none`, `add`, `mixed`, then the `types` component's).
 //! - `call` and `wit`: no seeds (their input drives a generator).
 //!
 //! `cargo run -p plugbox-test-support --bin fuzz-seeds [CORPUS_DIR]`
@@ -86,6 +88,22 @@ fn write_all(out: &Path) -> Result<Vec<(&'static str, usize)>, String> {
         n += 1;
     }
     counts.push(("manifest", n));
+
+    let api_args = out.join("api_args");
+    let bodies: [&[u8]; 8] = [
+        b"\x00[]",
+        b"\x01[1, 2]",
+        b"\x01[\"0x10\", -1]",
+        b"\x02[1, 2, 1.5, \"nan\"]",
+        b"\x03[\"text\"]",
+        b"\x04[[[\"a\"], []]]",
+        b"\x05[{\"x\": 1, \"y\": 2, \"label\": \"a\"}, \"red\"]",
+        b"\x06[{\"ok\": 1}, null, true]",
+    ];
+    for (i, body) in bodies.iter().enumerate() {
+        write(&api_args, &format!("body-{i}.bin"), body)?;
+    }
+    counts.push(("api_args", bodies.len()));
 
     for target in ["call", "wit"] {
         std::fs::create_dir_all(out.join(target))

@@ -85,3 +85,19 @@ fn a_reload_that_loses_to_an_unload_changes_nothing_and_counts_nothing() {
         "not a refused version"
     );
 }
+
+#[test]
+fn names_with_control_characters_are_refused_and_quotes_are_not() {
+    let (_dir, path, m) = serving_one();
+    for name in ["a\nb", "tab\there", "nul\0"] {
+        let err = m.load(name, PluginSpec::new(&path)).unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Config, "{err:#}");
+        let shown = format!(
+            "plugin name `{}` contains a control character",
+            name.escape_debug()
+        );
+        assert!(format!("{err:#}").contains(&shown), "{err:#}");
+    }
+    m.load(r#"a"b\c"#, PluginSpec::new(&path)).unwrap();
+    assert_eq!(m.list().len(), 2);
+}
