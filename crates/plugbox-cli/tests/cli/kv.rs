@@ -1,7 +1,9 @@
 //! Plugin state across processes: it survives `plugbox` exiting (and being
 //! killed mid-write), and processes sharing Redis see each other's writes.
 
+use crate::serve::Serving;
 use crate::support::{plugbox, rust_component, stderr, stdout};
+use plugbox_test_support::client::post;
 use plugbox_test_support::{RedisDb, RedisServer};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -204,4 +206,39 @@ fn a_kv_file_with_a_foreign_table_is_refused_at_open() {
         // The file is left as it was: nothing of plugbox's added to it.
         assert_eq!(names(&file), before, "{foreign}");
     }
+}
+
+#[test]
+fn a_write_redis_runs_after_its_deadline_changes_nothing_under_serve() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("plugbox.toml");
+    let text = format!(
+        "[kv]\nbackend = \"{}\"\nop-timeout = \"300ms\"\n[plugins.k]\nsource = \"{}\"\n",
+        server.url(),
+        rust_component("kvprobe")
+    );
+    std::fs::write(&manifest, text).unwrap();
+    let s = Serving::start(&["--manifest", manifest.to_str().unwrap()]);
+    let call = |input: &str| -> serde_json::Value {
+        let body = serde_json::json!([input]).to_string();
+        let r = post(s.addr, "/v1/plugins/k/handle", &body);
+        assert_eq!(r.status, 200, "{input}: {}", r.text());
+        serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()[0].clone()
+    };
+    assert_eq!(call("set warm 1"), serde_json::json!({"ok": "ok"}));
+    server.pause();
+    let failed: Vec<String> = (0..3)
+        .map(|_| call("incr n 1")["err"].as_str().unwrap().to_string())
+        .collect();
+    server.resume();
+    // Sent and unanswered, then not sent at all (the host reads Redis's
+    // clock first after a failure, and Redis was frozen).
+    assert!(failed[0].starts_with("outcome-unknown: "), "{failed:?}");
+    assert!(
+        failed[1..].iter().all(|e| e.starts_with("unavailable: ")),
+        "{failed:?}"
+    );
+    // The increment Redis held ran after its deadline and changed nothing.
+    assert_eq!(call("incr n 1"), serde_json::json!({"ok": "1"}));
 }
