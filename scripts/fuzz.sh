@@ -21,7 +21,7 @@ seconds="${1:-600}"
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(load call wit manifest api_args)
+    targets=(load call wit manifest api_args settings)
 fi
 jobs="${JOBS:-2}"
 rss_limit="${RSS_LIMIT_MB:-2048}"

@@ -8,6 +8,7 @@ pub mod args;
 pub mod call;
 pub mod load;
 pub mod manifest;
+pub mod settings;
 pub mod wit;
 
 /// Writes `data` to the file named by `PLUGBOX_FUZZ_SAVE_INPUT`, if set,

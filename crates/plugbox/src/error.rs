@@ -176,6 +176,13 @@ pub enum KvErrorKind {
     /// what the operation needs (`increment` of a value that is not a
     /// decimal integer, an overflow).
     Invalid,
+    /// A write was sent but its answer never came (the backend stalled,
+    /// or the connection broke): it was applied before the operation's
+    /// deadline or it never will be, and which is not known. Read the key
+    /// to find out before retrying a write that is not idempotent (an
+    /// `increment`). Only Redis writes end this way; `Unavailable` means
+    /// nothing was written.
+    OutcomeUnknown,
 }
 
 /// How a guest trapped.

@@ -1,7 +1,9 @@
 //! Plugin state across processes: it survives `plugbox` exiting (and being
 //! killed mid-write), and processes sharing Redis see each other's writes.
 
+use crate::serve::Serving;
 use crate::support::{plugbox, rust_component, stderr, stdout};
+use plugbox_test_support::client::post;
 use plugbox_test_support::{RedisDb, RedisServer};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -143,4 +145,100 @@ fn redis_down_is_an_error_of_the_guest_not_of_plugbox() {
     let o = plugbox(&["run", "--kv", &url, &rust_component("wasi-kv"), "get", "k"]);
     assert_eq!(o.status.code(), Some(1), "the guest's own exit status");
     assert!(stderr(&o).contains("unavailable"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_kv_file_with_a_foreign_table_is_refused_at_open() {
+    const PLUGBOX_KV_USAGE: &str = "`ns TEXT, bytes INTEGER, keys INTEGER`";
+    let cases = [
+        (
+            "CREATE TABLE kv_usage (ns TEXT PRIMARY KEY, used INTEGER)",
+            format!(
+                "its table `kv_usage` is not plugbox's: it has the columns `ns TEXT, used INTEGER`, plugbox's has {PLUGBOX_KV_USAGE}"
+            ),
+        ),
+        (
+            // The right columns, but no key for the upserts to land on.
+            "CREATE TABLE kv_usage (ns TEXT, bytes INTEGER, keys INTEGER)",
+            "its table `kv_usage` is not plugbox's: it has no unique key on `ns`".to_string(),
+        ),
+        (
+            "CREATE TABLE kv (id INTEGER PRIMARY KEY, body BLOB)",
+            "its table `kv` is not plugbox's: it has the columns `id INTEGER, body BLOB`, plugbox's has `ns TEXT, key TEXT, value BLOB`".to_string(),
+        ),
+        (
+            "CREATE VIEW kv AS SELECT 1 AS ns",
+            "its `kv` is a view, not plugbox's table".to_string(),
+        ),
+    ];
+    let probe = rust_component("kvprobe");
+    let names = |file: &std::path::Path| -> Vec<String> {
+        rusqlite::Connection::open(file)
+            .unwrap()
+            .prepare("SELECT name FROM sqlite_master ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    for (foreign, why) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("kv.sqlite3");
+        rusqlite::Connection::open(&file)
+            .unwrap()
+            .execute_batch(foreign)
+            .unwrap();
+        let before = names(&file);
+        let data = dir.path().display().to_string();
+        let o = plugbox(&[
+            "call",
+            "--data-dir",
+            &data,
+            &probe,
+            "handle",
+            "\"incr visits 1\"",
+        ]);
+        assert_eq!(o.status.code(), Some(7), "{foreign}: {}", stderr(&o));
+        let expected = format!("cannot open the kv database `{}`: {why}", file.display());
+        assert!(stderr(&o).contains(&expected), "{foreign}: {}", stderr(&o));
+        assert_eq!(stdout(&o), "", "{foreign}");
+        // The file is left as it was: nothing of plugbox's added to it.
+        assert_eq!(names(&file), before, "{foreign}");
+    }
+}
+
+#[test]
+fn a_write_redis_runs_after_its_deadline_changes_nothing_under_serve() {
+    let server = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("plugbox.toml");
+    let text = format!(
+        "[kv]\nbackend = \"{}\"\nop-timeout = \"300ms\"\n[plugins.k]\nsource = \"{}\"\n",
+        server.url(),
+        rust_component("kvprobe")
+    );
+    std::fs::write(&manifest, text).unwrap();
+    let s = Serving::start(&["--manifest", manifest.to_str().unwrap()]);
+    let call = |input: &str| -> serde_json::Value {
+        let body = serde_json::json!([input]).to_string();
+        let r = post(s.addr, "/v1/plugins/k/handle", &body);
+        assert_eq!(r.status, 200, "{input}: {}", r.text());
+        serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()[0].clone()
+    };
+    assert_eq!(call("set warm 1"), serde_json::json!({"ok": "ok"}));
+    server.pause();
+    let failed: Vec<String> = (0..3)
+        .map(|_| call("incr n 1")["err"].as_str().unwrap().to_string())
+        .collect();
+    server.resume();
+    // Sent and unanswered, then not sent at all (the host reads Redis's
+    // clock first after a failure, and Redis was frozen).
+    assert!(failed[0].starts_with("outcome-unknown: "), "{failed:?}");
+    assert!(
+        failed[1..].iter().all(|e| e.starts_with("unavailable: ")),
+        "{failed:?}"
+    );
+    // The increment Redis held ran after its deadline and changed nothing.
+    assert_eq!(call("incr n 1"), serde_json::json!({"ok": "1"}));
 }

@@ -647,6 +647,74 @@ fn state_settings() {
 }
 
 #[test]
+fn bare_numbers_out_of_range_name_the_value_and_the_bound() {
+    let probe = format!("[plugins.k]\nsource = \"{}\"\n", rust_component("kvprobe"));
+    let get = |kv: &str, flags: &[&str]| {
+        let s = Setup::new(&format!("{probe}[plugins.k.kv]\n{kv}\n"));
+        let mut args = flags.to_vec();
+        args.extend_from_slice(&["k", "handle", "\"get a\""]);
+        s.plugbox("call", &args)
+    };
+    let most = u64::MAX;
+    for (kv, err) in [
+        // Whole numbers too large for any count, not "must be whole".
+        (
+            "max-keys = 1e30",
+            format!("invalid number `1e30`: too large (at most {most})"),
+        ),
+        (
+            "max-keys = inf",
+            format!("invalid number `inf`: too large (at most {most})"),
+        ),
+        (
+            "max-keys = 18446744073709551616.0",
+            format!("invalid number `1.8446744073709552e19`: too large (at most {most})"),
+        ),
+        ("max-keys = nan", "invalid value `nan`: not a number".into()),
+        (
+            "max-keys = -1.0",
+            "invalid value `-1`: must not be negative".into(),
+        ),
+        (
+            "max-keys = -3",
+            "invalid value `-3`: must not be negative".into(),
+        ),
+        (
+            "max-keys = 2.5",
+            "invalid value `2.5`: a bare number must be whole".into(),
+        ),
+        (
+            "max-total-size = 1e30",
+            "invalid size `1e30`: too large (at most 1 EiB)".into(),
+        ),
+        (
+            "max-total-size = 2e18",
+            "invalid size `2000000000000000000`: too large (at most 1 EiB)".into(),
+        ),
+        (
+            "op-timeout = -inf",
+            "invalid value `-inf`: must not be negative".into(),
+        ),
+        (
+            "op-timeout = 1e300",
+            "invalid duration `1e300` (milliseconds): too long (at most 365 days)".into(),
+        ),
+    ] {
+        expect(&get(kv, &[]), 2, "", &err);
+    }
+    // A whole float in range is the number it writes.
+    expect(&get("max-keys = 1e3", &[]), 0, r#"{"ok":"-"}"#, "");
+    expect(&get("op-timeout = 2e3", &[]), 0, r#"{"ok":"-"}"#, "");
+    // The flag: digits past every count are too large, not "not whole".
+    expect(
+        &get("", &["--kv-max-keys", "99999999999999999999"]),
+        2,
+        "",
+        &format!("invalid number `99999999999999999999`: too large (at most {most})"),
+    );
+}
+
+#[test]
 fn sandbox_allow_host() {
     let server = plugbox_test_support::HttpServer::start();
     let url = format!("http://{}/x", server.addr());

@@ -17,6 +17,8 @@ pub(crate) trait Unit: Sized + Copy {
     fn parse(text: &str) -> Result<Self, String>;
     fn format(self) -> String;
     fn from_number(n: u64) -> Result<Self, String>;
+    /// The error for a bare number `shown` past the largest value.
+    fn too_large(shown: &str) -> String;
 }
 
 impl Unit for u64 {
@@ -28,9 +30,12 @@ impl Unit for u64 {
     }
     fn from_number(n: u64) -> Result<Self, String> {
         if n > crate::units::MAX_SIZE {
-            return Err(format!("invalid size `{n}`: too large (at most 1 EiB)"));
+            return Err(Self::too_large(&n.to_string()));
         }
         Ok(n)
+    }
+    fn too_large(shown: &str) -> String {
+        format!("invalid size `{shown}`: too large (at most 1 EiB)")
     }
 }
 
@@ -44,12 +49,18 @@ impl Unit for Duration {
     fn from_number(n: u64) -> Result<Self, String> {
         let d = Duration::from_millis(n);
         if d > crate::units::MAX_DURATION {
-            return Err(format!(
-                "invalid duration `{n}` (milliseconds): too long (at most 365 days)"
-            ));
+            return Err(Self::too_large(&n.to_string()));
         }
         Ok(d)
     }
+    fn too_large(shown: &str) -> String {
+        format!("invalid duration `{shown}` (milliseconds): too long (at most 365 days)")
+    }
+}
+
+/// The error for a count `shown` past the largest one.
+fn count_too_large(shown: &str) -> String {
+    format!("invalid number `{shown}`: too large (at most {})", u64::MAX)
 }
 
 /// Parses `none` or a value (clap value parsers).
@@ -67,10 +78,13 @@ pub(crate) fn parse_or_none<T: Unit>(text: &str) -> Result<OrNone<T>, String> {
 pub(crate) fn parse_count_or_none(text: &str) -> Result<OrNone<u64>, String> {
     match text.trim() {
         "none" => Ok(OrNone(None)),
-        t => t
-            .parse()
-            .map(|n| OrNone(Some(n)))
-            .map_err(|_| format!("invalid number `{text}`: expected a whole number or `none`")),
+        t => t.parse().map(|n| OrNone(Some(n))).map_err(|_| {
+            if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+                count_too_large(t)
+            } else {
+                format!("invalid number `{text}`: expected a whole number or `none`")
+            }
+        }),
     }
 }
 
@@ -103,12 +117,16 @@ pub(crate) fn parse_key_value(text: &str) -> Result<(String, String), String> {
 /// Serde adapters: sizes and durations as text or numbers, `none`, and
 /// `KEY=VALUE` lists written as TOML tables.
 pub(crate) mod serde_units {
-    use crate::config::value::{OrNone, Unit};
+    use crate::config::value::{OrNone, Unit, count_too_large};
     use serde::{Deserialize, Deserializer, Serializer, de};
 
-    /// A number or a string, with messages that name what was found.
+    /// A number or a string, with messages that name what was found. A
+    /// float is taken when it is whole (`1e3`); one past every `u64`
+    /// (`1e30`, `inf`) is kept as written, to be refused as too large by
+    /// the setting that knows its maximum.
     enum NumOrText {
         Num(u64),
+        TooLarge(String),
         Text(String),
     }
 
@@ -129,9 +147,24 @@ pub(crate) mod serde_units {
                     })
                 }
                 fn visit_f64<E: de::Error>(self, v: f64) -> Result<NumOrText, E> {
-                    Err(E::custom(format!(
-                        "invalid value `{v}`: a bare number must be whole; write a unit for fractions (\"1.5s\")"
-                    )))
+                    // 2^64: the first float past every `u64`.
+                    const PAST_U64: f64 = 18_446_744_073_709_551_616.0;
+                    if v.is_nan() {
+                        Err(E::custom("invalid value `nan`: not a number"))
+                    } else if v < 0.0 {
+                        Err(E::custom(format!(
+                            "invalid value `{v}`: must not be negative"
+                        )))
+                    } else if v >= PAST_U64 {
+                        Ok(NumOrText::TooLarge(format!("{v:e}")))
+                    } else if v.fract() != 0.0 {
+                        Err(E::custom(format!(
+                            "invalid value `{v}`: a bare number must be whole; write a unit for fractions (\"1.5s\")"
+                        )))
+                    } else {
+                        // Whole and in range, so the conversion is exact.
+                        Ok(NumOrText::Num(v as u64))
+                    }
                 }
                 fn visit_str<E: de::Error>(self, v: &str) -> Result<NumOrText, E> {
                     Ok(NumOrText::Text(v.to_string()))
@@ -144,6 +177,7 @@ pub(crate) mod serde_units {
     fn value<T: Unit, E: de::Error>(raw: NumOrText) -> Result<Option<T>, E> {
         match raw {
             NumOrText::Num(n) => T::from_number(n).map(Some).map_err(E::custom),
+            NumOrText::TooLarge(shown) => Err(E::custom(T::too_large(&shown))),
             NumOrText::Text(t) if t.trim() == "none" => Ok(None),
             NumOrText::Text(t) => T::parse(&t).map(Some).map_err(E::custom),
         }
@@ -192,6 +226,7 @@ pub(crate) mod serde_units {
     ) -> Result<Option<OrNone<u64>>, D::Error> {
         match NumOrText::deserialize(d)? {
             NumOrText::Num(n) => Ok(Some(OrNone(Some(n)))),
+            NumOrText::TooLarge(shown) => Err(de::Error::custom(count_too_large(&shown))),
             NumOrText::Text(t) if t.trim() == "none" => Ok(Some(OrNone(None))),
             NumOrText::Text(t) => Err(de::Error::custom(format!(
                 "invalid number `{t}`: expected a whole number or \"none\""

@@ -48,8 +48,11 @@ pub struct Usage {
 /// [`RedisBackend`](super::RedisBackend); an embedder may bring its own.
 ///
 /// `deadline` is when the caller stops waiting: a backend that cannot
-/// answer by then fails with [`KvErrorKind::Unavailable`]. Keys and values
-/// reach a backend already checked against the size caps.
+/// answer by then fails with [`KvErrorKind::Unavailable`] when it wrote
+/// nothing, and with [`KvErrorKind::OutcomeUnknown`] when a write may
+/// have been applied before the deadline; either way, a write must never
+/// be applied after its deadline (the caller has been told it failed).
+/// Keys and values reach a backend already checked against the size caps.
 ///
 /// Listing: `cursor` is `None` for the first page and the previous page's
 /// cursor after that. Every key present for the whole listing is returned

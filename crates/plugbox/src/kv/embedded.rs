@@ -14,23 +14,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod schema;
+
 /// Connections kept open for reuse.
 const POOL: usize = 8;
-
-const SCHEMA: &str = "
-    CREATE TABLE IF NOT EXISTS kv (
-        ns TEXT NOT NULL,
-        key TEXT NOT NULL,
-        value BLOB NOT NULL,
-        UNIQUE (ns, key)
-    );
-    CREATE INDEX IF NOT EXISTS kv_by_ns ON kv (ns);
-    CREATE TABLE IF NOT EXISTS kv_usage (
-        ns TEXT PRIMARY KEY,
-        bytes INTEGER NOT NULL,
-        keys INTEGER NOT NULL
-    ) WITHOUT ROWID;
-";
 
 /// A SQLite database file holding every namespace. Cheap to clone.
 ///
@@ -66,17 +53,21 @@ impl EmbeddedBackend {
                 )
             })?;
         }
-        let conn = connect(&path, Duration::from_secs(5)).and_then(|c| {
-            c.execute_batch(SCHEMA)?;
-            Ok(c)
-        });
-        let conn = conn.map_err(|e| {
+        let cannot_open = |e: rusqlite::Error| {
             Error::new(
                 ErrorKind::Io,
                 format!("cannot open the kv database `{}`", path.display()),
             )
             .with_source(e)
-        })?;
+        };
+        let conn = connect(&path, Duration::from_secs(5)).map_err(cannot_open)?;
+        if let Err(why) = schema::check(&conn).map_err(cannot_open)? {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!("cannot open the kv database `{}`: {why}", path.display()),
+            ));
+        }
+        conn.execute_batch(schema::SCHEMA).map_err(cannot_open)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path,

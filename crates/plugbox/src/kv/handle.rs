@@ -181,7 +181,9 @@ impl Kv {
     /// # Errors
     ///
     /// [`KvErrorKind::Invalid`] for a key or value over its cap,
-    /// [`KvErrorKind::QuotaExceeded`], [`KvErrorKind::Unavailable`].
+    /// [`KvErrorKind::QuotaExceeded`], [`KvErrorKind::Unavailable`]
+    /// (nothing written), [`KvErrorKind::OutcomeUnknown`] (a Redis write
+    /// whose answer never came: applied before its deadline or never).
     pub async fn set_async(&self, key: &str, value: impl Into<Vec<u8>>) -> Result<()> {
         let value = value.into();
         self.check_value(key, &value)?;
@@ -199,7 +201,8 @@ impl Kv {
     ///
     /// # Errors
     ///
-    /// As [`get_async`](Self::get_async).
+    /// As [`get_async`](Self::get_async), and
+    /// [`KvErrorKind::OutcomeUnknown`] as for [`set_async`](Self::set_async).
     pub async fn delete_async(&self, key: &str) -> Result<bool> {
         self.check_key(key)?;
         let n = self
@@ -366,7 +369,8 @@ impl Kv {
     ///
     /// # Errors
     ///
-    /// As [`get_many_async`](Self::get_many_async).
+    /// As [`get_many_async`](Self::get_many_async), and
+    /// [`KvErrorKind::OutcomeUnknown`] as for [`set_async`](Self::set_async).
     pub async fn delete_many_async(&self, keys: Vec<String>) -> Result<u64> {
         self.check_batch(keys.len())?;
         for key in &keys {

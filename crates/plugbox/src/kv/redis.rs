@@ -6,129 +6,20 @@
 //!
 //! The connection is made on first use and remade after a failure; an
 //! operation waits at most until its deadline, so a Redis that is down or
-//! stuck costs the guest a typed error, never the host its threads.
+//! stuck costs the guest a typed error, never the host its threads. A
+//! write carries a fence ([`fence`]): one that has not run by its deadline
+//! never will, so what the guest is told stays true.
 
 use super::backend::{KeyPage, KvBackend, KvFuture, Quota, Usage, kv_error};
 use super::runtime;
 use crate::error::{Error, ErrorKind, KvErrorKind, Result};
 use redis::aio::ConnectionManager;
-use std::sync::{Arc, LazyLock, OnceLock};
+use scripts::SCRIPTS;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-/// Sets `ARGV[3..]` (key, value pairs) if the quota (`ARGV[1]` bytes,
-/// `ARGV[2]` keys; -1: none) allows: `{'ok'}`, or `{'quota', what, max}`.
-const SET_MANY: &str = r"
-local data, usage = KEYS[1], KEYS[2]
-local max_bytes, max_keys = tonumber(ARGV[1]), tonumber(ARGV[2])
-local cur, dkeys, dbytes = {}, 0, 0
-for i = 3, #ARGV, 2 do
-  local k, v = ARGV[i], ARGV[i + 1]
-  local old = cur[k]
-  if old == nil then
-    if redis.call('HEXISTS', data, k) == 1 then old = redis.call('HSTRLEN', data, k) else old = false end
-  end
-  if old == false then dkeys = dkeys + 1; dbytes = dbytes + #k + #v else dbytes = dbytes + #v - old end
-  cur[k] = #v
-end
-local bytes = tonumber(redis.call('HGET', usage, 'bytes') or '0')
-local keys = tonumber(redis.call('HGET', usage, 'keys') or '0')
-if max_keys >= 0 and dkeys > 0 and keys + dkeys > max_keys then return {'quota', 'keys', max_keys} end
-if max_bytes >= 0 and dbytes > 0 and bytes + dbytes > max_bytes then return {'quota', 'bytes', max_bytes} end
-for i = 3, #ARGV, 2 do redis.call('HSET', data, ARGV[i], ARGV[i + 1]) end
-if dkeys ~= 0 then redis.call('HINCRBY', usage, 'keys', dkeys) end
-if dbytes ~= 0 then redis.call('HINCRBY', usage, 'bytes', dbytes) end
-return {'ok'}
-";
-
-/// Deletes `ARGV` (keys); how many existed.
-const DELETE_MANY: &str = r"
-local data, usage = KEYS[1], KEYS[2]
-local dkeys, dbytes = 0, 0
-for i = 1, #ARGV do
-  local k = ARGV[i]
-  if redis.call('HEXISTS', data, k) == 1 then
-    dkeys = dkeys + 1
-    dbytes = dbytes + #k + redis.call('HSTRLEN', data, k)
-    redis.call('HDEL', data, k)
-  end
-end
-if dkeys > 0 then
-  redis.call('HINCRBY', usage, 'keys', -dkeys)
-  redis.call('HINCRBY', usage, 'bytes', -dbytes)
-end
-return dkeys
-";
-
-/// Adds `ARGV[2]` to the integer at `ARGV[1]` (Redis's own exact 64-bit
-/// arithmetic): `{'ok', new value as text}`, `{'invalid', why}` or a quota
-/// refusal (the value is restored).
-const INCREMENT: &str = r"
-local data, usage, k = KEYS[1], KEYS[2], ARGV[1]
-local max_bytes, max_keys = tonumber(ARGV[3]), tonumber(ARGV[4])
-local old = redis.call('HGET', data, k)
-local r = redis.pcall('HINCRBY', data, k, ARGV[2])
-if type(r) == 'table' and r.err then return {'invalid', r.err} end
-local new = redis.call('HGET', data, k)
-local dkeys, dbytes = 0, #new
-if old then dbytes = #new - #old else dkeys = 1; dbytes = #k + #new end
-local bytes = tonumber(redis.call('HGET', usage, 'bytes') or '0')
-local keys = tonumber(redis.call('HGET', usage, 'keys') or '0')
-local over = nil
-if max_keys >= 0 and dkeys > 0 and keys + dkeys > max_keys then over = {'quota', 'keys', max_keys} end
-if max_bytes >= 0 and dbytes > 0 and bytes + dbytes > max_bytes then over = {'quota', 'bytes', max_bytes} end
-if over then
-  if old then redis.call('HSET', data, k, old) else redis.call('HDEL', data, k) end
-  return over
-end
-if dkeys ~= 0 then redis.call('HINCRBY', usage, 'keys', dkeys) end
-if dbytes ~= 0 then redis.call('HINCRBY', usage, 'bytes', dbytes) end
-return {'ok', new}
-";
-
-/// Sets `ARGV[1]` to `ARGV[4]` if its value is `ARGV[3]` (`ARGV[2]` = '0':
-/// if it is absent): `{'ok'}`, `{'mismatch'}` or a quota refusal.
-const COMPARE_AND_SWAP: &str = r"
-local data, usage, k, v = KEYS[1], KEYS[2], ARGV[1], ARGV[4]
-local max_bytes, max_keys = tonumber(ARGV[5]), tonumber(ARGV[6])
-local cur = redis.call('HGET', data, k)
-if ARGV[2] == '0' then
-  if cur then return {'mismatch'} end
-elseif (not cur) or cur ~= ARGV[3] then
-  return {'mismatch'}
-end
-local dkeys, dbytes = 0, 0
-if cur then dbytes = #v - #cur else dkeys = 1; dbytes = #k + #v end
-local bytes = tonumber(redis.call('HGET', usage, 'bytes') or '0')
-local keys = tonumber(redis.call('HGET', usage, 'keys') or '0')
-if max_keys >= 0 and dkeys > 0 and keys + dkeys > max_keys then return {'quota', 'keys', max_keys} end
-if max_bytes >= 0 and dbytes > 0 and bytes + dbytes > max_bytes then return {'quota', 'bytes', max_bytes} end
-redis.call('HSET', data, k, v)
-if dkeys ~= 0 then redis.call('HINCRBY', usage, 'keys', dkeys) end
-if dbytes ~= 0 then redis.call('HINCRBY', usage, 'bytes', dbytes) end
-return {'ok'}
-";
-
-/// One HSCAN page without the values: `{next cursor, {keys}}`.
-const LIST_KEYS: &str = r"
-local r = redis.call('HSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
-local keys = {}
-for i = 1, #r[2], 2 do keys[#keys + 1] = r[2][i] end
-return {r[1], keys}
-";
-
-fn script(source: &'static str) -> redis::Script {
-    redis::Script::new(source)
-}
-
-static SCRIPTS: LazyLock<[redis::Script; 5]> = LazyLock::new(|| {
-    [
-        script(SET_MANY),
-        script(DELETE_MANY),
-        script(INCREMENT),
-        script(COMPARE_AND_SWAP),
-        script(LIST_KEYS),
-    ]
-});
+mod fence;
+mod scripts;
 
 /// A Redis server. Cheap to clone (clones share the connection).
 #[derive(Clone)]
@@ -141,6 +32,8 @@ struct Inner {
     /// The URL without its password, for messages.
     shown: String,
     conn: OnceLock<ConnectionManager>,
+    /// Redis's clock, for the fences of writes.
+    clock: fence::Clock,
 }
 
 impl RedisBackend {
@@ -160,12 +53,13 @@ impl RedisBackend {
                 client,
                 shown,
                 conn: OnceLock::new(),
+                clock: fence::Clock::default(),
             }),
         })
     }
 
-    /// Runs `op` on the connection, on the key-value runtime, until
-    /// `deadline`.
+    /// Runs `op` (a read) on the connection, on the key-value runtime,
+    /// until `deadline`.
     fn run<T, F, Fut>(&self, deadline: Instant, op: F) -> KvFuture<T>
     where
         T: Send + 'static,
@@ -180,21 +74,114 @@ impl RedisBackend {
                 match tokio::time::timeout_at(deadline.into(), op(conn)).await {
                     Ok(Ok(out)) => Ok(out),
                     Ok(Err(e)) => Err(inner.failed(e)),
-                    Err(_) => Err(kv_error(
-                        KvErrorKind::Unavailable,
-                        format!(
-                            "redis `{}` did not answer within {}",
-                            inner.shown,
-                            crate::units::format_duration(
-                                started.elapsed().max(Duration::from_millis(1))
-                            )
-                        ),
-                    )),
+                    Err(_) => Err(inner.no_answer(started)),
                 }
             })
             .await?
         })
     }
+
+    /// Runs `op` (a write: a script whose `ARGV[1]` is `op`'s second
+    /// argument, the fence) on the connection, on the key-value runtime,
+    /// until `deadline`: the script's reply, `{verdict, now, ...}`.
+    ///
+    /// A failure before the script is sent, an error Redis answered with,
+    /// or a script that found its fence passed is
+    /// [`KvErrorKind::Unavailable`]: nothing was written. A script sent
+    /// whose answer never came is [`KvErrorKind::OutcomeUnknown`].
+    fn write<F, Fut>(&self, deadline: Instant, op: F) -> KvFuture<Vec<redis::Value>>
+    where
+        F: FnOnce(ConnectionManager, i64) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = redis::RedisResult<Vec<redis::Value>>> + Send,
+    {
+        let inner = self.inner.clone();
+        Box::pin(async move {
+            runtime::spawn(async move {
+                let conn = inner.connection()?;
+                let started = Instant::now();
+                let reading = match inner.clock.fresh() {
+                    Some(reading) => reading,
+                    None => {
+                        let mut conn = conn.clone();
+                        let time = redis::cmd("TIME");
+                        let time = time.query_async::<(i64, i64)>(&mut conn);
+                        match tokio::time::timeout_at(deadline.into(), time).await {
+                            Ok(Ok((secs, micros))) => inner
+                                .clock
+                                .record(secs.saturating_mul(1_000_000).saturating_add(micros)),
+                            Ok(Err(e)) => return Err(inner.failed(e)),
+                            Err(_) => return Err(inner.no_answer(started)),
+                        }
+                    }
+                };
+                let sent = op(conn, reading.fence(deadline));
+                match tokio::time::timeout_at(deadline.into(), sent).await {
+                    Ok(Ok(reply)) => {
+                        if let Some(redis::Value::Int(now)) = reply.get(1) {
+                            inner.clock.record(*now);
+                        }
+                        if word(&reply, 0) == "late" {
+                            return Err(kv_error(
+                                KvErrorKind::Unavailable,
+                                format!(
+                                    "redis `{}` got the write after its deadline and did not apply it",
+                                    inner.shown
+                                ),
+                            ));
+                        }
+                        Ok(reply)
+                    }
+                    Ok(Err(e)) if not_applied(&e) => Err(inner.failed(e)),
+                    Ok(Err(e)) => {
+                        inner.clock.forget();
+                        Err(kv_error(
+                            KvErrorKind::OutcomeUnknown,
+                            format!(
+                                "the connection to redis `{}` failed before the write's answer came; \
+                                 it was applied before its deadline or never will be",
+                                inner.shown
+                            ),
+                        )
+                        .with_source(e))
+                    }
+                    Err(_) => {
+                        inner.clock.forget();
+                        Err(kv_error(
+                            KvErrorKind::OutcomeUnknown,
+                            format!(
+                                "redis `{}` did not answer the write within {}; \
+                                 it was applied before then or never will be",
+                                inner.shown,
+                                shown_wait(started)
+                            ),
+                        ))
+                    }
+                }
+            })
+            .await?
+        })
+    }
+}
+
+/// Whether a write that failed with `e` surely changed nothing: the
+/// connection could not be made, or Redis answered with an error — it
+/// refused the script (out of memory, a read-only replica, still loading)
+/// or the script failed, which ours can only do before their first write
+/// (they check all they read first). Any other failure may have come after
+/// the script was sent.
+fn not_applied(e: &redis::RedisError) -> bool {
+    e.is_connection_refusal()
+        || matches!(
+            e.kind(),
+            redis::ErrorKind::Server(_)
+                | redis::ErrorKind::Extension
+                | redis::ErrorKind::AuthenticationFailed
+                | redis::ErrorKind::InvalidClientConfig
+        )
+}
+
+fn shown_wait(started: Instant) -> String {
+    crate::units::format_duration(started.elapsed().max(Duration::from_millis(1)))
 }
 
 impl Inner {
@@ -216,12 +203,30 @@ impl Inner {
         Ok(self.conn.get_or_init(|| conn).clone())
     }
 
+    /// A failure that wrote nothing; the next write reads Redis's clock
+    /// again, since the connection may be remade to a restarted server.
     fn failed(&self, e: redis::RedisError) -> Error {
+        self.clock.forget();
         kv_error(
             KvErrorKind::Unavailable,
             format!("redis `{}` failed", self.shown),
         )
         .with_source(e)
+    }
+}
+
+impl Inner {
+    /// An operation that wrote nothing and got no answer by its deadline.
+    fn no_answer(&self, started: Instant) -> Error {
+        self.clock.forget();
+        kv_error(
+            KvErrorKind::Unavailable,
+            format!(
+                "redis `{}` did not answer within {}",
+                self.shown,
+                shown_wait(started)
+            ),
+        )
     }
 }
 
@@ -237,30 +242,48 @@ fn limit(v: Option<u64>) -> i64 {
     v.map_or(-1, |v| i64::try_from(v).unwrap_or(i64::MAX))
 }
 
-/// A script's verdict: `ok`, `mismatch`, `invalid` or `quota`.
-fn verdict(ns: &str, reply: &[redis::Value]) -> Result<bool> {
-    let word = |i: usize| match reply.get(i) {
+/// Word `i` of a script's reply, as text.
+fn word(reply: &[redis::Value], i: usize) -> String {
+    match reply.get(i) {
         Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
         Some(redis::Value::SimpleString(s)) => s.clone(),
         Some(redis::Value::Int(n)) => n.to_string(),
         _ => String::new(),
-    };
-    match word(0).as_str() {
+    }
+}
+
+/// A write script's verdict (`{verdict, now, ...}`): `ok`, `mismatch`,
+/// `invalid` or `quota`.
+fn verdict(ns: &str, reply: &[redis::Value]) -> Result<bool> {
+    match word(reply, 0).as_str() {
         "ok" => Ok(true),
         "mismatch" => Ok(false),
         "quota" => Err(kv_error(
             KvErrorKind::QuotaExceeded,
-            format!("kv quota of {} {} of `{ns}` exceeded", word(2), word(1)),
+            format!(
+                "kv quota of {} {} of `{ns}` exceeded",
+                word(reply, 3),
+                word(reply, 2)
+            ),
         )),
         "invalid" => Err(kv_error(
             KvErrorKind::Invalid,
-            format!("in `{ns}`: {}", word(1).trim_start_matches("ERR ")),
+            format!("in `{ns}`: {}", word(reply, 2).trim_start_matches("ERR ")),
         )),
         other => Err(kv_error(
-            KvErrorKind::Unavailable,
-            format!("unexpected reply `{other}` from redis"),
+            KvErrorKind::OutcomeUnknown,
+            format!("unexpected reply `{other}` to a write from redis"),
         )),
     }
+}
+
+/// A reply of the wrong shape to `what` (the script ran: what it did is
+/// not known).
+fn unexpected(what: &str) -> Error {
+    kv_error(
+        KvErrorKind::OutcomeUnknown,
+        format!("unexpected reply to {what} from redis"),
+    )
 }
 
 impl std::fmt::Debug for RedisBackend {
@@ -300,9 +323,10 @@ impl KvBackend for RedisBackend {
         deadline: Instant,
     ) -> KvFuture<()> {
         let (data, usage, owned) = (data_key(ns), usage_key(ns), ns.to_string());
-        let run = self.run(deadline, move |mut conn| async move {
-            let mut call = SCRIPTS[0].key(data);
+        let run = self.write(deadline, move |mut conn, fence| async move {
+            let mut call = SCRIPTS.set_many.key(data);
             call.key(usage)
+                .arg(fence)
                 .arg(limit(quota.max_total_size))
                 .arg(limit(quota.max_keys));
             for (k, v) in &entries {
@@ -314,14 +338,25 @@ impl KvBackend for RedisBackend {
     }
 
     fn delete_many(&self, ns: &str, keys: Vec<String>, deadline: Instant) -> KvFuture<u64> {
-        let (data, usage) = (data_key(ns), usage_key(ns));
-        self.run(deadline, move |mut conn| async move {
-            SCRIPTS[1]
+        let (data, usage, owned) = (data_key(ns), usage_key(ns), ns.to_string());
+        let run = self.write(deadline, move |mut conn, fence| async move {
+            SCRIPTS
+                .delete_many
                 .key(data)
                 .key(usage)
+                .arg(fence)
                 .arg(&keys)
                 .invoke_async(&mut conn)
                 .await
+        });
+        Box::pin(async move {
+            let reply = run.await?;
+            verdict(&owned, &reply)?;
+            match reply.get(2) {
+                Some(redis::Value::Int(n)) => u64::try_from(*n).ok(),
+                _ => None,
+            }
+            .ok_or_else(|| unexpected("a delete"))
         })
     }
 
@@ -345,7 +380,8 @@ impl KvBackend for RedisBackend {
     ) -> KvFuture<KeyPage> {
         let data = data_key(ns);
         let run = self.run(deadline, move |mut conn| async move {
-            SCRIPTS[4]
+            SCRIPTS
+                .list_keys
                 .key(data)
                 .arg(cursor.unwrap_or(0))
                 .arg(limit.max(1))
@@ -370,10 +406,12 @@ impl KvBackend for RedisBackend {
         deadline: Instant,
     ) -> KvFuture<i64> {
         let (data, usage, owned) = (data_key(ns), usage_key(ns), ns.to_string());
-        let run = self.run(deadline, move |mut conn| async move {
-            SCRIPTS[2]
+        let run = self.write(deadline, move |mut conn, fence| async move {
+            SCRIPTS
+                .increment
                 .key(data)
                 .key(usage)
+                .arg(fence)
                 .arg(key)
                 .arg(delta)
                 .arg(limit(quota.max_total_size))
@@ -384,18 +422,13 @@ impl KvBackend for RedisBackend {
         Box::pin(async move {
             let reply = run.await?;
             verdict(&owned, &reply)?;
-            match reply.get(1) {
+            match reply.get(2) {
                 Some(redis::Value::BulkString(b)) => {
                     std::str::from_utf8(b).ok().and_then(|t| t.parse().ok())
                 }
                 _ => None,
             }
-            .ok_or_else(|| {
-                kv_error(
-                    KvErrorKind::Unavailable,
-                    "unexpected reply to an increment from redis",
-                )
-            })
+            .ok_or_else(|| unexpected("an increment"))
         })
     }
 
@@ -409,10 +442,12 @@ impl KvBackend for RedisBackend {
         deadline: Instant,
     ) -> KvFuture<bool> {
         let (data, usage, owned) = (data_key(ns), usage_key(ns), ns.to_string());
-        let run = self.run(deadline, move |mut conn| async move {
-            SCRIPTS[3]
+        let run = self.write(deadline, move |mut conn, fence| async move {
+            SCRIPTS
+                .compare_and_swap
                 .key(data)
                 .key(usage)
+                .arg(fence)
                 .arg(key)
                 .arg(if expected.is_some() { "1" } else { "0" })
                 .arg(expected.unwrap_or_default())

@@ -43,6 +43,7 @@ impl StoreState {
         let what = match kind {
             KvErrorKind::QuotaExceeded => "quota exceeded",
             KvErrorKind::Invalid => "invalid",
+            KvErrorKind::OutcomeUnknown => "outcome unknown",
             _ => "unavailable",
         };
         store::Error::Other(format!("{what}: {message}"))

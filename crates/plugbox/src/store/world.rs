@@ -59,12 +59,22 @@ impl config::Host for StoreState {
 }
 
 /// What the guest learns of a failure: its kind, and for quota and
-/// invalid-input errors what was wrong. A backend's failure is logged here
+/// invalid-input errors what was wrong; an unconfirmed write is told apart
+/// from a failed one. A backend's failure is logged here
 /// in full; the guest is not told the host's paths or addresses.
 pub(crate) fn guest_message(plugin: &str, e: &Error) -> (KvErrorKind, String) {
     match e.kind() {
         ErrorKind::Kv(kind @ (KvErrorKind::QuotaExceeded | KvErrorKind::Invalid)) => {
             (*kind, e.message().to_string())
+        }
+        ErrorKind::Kv(KvErrorKind::OutcomeUnknown) => {
+            tracing::warn!(plugin, error = %format!("{e:#}"), "key-value write unconfirmed");
+            (
+                KvErrorKind::OutcomeUnknown,
+                "the key-value store did not confirm the write: it was applied before the \
+                 operation's deadline or never will be; read the key to know"
+                    .into(),
+            )
         }
         _ => {
             tracing::warn!(plugin, error = %format!("{e:#}"), "key-value backend failed");
@@ -80,6 +90,7 @@ fn to_wit(plugin: &str, e: &Error) -> kv::Error {
     match guest_message(plugin, e) {
         (KvErrorKind::QuotaExceeded, m) => kv::Error::QuotaExceeded(m),
         (KvErrorKind::Invalid, m) => kv::Error::Invalid(m),
+        (KvErrorKind::OutcomeUnknown, m) => kv::Error::OutcomeUnknown(m),
         (_, m) => kv::Error::Unavailable(m),
     }
 }

@@ -13,6 +13,8 @@ mod call;
 mod load;
 #[path = "../../../../fuzz/src/manifest.rs"]
 mod manifest;
+#[path = "../../../../fuzz/src/settings.rs"]
+mod settings;
 #[path = "../../../../fuzz/src/wit.rs"]
 mod wit;
 
@@ -203,4 +205,32 @@ fn request_bodies_are_parsed_against_signatures_or_refused() {
             .run(&signatures.case(echo, deep.as_bytes()))
             .is_none()
     );
+}
+
+#[test]
+fn generated_server_and_kv_tables_parse_check_and_open_or_fail_cleanly() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (mut parsed, mut stores) = (0, 0);
+    cases(400, 512, |input, _| {
+        if let Ok(text) = settings::text(&mut Unstructured::new(input)) {
+            let reached = settings::run(&text, Some(scratch.path()));
+            parsed += reached.parsed;
+            stores += reached.stores;
+        }
+    });
+    eprintln!("parsed {parsed}, stores written {stores}");
+    assert!(
+        parsed >= 40 && stores >= 20,
+        "parsed {parsed}, stores {stores}"
+    );
+    // The values that were refused with the wrong reason are refused with
+    // the right one.
+    for (text, why) in [
+        ("[kv]\nmax-keys = 1e30", "too large"),
+        ("[kv]\nmax-keys = nan", "not a number"),
+        ("[kv]\nmax-total-size = inf", "too large (at most 1 EiB)"),
+    ] {
+        let err = plugbox::Manifest::parse(text, "fuzz.toml", scratch.path()).unwrap_err();
+        assert!(err.to_string().contains(why), "{text}: {err}");
+    }
 }

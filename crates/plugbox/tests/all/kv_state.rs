@@ -149,6 +149,14 @@ fn redis_down_is_a_typed_error_to_the_guest_and_calls_recover_when_it_is_back() 
     );
     assert_eq!(p.handle("set k before").unwrap(), Ok("ok".into()));
     server.stop();
+    // The first write went to a connection that had just died: whether
+    // Redis got it cannot be known (here it died with it)...
+    let reply = p.handle("set k during");
+    assert!(
+        matches!(&reply, Ok(Err(e)) if e.starts_with("outcome-unknown: ")),
+        "{reply:?}"
+    );
+    // ... the next finds Redis down before sending anything.
     let reply = p.handle("set k during");
     assert!(unavailable(&reply), "{reply:?}");
     // The host keeps serving: other plugins, and this one's other paths.
@@ -202,6 +210,7 @@ fn redis_down_is_a_typed_error_to_the_guest_and_calls_recover_when_it_is_back() 
 enum Outcome {
     Done,
     Unavailable,
+    Unknown,
 }
 
 #[test]
@@ -235,6 +244,7 @@ fn redis_stopped_and_restarted_under_calls_costs_only_typed_errors() {
                     let outcome = match &reply {
                         Ok(Ok(_)) => Outcome::Done,
                         _ if unavailable(&reply) => Outcome::Unavailable,
+                        Ok(Err(e)) if e.starts_with("outcome-unknown: ") => Outcome::Unknown,
                         _ => panic!("neither a result nor a typed kv error: {reply:?}"),
                     };
                     if tx.send(outcome).is_err() {
@@ -298,6 +308,80 @@ fn a_stuck_redis_is_a_typed_error_before_the_call_deadline() {
         assert!(Instant::now() < deadline, "never recovered");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn a_write_redis_gets_after_its_deadline_is_never_applied() {
+    let server = RedisServer::start();
+    let p = on_redis(&server.url(), None, Duration::from_millis(300));
+    // A long-running host: connected, with a recent reading of Redis's
+    // clock from its last write.
+    assert_eq!(p.handle("set warm 1").unwrap(), Ok("ok".into()));
+    server.pause();
+    let failed: Vec<String> = (0..3)
+        .map(|_| p.handle("incr n 1").unwrap().unwrap_err())
+        .collect();
+    server.resume();
+    // The first increment was sent and its answer never came: applied
+    // before its deadline or never, which the guest cannot know.
+    assert!(failed[0].starts_with("outcome-unknown: "), "{failed:?}");
+    // After a failure the host reads Redis's clock before the next write,
+    // and that read got no answer: those increments were never sent.
+    for e in &failed[1..] {
+        assert!(e.starts_with("unavailable: "), "{failed:?}");
+    }
+    // Thawed, Redis runs the increment it held, finds its deadline
+    // passed, and changes nothing: one good increment makes 1, not 2.
+    assert_eq!(p.handle("incr n 1").unwrap(), Ok("1".into()));
+    assert_eq!(p.handle("get n").unwrap(), Ok("1".into()));
+    // Every kind of write is fenced; the host's own calls are told the same.
+    let kv = p.kv().clone();
+    server.pause();
+    let set = kv.set("n", "100").unwrap_err();
+    let delete = kv.delete("n").unwrap_err();
+    server.resume();
+    assert_eq!(
+        set.kind(),
+        &ErrorKind::Kv(KvErrorKind::OutcomeUnknown),
+        "{set:#}"
+    );
+    assert!(
+        format!("{set:#}").contains("it was applied before then or never will be"),
+        "{set:#}"
+    );
+    assert_eq!(
+        delete.kind(),
+        &ErrorKind::Kv(KvErrorKind::Unavailable),
+        "{delete:#}"
+    );
+    assert_eq!(kv.get("n").unwrap(), Some(b"1".to_vec()));
+    // A read leaves the host without a reading of Redis's clock (the last
+    // write failed): a write now reads it, and carries the next one's.
+    kv.set("warm", "2").unwrap();
+    server.pause();
+    let casw = kv.compare_and_swap("n", Some(b"1"), "7").unwrap_err();
+    server.resume();
+    assert_eq!(
+        casw.kind(),
+        &ErrorKind::Kv(KvErrorKind::OutcomeUnknown),
+        "{casw:#}"
+    );
+    assert_eq!(kv.get("n").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(
+        kv.set_many(vec![("m".into(), b"2".to_vec())])
+            .map_err(|e| e.to_string()),
+        Ok(())
+    );
+    server.pause();
+    let many = kv.set_many(vec![("m".into(), b"3".to_vec())]).unwrap_err();
+    server.resume();
+    assert_eq!(
+        many.kind(),
+        &ErrorKind::Kv(KvErrorKind::OutcomeUnknown),
+        "{many:#}"
+    );
+    assert_eq!(kv.get("m").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(kv.usage().unwrap().keys, 3, "warm, n and m");
 }
 
 #[test]

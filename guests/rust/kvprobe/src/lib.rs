@@ -1,6 +1,7 @@
 //! Runs one `plugbox:plugin/kv` operation per call, named by the input's
 //! first word; values are text. Replies `Ok(text)`, or `Err("KIND: why")`
-//! for a kv error (`unavailable`, `quota-exceeded`, `invalid`).
+//! for a kv error (`unavailable`, `quota-exceeded`, `invalid`,
+//! `outcome-unknown`).
 //!
 //! `get K`, `set K V`, `del K`, `exists K`, `incr K DELTA`,
 //! `cas K EXPECTED|- NEW` (`-`: expect it unset), `list CURSOR|- LIMIT`
@@ -23,6 +24,7 @@ fn why(e: kv::Error) -> String {
         kv::Error::Unavailable(m) => format!("unavailable: {m}"),
         kv::Error::QuotaExceeded(m) => format!("quota-exceeded: {m}"),
         kv::Error::Invalid(m) => format!("invalid: {m}"),
+        kv::Error::OutcomeUnknown(m) => format!("outcome-unknown: {m}"),
     }
 }
 
