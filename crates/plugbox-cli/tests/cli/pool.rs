@@ -63,3 +63,45 @@ fn a_module_too_large_for_a_pool_slot_runs_on_demand_and_is_cached() {
     assert_eq!(after.ino(), before.ino(), "a cache hit, not a compile");
     eprintln!("compile and call: {compiled_in:?}; cache hit and call: {hit_in:?}");
 }
+
+#[test]
+fn a_precompiled_module_too_large_for_a_pool_slot_runs_on_demand() {
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("many.wat");
+    std::fs::write(&module, plugbox_test_support::many_functions_wat(40_000)).unwrap();
+    let cwasm = dir.path().join("many.cwasm");
+    let plugbox = |args: &[&std::ffi::OsStr]| {
+        Command::new(env!("CARGO_BIN_EXE_plugbox"))
+            .args(args)
+            .stdin(Stdio::null())
+            .env_remove("PLUGBOX_LOG")
+            .output()
+            .expect("plugbox runs")
+    };
+    let o = plugbox(&[
+        "compile".as_ref(),
+        "--opt-level".as_ref(),
+        "none".as_ref(),
+        module.as_os_str(),
+        "-o".as_ref(),
+        cwasm.as_os_str(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // Its counts are not read from native code: the pool refuses it, and
+    // it is loaded for on-demand allocation instead.
+    let o = plugbox(&[
+        "call".as_ref(),
+        "--opt-level".as_ref(),
+        "none".as_ref(),
+        "--allow-precompiled".as_ref(),
+        cwasm.as_os_str(),
+        "f7".as_ref(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "7\n");
+    assert!(
+        stderr(&o).contains("its instances are allocated on demand"),
+        "{}",
+        stderr(&o)
+    );
+}
