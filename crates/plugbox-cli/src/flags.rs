@@ -113,6 +113,11 @@ impl PluginFlags {
         let plugin = crate::progress::spin(message, || {
             Plugin::from_spec(&engine, &name, &spec, HostFunctions::new())
         })?;
+        if engine.is_pooling() && !plugin.is_pooled() {
+            crate::output::note!(
+                "note: `{name}` is too large for a pool slot (an instance's state over 1 MiB); its instances are allocated on demand"
+            );
+        }
         Ok(plugin)
     }
 

@@ -170,6 +170,7 @@ impl Prepared {
                     (code, wasi, async_host, counts, wasm_only)
                 }
                 Compiled::Component(component) => {
+                    let wt = component.engine().clone();
                     let r = component.resources_required();
                     let counts = Counts {
                         instances: (!wasm.kind().is_precompiled())
@@ -179,7 +180,7 @@ impl Prepared {
                     };
                     let async_host = component
                         .component_type()
-                        .imports(engine.wasmtime())
+                        .imports(&wt)
                         .any(|(name, _)| host.is_async_component_import(name));
                     let code = Code::component(component, host, &name)?;
                     (code, Wasi::P2, async_host, counts, false)
@@ -191,9 +192,16 @@ impl Prepared {
             kv,
             log_sink: settings.log_sink,
         });
+        // The Wasmtime engine the code was loaded into: the pool's, or the
+        // on-demand one for code too large for a pool slot.
+        let wasmtime = code.engine().clone();
+        let on_demand = engine.is_on_demand(&wasmtime);
+        if on_demand {
+            tracing::info!(plugin = %name, "an instance's state is larger than a pool slot holds; instances are allocated on demand");
+        }
         let template = StoreTemplate {
             engine: engine.clone(),
-            wasmtime: engine.wasmtime().clone(),
+            wasmtime,
             name,
             allowed_hosts: settings.sandbox.get_allowed_hosts().into(),
             limits: settings.limits,
@@ -212,7 +220,8 @@ impl Prepared {
             template,
             code,
             counts,
-            shards: ShardCopies::new(engine.shard_count()),
+            // Its instances come from one engine, not from the shards.
+            shards: ShardCopies::new(if on_demand { 1 } else { engine.shard_count() }),
         };
         prepared.check_fits_a_shard()?;
         Ok(prepared)
@@ -255,6 +264,12 @@ impl Prepared {
 
     pub(crate) fn engine(&self) -> &Engine {
         &self.template.engine
+    }
+
+    /// Whether this plugin's instances are allocated on demand although
+    /// the engine has a pool: one does not fit a pool slot.
+    pub(crate) fn on_demand(&self) -> bool {
+        self.engine().is_on_demand(&self.template.wasmtime)
     }
 
     pub(crate) fn limits(&self) -> &Limits {

@@ -175,6 +175,38 @@ impl Engine {
         &self.inner.wasmtime
     }
 
+    /// The engine for code one instance of which does not fit a pool
+    /// slot (its instance state is larger than [`POOL_INSTANCE_SIZE`]):
+    /// configured as the pool shards, so the same compiled code loads
+    /// into it, but allocating instances on demand. Made the first time a
+    /// plugin needs it; without the pooling allocator, the engine itself.
+    pub(crate) fn on_demand(&self) -> wasmtime::Result<&wasmtime::Engine> {
+        if !self.inner.pooling {
+            return Ok(&self.inner.wasmtime);
+        }
+        self.inner.shards.on_demand(|| {
+            let config = wasmtime_config(&self.inner.config, None).map_err(wasmtime::Error::new)?;
+            let engine = wasmtime::Engine::new(&config)?;
+            tracing::info!("on-demand engine made for code too large for a pool slot");
+            Ok(engine)
+        })
+    }
+
+    /// Whether code loaded into `engine` runs without the pool although
+    /// this engine has one.
+    pub(crate) fn is_on_demand(&self, engine: &wasmtime::Engine) -> bool {
+        self.inner.pooling && self.inner.shards.is_on_demand(engine)
+    }
+
+    /// Whether an instance of code with `footprint` fits a pool slot
+    /// (always, without the pooling allocator).
+    pub(crate) fn fits_a_slot(&self, footprint: crate::load::footprint::Footprint) -> bool {
+        use crate::load::footprint::INSTANCE_OVERHEAD;
+        !self.inner.pooling
+            || (footprint.largest.saturating_add(INSTANCE_OVERHEAD) <= POOL_INSTANCE_SIZE
+                && footprint.total.saturating_add(INSTANCE_OVERHEAD) <= POOL_INSTANCE_SIZE)
+    }
+
     /// The number of pool shards instances are spread over (1 without the
     /// pooling allocator).
     pub(crate) fn shard_count(&self) -> usize {
@@ -283,6 +315,15 @@ impl Engine {
 
 /// Memories and tables one module may have in a pooled engine.
 pub(crate) const POOL_PER_MODULE: u32 = 16;
+
+/// Wasmtime's state of one instance that a pool slot holds (its
+/// `max_core_instance_size` and `max_component_instance_size`, the
+/// default of both): 1 MiB, some 30 000 exported functions. Pooled or
+/// not, an instance's state is allocated when it is made, so the pool
+/// reserves nothing for it; the bound caps what the pool's instances
+/// hold together (1 GiB for the 1000 default slots). Code that needs more
+/// runs on the [on-demand engine](Engine::on_demand) instead.
+pub(crate) const POOL_INSTANCE_SIZE: u64 = 1 << 20;
 
 /// The Wasmtime version plugbox is built against (pinned in `Cargo.toml`).
 pub const WASMTIME_VERSION: &str = "48.0.8";
@@ -422,6 +463,8 @@ fn pool_config(config: &EngineConfig, size: Pool) -> wasmtime::PoolingAllocation
         .total_tables(n)
         .total_stacks(n)
         .max_memory_size(usize::try_from(config.get_pool_max_memory()).unwrap_or(usize::MAX))
+        .max_core_instance_size(POOL_INSTANCE_SIZE as usize)
+        .max_component_instance_size(POOL_INSTANCE_SIZE as usize)
         .max_memories_per_module(POOL_PER_MODULE)
         .max_tables_per_module(POOL_PER_MODULE)
         .table_elements(crate::config::DEFAULT_MAX_TABLE_ELEMENTS as usize)

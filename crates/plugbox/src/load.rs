@@ -4,6 +4,7 @@
 
 pub(crate) mod aot;
 pub(crate) mod bounds;
+pub(crate) mod footprint;
 mod inspect;
 mod kind;
 mod sniff;

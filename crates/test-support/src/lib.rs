@@ -159,3 +159,23 @@ impl Drop for HttpServer {
         }
     }
 }
+
+/// The WAT text of a module of `n` small exported functions (`f0` returns
+/// 0, ...), `count`, which counts its calls in a global, and `spin`, an
+/// endless loop: each exported
+/// function takes 32 bytes of Wasmtime's state of an instance, so from
+/// about 32 000 functions an instance is too large for a pool slot (1 MiB).
+pub fn many_functions_wat(n: usize) -> String {
+    use std::fmt::Write;
+    let mut text = String::from(
+        "(module\n  (global $n (mut i32) (i32.const 0))\n  (func (export \"count\") (result i32)\n    (global.set $n (i32.add (global.get $n) (i32.const 1)))\n    global.get $n)\n  (func (export \"spin\") (loop $l br $l))\n",
+    );
+    for i in 0..n {
+        let _ = writeln!(
+            text,
+            "  (func (export \"f{i}\") (result i32) i32.const {i})"
+        );
+    }
+    text.push_str(")\n");
+    text
+}

@@ -126,6 +126,57 @@ fn memory_flags() {
 }
 
 #[test]
+fn no_memory_limit_is_refused_by_a_pool_whose_slots_cap_it() {
+    // A pooled memory stops growing at its slot's end, so `none` would be
+    // a cap of 1 MiB in disguise: refused like any limit above the slot.
+    let refused = "memory limit `none` (max-memory) is larger than the pool's slot size `1 MiB` (pool-max-memory)";
+    let hostile = wat("hostile.wat");
+    let flags = ["--pool-max-memory", "1MiB", "--max-memory", "none"];
+    let o = plugbox(&[&["call"], &flags[..], &[&hostile, "grow", "100"]].concat());
+    assert_error(&o, 2, refused);
+    let o = plugbox(&[&["run"], &flags[..], &[&rust_guest("probe"), "alloc-bomb"]].concat());
+    assert_error(&o, 2, refused);
+    let o = plugbox(&[
+        "call",
+        "--pool-max-memory",
+        "1MiB",
+        "--max-memory",
+        "2MiB",
+        &hostile,
+        "ok",
+    ]);
+    assert_error(
+        &o,
+        2,
+        "memory limit `2 MiB` (max-memory) is larger than the pool's slot size `1 MiB` (pool-max-memory)",
+    );
+    // The same from a manifest.
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("plugbox.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[engine]\npool-max-memory = \"1MiB\"\n[plugins.h]\nsource = {hostile:?}\n[plugins.h.limits]\nmax-memory = \"none\"\n"
+        ),
+    )
+    .unwrap();
+    let manifest = manifest.to_str().unwrap();
+    let o = plugbox(&["call", "--manifest", manifest, "h", "grow", "100"]);
+    assert_error(&o, 2, refused);
+    // Without the pool, `none` is no cap: 100 pages more than the slot.
+    let o = plugbox(&[
+        "call",
+        "--manifest",
+        manifest,
+        "--pooling=false",
+        "h",
+        "grow",
+        "100",
+    ]);
+    assert_eq!(stdout(&o), "1\n", "{}", stderr(&o));
+}
+
+#[test]
 fn table_instance_and_stack_flags() {
     let o = plugbox(&[
         "call",

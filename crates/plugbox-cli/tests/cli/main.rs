@@ -10,6 +10,7 @@ mod kv;
 mod limits;
 mod manifest;
 mod new;
+mod pool;
 mod sandbox;
 mod serve;
 mod serve_api;

@@ -8,6 +8,15 @@ use crate::store::HostFunctions;
 use wasmtime_wasi_http::p2::bindings::ProxyIndices;
 
 impl Code {
+    /// The Wasmtime engine the code is loaded into: the engine's pool
+    /// shard, or its on-demand engine.
+    pub(crate) fn engine(&self) -> &wasmtime::Engine {
+        match self {
+            Self::Module { module, .. } => module.engine(),
+            Self::Component { component, .. } => component.engine(),
+        }
+    }
+
     /// Links a compiled module (with WASI preview 1 when it `uses_wasi`)
     /// in the module's engine.
     pub(super) fn module(

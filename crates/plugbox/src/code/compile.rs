@@ -44,48 +44,122 @@ pub(crate) fn compile(engine: &Engine, wasm: &Wasm, allow_precompiled: bool) -> 
     // An entry is named by the XXH3-128 of the binary compiled and counts
     // only if the BLAKE3 it records is this binary's (see `cache`).
     let mut digest = None;
-    match engine.cache() {
+    let fits = match engine.cache() {
         Some(cache) => {
-            let (hit, key, blake3) = lookup(engine, cache, artifact, wasm)?;
-            if let Some(compiled) = hit {
+            let looked = lookup(engine, cache, artifact, wasm)?;
+            if let Some(compiled) = looked.hit {
                 return Ok(compiled);
             }
-            digest = Some((cache, key, blake3));
+            digest = Some((cache, looked.key, looked.blake3));
+            looked.fits
         }
         None => check_caps(engine, wasm)?,
-    }
+    };
     // Validation first: its errors carry precise offsets and tell a
     // disabled feature from malformed input; compilation's do not.
     wasm.validate_code(engine)?;
+    // Compiled to an image, which does not depend on how instances are
+    // allocated, then loaded into the engine they come from: code too
+    // large for a pool slot is compiled (and cached) once all the same.
     let wt = engine.wasmtime();
-    let compiled = match artifact {
-        Artifact::Module => wasmtime::Module::new(wt, &compilable(wasm)?).map(Compiled::Module),
-        Artifact::Component => {
-            wasmtime::component::Component::new(wt, wasm.bytes()).map(Compiled::Component)
-        }
+    let image = match artifact {
+        Artifact::Module => wt.precompile_module(&compilable(wasm)?),
+        Artifact::Component => wt.precompile_component(wasm.bytes()),
     }
     .map_err(|e| validation_error(engine.config(), wasm.name(), wasm.bytes(), e))?;
     if let Some((cache, key, blake3)) = digest {
-        let image = match &compiled {
-            Compiled::Module(m) => m.serialize(),
-            Compiled::Component(c) => c.serialize(),
-        };
         let source = cache::Source {
             blake3: blake3.unwrap_or_else(|| blake3_of(wasm)),
             sha256: binary_sha256(wasm),
         };
-        match image {
-            Ok(image) => cache.put(&key, &source, artifact, &image),
-            Err(e) => tracing::warn!(error = %e, "cannot serialize for the cache"),
+        cache.put(&key, &source, artifact, &image);
+    }
+    // SAFETY: `image` was just compiled by this engine, whose on-demand
+    // engine is configured as it is but for the allocator.
+    place(engine, fits, |wt| unsafe {
+        deserialize(wt, &image, artifact)
+    })
+    .map_err(|e| {
+        Error::new(
+            ErrorKind::Compile,
+            format!("failed to load the compiled code of `{}`", wasm.name()),
+        )
+        .with_source(e.into_boxed_dyn_error())
+    })
+}
+
+/// Loads compiled code into the Wasmtime engine its instances come from:
+/// the pool's when one fits a slot (`fits`, as far as the binary tells),
+/// the on-demand engine when not, or when the pool refuses it (a
+/// precompiled artifact, whose counts are not read, or a component
+/// whose own state was larger than its core modules let see).
+fn place(
+    engine: &Engine,
+    fits: bool,
+    load: impl Fn(&wasmtime::Engine) -> wasmtime::Result<Compiled>,
+) -> wasmtime::Result<Compiled> {
+    let mut refused = None;
+    if fits || !engine.is_pooling() {
+        match load(engine.wasmtime()) {
+            Ok(compiled) => return Ok(compiled),
+            Err(e) if !engine.is_pooling() => return Err(e),
+            Err(e) => refused = Some(e),
         }
     }
-    Ok(compiled)
+    match load(engine.on_demand()?) {
+        Ok(compiled) => {
+            if let Some(e) = refused {
+                tracing::info!(error = %format!("{e:#}"), "the pool refused the code; its instances are allocated on demand");
+            }
+            Ok(compiled)
+        }
+        // The pool's reason, when it refused first: the on-demand engine
+        // differs only in its allocator.
+        Err(e) => Err(refused.unwrap_or(e)),
+    }
+}
+
+/// Native code from an image that [`place`]'s engine compiled.
+///
+/// # Safety
+///
+/// `image` must be what `precompile_module` or `precompile_component`
+/// made for an engine configured as `engine` but for its allocator.
+unsafe fn deserialize(
+    engine: &wasmtime::Engine,
+    image: &[u8],
+    artifact: Artifact,
+) -> wasmtime::Result<Compiled> {
+    // SAFETY: the caller's contract.
+    unsafe {
+        match artifact {
+            Artifact::Module => wasmtime::Module::deserialize(engine, image).map(Compiled::Module),
+            Artifact::Component => {
+                wasmtime::component::Component::deserialize(engine, image).map(Compiled::Component)
+            }
+        }
+    }
 }
 
 /// The caps and the pool's fit depend on this engine's settings, not on
 /// the code: checked on a cache hit too (a walk, not a validation).
-fn check_caps(engine: &Engine, wasm: &Wasm) -> Result<()> {
-    crate::load::bounds::check_declared(engine, wasm.name(), wasm.bytes())
+/// `Ok(false)`: an instance would not fit a pool slot.
+fn check_caps(engine: &Engine, wasm: &Wasm) -> Result<bool> {
+    crate::load::bounds::check_declared(engine, wasm.name(), wasm.bytes())?;
+    let fits = !engine.is_pooling() || engine.fits_a_slot(crate::load::footprint::of(wasm.bytes()));
+    Ok(fits)
+}
+
+/// What a cache lookup found.
+struct Looked {
+    /// The cache's code, if an entry holds code compiled from the source.
+    hit: Option<Compiled>,
+    /// The entry's name.
+    key: String,
+    /// The BLAKE3 of the source's binary, if it was computed.
+    blake3: Option<[u8; 32]>,
+    /// Whether an instance fits a pool slot ([`check_caps`]).
+    fits: bool,
 }
 
 /// The cache's compiled code for `wasm`, if an entry holds code compiled
@@ -94,25 +168,21 @@ fn check_caps(engine: &Engine, wasm: &Wasm) -> Result<()> {
 /// or, when the binary's SHA-256 is already known (a `sha256` pin hashed
 /// it), its SHA-256: either is collision-resistant, and the source is
 /// not hashed twice. For a large source, the hash and the caps walk run
-/// on another thread while this one names the entry, and checks and maps
-/// it. A hit also gives a binary source its SHA-256, recorded in the
-/// entry, so a hit never computes one.
-fn lookup(
-    engine: &Engine,
-    cache: &Cache,
-    artifact: Artifact,
-    wasm: &Wasm,
-) -> Result<(Option<Compiled>, String, Option<[u8; 32]>)> {
+/// on another thread while this one names the entry and checks it; its
+/// code is mapped once the walk has said which engine it goes to. A hit
+/// also gives a binary source its SHA-256, recorded in the entry, so a
+/// hit never computes one.
+fn lookup(engine: &Engine, cache: &Cache, artifact: Artifact, wasm: &Wasm) -> Result<Looked> {
     let known_sha256 = (!wasm.is_text()).then(|| wasm.known_sha256()).flatten();
     let look = || {
         let key = cache::key(wasm.xxh3());
-        (find(engine, cache, &key, artifact), key)
+        (cache.get(&key, artifact), key)
     };
-    let vet = || -> Result<Option<[u8; 32]>> {
-        check_caps(engine, wasm)?;
-        Ok(known_sha256.is_none().then(|| blake3_of(wasm)))
+    let vet = || -> Result<(bool, Option<[u8; 32]>)> {
+        let fits = check_caps(engine, wasm)?;
+        Ok((fits, known_sha256.is_none().then(|| blake3_of(wasm))))
     };
-    let ((found, key), blake3) = if wasm.bytes().len() >= PARALLEL_HASH_FROM {
+    let ((found, key), vetted) = if wasm.bytes().len() >= PARALLEL_HASH_FROM {
         std::thread::scope(|s| {
             let vetting = std::thread::Builder::new()
                 .name("plugbox-hash".into())
@@ -128,27 +198,29 @@ fn lookup(
         let vetted = vet()?;
         (look(), Ok(vetted))
     };
-    let blake3 = blake3?;
-    let hit = match found {
-        Some((compiled, hit)) => {
-            let same = match (known_sha256, blake3) {
-                (Some(sha), _) => hit.source.sha256 == sha,
-                (None, Some(blake3)) => hit.source.blake3 == blake3,
-                (None, None) => false,
-            };
-            if same {
-                if !wasm.is_text() {
-                    wasm.remember_sha256(&hit.source.sha256);
-                }
-                Some(compiled)
-            } else {
-                tracing::warn!(entry = %hit.path.display(), "cache entry compiled from another source with the same XXH3; compiling");
-                None
-            }
+    let (fits, blake3) = vetted?;
+    let hit = found.and_then(|hit| {
+        let same = match (known_sha256, blake3) {
+            (Some(sha), _) => hit.source.sha256 == sha,
+            (None, Some(blake3)) => hit.source.blake3 == blake3,
+            (None, None) => false,
+        };
+        if !same {
+            tracing::warn!(entry = %hit.path.display(), "cache entry compiled from another source with the same XXH3; compiling");
+            return None;
         }
-        None => None,
-    };
-    Ok((hit, key, blake3))
+        let compiled = map_entry(engine, &hit, artifact, fits)?;
+        if !wasm.is_text() {
+            wasm.remember_sha256(&hit.source.sha256);
+        }
+        Some(compiled)
+    });
+    Ok(Looked {
+        hit,
+        key,
+        blake3,
+        fits,
+    })
 }
 
 /// The BLAKE3 of the binary compiled.
@@ -156,21 +228,22 @@ fn blake3_of(wasm: &Wasm) -> [u8; 32] {
     *blake3::hash(wasm.bytes()).as_bytes()
 }
 
-/// The entry named `key`, checked and mapped; its code is not used until
-/// its source is known to be the one loaded.
-fn find(
+/// The code of a checked entry whose source is the one loaded, mapped
+/// into the engine its instances come from.
+fn map_entry(
     engine: &Engine,
-    cache: &Cache,
-    key: &str,
+    hit: &cache::Hit,
     artifact: Artifact,
-) -> Option<(Compiled, cache::Hit)> {
-    let hit = cache.get(key, artifact)?;
+    fits: bool,
+) -> Option<Compiled> {
     // SAFETY: the entry was written by plugbox's cache for an engine
-    // with the same fingerprint, atomically, and its checksum was just
-    // verified; Wasmtime checks compatibility again. Its code is used
-    // only once its source is known to be this one (`lookup`).
-    match unsafe { map_file(engine, &hit.file, artifact) } {
-        Ok(compiled) => Some((compiled, hit)),
+    // with the same fingerprint, atomically, its checksum was verified,
+    // and it records the loaded source; Wasmtime checks compatibility
+    // again.
+    match place(engine, fits, |wt| unsafe {
+        map_file(wt, &hit.file, artifact)
+    }) {
+        Ok(compiled) => Some(compiled),
         Err(e) => {
             tracing::warn!(entry = %hit.path.display(), error = %e, "cache entry refused; compiling");
             None
@@ -216,14 +289,14 @@ fn load_precompiled(engine: &Engine, wasm: &Wasm, allow_precompiled: bool) -> Re
     } else {
         Artifact::Component
     };
-    let wt = engine.wasmtime();
     // SAFETY: the caller opted in to trusting this artifact, its checksum
     // matched, and it was produced by `precompile` for an engine with the
     // same fingerprint; Wasmtime re-checks compatibility itself. A mapped
-    // file is the one whose bytes were just checked.
-    let loaded = unsafe {
+    // file is the one whose bytes were just checked. Its counts are not
+    // read: the pool is tried first.
+    let loaded = place(engine, true, |wt| unsafe {
         match (wasm.mapped_file(), artifact) {
-            (Some(file), _) => map_file(engine, file, artifact),
+            (Some(file), _) => map_file(wt, file, artifact),
             (None, Artifact::Module) => {
                 wasmtime::Module::deserialize(wt, image).map(Compiled::Module)
             }
@@ -231,7 +304,7 @@ fn load_precompiled(engine: &Engine, wasm: &Wasm, allow_precompiled: bool) -> Re
                 wasmtime::component::Component::deserialize(wt, image).map(Compiled::Component)
             }
         }
-    };
+    });
     loaded.map_err(|e| {
         Error::new(
             ErrorKind::Precompiled(PrecompiledReason::Incompatible),
@@ -246,14 +319,14 @@ fn load_precompiled(engine: &Engine, wasm: &Wasm, allow_precompiled: bool) -> Re
 ///
 /// # Safety
 ///
-/// `file` must hold native code for this engine, and must not change
+/// `file` must hold native code for an engine configured as `wt` (but
+/// for its allocator), and must not change
 /// while the code is in use.
 unsafe fn map_file(
-    engine: &Engine,
+    wt: &wasmtime::Engine,
     file: &std::fs::File,
     artifact: Artifact,
 ) -> wasmtime::Result<Compiled> {
-    let wt = engine.wasmtime();
     match artifact {
         // SAFETY: the caller's contract.
         Artifact::Module => {

@@ -141,7 +141,7 @@ impl Prepared {
     /// largest pool shard has: it could never be instantiated.
     pub(super) fn check_fits_a_shard(&self) -> Result<()> {
         let engine = self.engine();
-        if !engine.is_pooling() {
+        if !engine.is_pooling() || self.on_demand() {
             return Ok(());
         }
         let slots = engine.shard_slots(0);

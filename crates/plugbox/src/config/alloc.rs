@@ -73,8 +73,10 @@ impl EngineConfig {
     }
 
     /// Largest linear memory a pooled slot can hold; a plugin's
-    /// `max-memory` may not exceed it. Default: the default memory limit,
-    /// 256 MiB.
+    /// `max-memory` may not exceed it, nor be `none` (a pooled memory
+    /// cannot grow past its slot): such a plugin is refused at load with
+    /// [`ErrorKind::Config`](crate::ErrorKind::Config). Default: the
+    /// default memory limit, 256 MiB.
     pub fn pool_max_memory(mut self, bytes: u64) -> Self {
         self.pool_max_memory = Some(bytes);
         self

@@ -105,7 +105,7 @@ pub struct EngineConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) pool_instances: Option<u32>,
 
-    /// Largest linear memory of a pooled slot; a plugin's max-memory may not exceed it [default: 256MiB]
+    /// Largest linear memory of a pooled slot; a plugin's max-memory may not exceed it, nor be `none` [default: 256MiB]
     #[cfg_attr(feature = "cli", arg(long, value_name = "SIZE", value_parser = super::value::parse_unit::<u64>))]
     #[serde(
         skip_serializing_if = "Option::is_none",

@@ -49,7 +49,7 @@ pub struct Limits {
     )]
     timeout: Option<OrNone<Duration>>,
 
-    /// Linear memory cap, or `none` [default: 256MiB]
+    /// Linear memory cap, or `none`, which a pooled engine refuses (`run` and `call` leave the pool out for it unless `pooling` or `pool-max-memory` is set) [default: 256MiB]
     #[cfg_attr(feature = "cli", arg(long, value_name = "SIZE", value_parser = super::value::parse_or_none::<u64>))]
     #[serde(
         skip_serializing_if = "Option::is_none",
@@ -145,7 +145,8 @@ impl Limits {
     }
 
     /// No limits at all (no timeout, no caps). For trusted code and
-    /// benchmarks.
+    /// benchmarks, on an engine without the pooling allocator (whose
+    /// memory slots are a cap of their own; see [`max_memory`](Self::max_memory)).
     pub fn unlimited() -> Self {
         Self::new()
             .timeout(None)
@@ -201,8 +202,11 @@ impl Limits {
         self
     }
 
-    /// Cap on each linear memory, in bytes. Default: 256 MiB
-    /// ([`DEFAULT_MAX_MEMORY`]).
+    /// Cap on each linear memory, in bytes, or `None` for no cap. Default:
+    /// 256 MiB ([`DEFAULT_MAX_MEMORY`]). With the pooling allocator it may
+    /// not exceed the pool's slot size
+    /// ([`EngineConfig::pool_max_memory`](crate::EngineConfig::pool_max_memory)),
+    /// and `None` is refused: a pooled memory cannot grow past its slot.
     pub fn max_memory(mut self, bytes: impl Into<Option<u64>>) -> Self {
         self.max_memory = Some(OrNone(bytes.into()));
         self
@@ -324,13 +328,23 @@ impl Limits {
                 "retry-factor and retry-max-fuel need retry-attempts",
             ));
         }
-        if let (Some(mem), true) = (self.get_max_memory(), engine.get_pooling())
-            && mem > engine.get_pool_max_memory()
-        {
+        // A pooled memory cannot grow past its slot: a larger limit, or
+        // none, would be a promise the pool breaks silently.
+        let slot = engine.get_pool_max_memory();
+        if engine.get_pooling() && self.get_max_memory().is_none_or(|mem| mem > slot) {
+            let slot = crate::units::format_bytes(slot);
+            let (limit, fix) = match self.get_max_memory() {
+                Some(mem) => (
+                    crate::units::format_bytes(mem),
+                    "lower max-memory or raise pool-max-memory",
+                ),
+                None => (
+                    "none".to_string(),
+                    "set max-memory to at most the slot size",
+                ),
+            };
             return Err(Error::config(format!(
-                "memory limit `{}` is larger than the pool's slot size `{}` (pool-max-memory)",
-                crate::units::format_bytes(mem),
-                crate::units::format_bytes(engine.get_pool_max_memory())
+                "memory limit `{limit}` (max-memory) is larger than the pool's slot size `{slot}` (pool-max-memory): {fix}, or set pooling = false (--pooling=false) to allocate memories on demand"
             )));
         }
         Ok(())

@@ -4,19 +4,44 @@
 //! reference counts of a module's code).
 
 use std::cell::Cell;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// The shards after the first (shard 0 is the engine itself).
+/// The shards after the first (shard 0 is the engine itself), and the
+/// engine for code whose instances do not fit a pool slot.
 pub(crate) struct Shards {
     /// Shard `k` is `extra[k - 1]`.
     extra: Box<[wasmtime::Engine]>,
+    /// Configured as the shards, without the pool: made when a plugin
+    /// first needs it.
+    on_demand: OnceLock<wasmtime::Engine>,
 }
 
 impl Shards {
     pub(crate) fn new(extra: Vec<wasmtime::Engine>) -> Self {
         Self {
             extra: extra.into(),
+            on_demand: OnceLock::new(),
         }
+    }
+
+    /// The on-demand engine, made by `make` the first time.
+    pub(crate) fn on_demand(
+        &self,
+        make: impl FnOnce() -> wasmtime::Result<wasmtime::Engine>,
+    ) -> wasmtime::Result<&wasmtime::Engine> {
+        if let Some(engine) = self.on_demand.get() {
+            return Ok(engine);
+        }
+        let made = make()?;
+        Ok(self.on_demand.get_or_init(|| made))
+    }
+
+    /// Whether `engine` is the on-demand engine.
+    pub(crate) fn is_on_demand(&self, engine: &wasmtime::Engine) -> bool {
+        self.on_demand
+            .get()
+            .is_some_and(|e| wasmtime::Engine::same(e, engine))
     }
 
     /// The number of shards, the engine itself included.
@@ -29,9 +54,10 @@ impl Shards {
         self.extra.get(k.checked_sub(1)?)
     }
 
-    /// Every shard after the first.
+    /// Every shard after the first, and the on-demand engine once made:
+    /// the engines whose epoch the ticker advances besides the first.
     pub(crate) fn all(&self) -> impl Iterator<Item = &wasmtime::Engine> {
-        self.extra.iter()
+        self.extra.iter().chain(self.on_demand.get())
     }
 }
 

@@ -34,6 +34,18 @@ impl Plugin {
         self.inner.engine()
     }
 
+    /// Whether this plugin's instances come from the engine's pool
+    /// ([`EngineConfig::pooling`](crate::EngineConfig::pooling)). Not
+    /// without the pooling allocator, nor for code one instance of which
+    /// needs more of Wasmtime's own state than a pool slot holds (1 MiB,
+    /// about 30 000 exported functions): such a plugin is found out from
+    /// its binary before it is compiled, and its instances are allocated
+    /// on demand, by a second Wasmtime engine configured as the first. Its
+    /// code is compiled and cached as any other's.
+    pub fn is_pooled(&self) -> bool {
+        self.engine().is_pooling() && !self.inner.on_demand()
+    }
+
     /// The limits every call runs under.
     pub fn limits(&self) -> &Limits {
         self.inner.limits()

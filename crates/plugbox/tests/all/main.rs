@@ -20,6 +20,7 @@ mod limits;
 mod load;
 mod manager;
 mod manifest;
+mod on_demand;
 mod pipeline;
 mod sandbox;
 mod serve;
