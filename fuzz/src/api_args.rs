@@ -41,14 +41,10 @@ impl Signatures {
         Self { functions }
     }
 
-    /// How many functions a body can be checked against.
-    pub fn len(&self) -> usize {
+    /// How many functions a body can be checked against (never none: the
+    /// core module has three).
+    pub fn count(&self) -> usize {
         self.functions.len()
-    }
-
-    /// Whether there are none (never: the core module has three).
-    pub fn is_empty(&self) -> bool {
-        self.functions.is_empty()
     }
 
     /// One fuzz case: the first byte picks the function, the rest is the
