@@ -198,13 +198,10 @@ impl Engine {
         self.inner.pooling && self.inner.shards.is_on_demand(engine)
     }
 
-    /// Whether an instance of code with `footprint` fits a pool slot
-    /// (always, without the pooling allocator).
-    pub(crate) fn fits_a_slot(&self, footprint: crate::load::footprint::Footprint) -> bool {
-        use crate::load::footprint::INSTANCE_OVERHEAD;
-        !self.inner.pooling
-            || (footprint.largest.saturating_add(INSTANCE_OVERHEAD) <= POOL_INSTANCE_SIZE
-                && footprint.total.saturating_add(INSTANCE_OVERHEAD) <= POOL_INSTANCE_SIZE)
+    /// The most instance state a pool slot holds, in bytes (none without
+    /// the pooling allocator).
+    pub(crate) fn slot_instance_size(&self) -> Option<u64> {
+        self.inner.pooling.then_some(POOL_INSTANCE_SIZE)
     }
 
     /// The number of pool shards instances are spread over (1 without the

@@ -146,7 +146,9 @@ unsafe fn deserialize(
 /// `Ok(false)`: an instance would not fit a pool slot.
 fn check_caps(engine: &Engine, wasm: &Wasm) -> Result<bool> {
     crate::load::bounds::check_declared(engine, wasm.name(), wasm.bytes())?;
-    let fits = !engine.is_pooling() || engine.fits_a_slot(crate::load::footprint::of(wasm.bytes()));
+    let fits = engine
+        .slot_instance_size()
+        .is_none_or(|slot| crate::load::footprint::of(wasm.bytes()).fits(slot));
     Ok(fits)
 }
 

@@ -26,6 +26,15 @@ pub(crate) struct Footprint {
     pub(crate) total: u64,
 }
 
+impl Footprint {
+    /// Whether an instance of this code fits a slot holding `slot` bytes
+    /// of instance state.
+    pub(crate) fn fits(self, slot: u64) -> bool {
+        self.largest.saturating_add(INSTANCE_OVERHEAD) <= slot
+            && self.total.saturating_add(INSTANCE_OVERHEAD) <= slot
+    }
+}
+
 /// Most of Wasmtime's bookkeeping in an instance besides its `VMContext`
 /// (the `Instance` struct in front of it, a few hundred bytes): a module
 /// whose `VMContext` and this fit in a slot fits (a unit test holds
