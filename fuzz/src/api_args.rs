@@ -41,16 +41,6 @@ impl Signatures {
         Self { functions }
     }
 
-    /// How many functions a body can be checked against.
-    pub fn len(&self) -> usize {
-        self.functions.len()
-    }
-
-    /// Whether there are none (never: the core module has three).
-    pub fn is_empty(&self) -> bool {
-        self.functions.is_empty()
-    }
-
     /// One fuzz case: the first byte picks the function, the rest is the
     /// body. Returns the arguments parsed, if the body was accepted.
     pub fn run(&self, data: &[u8]) -> Option<Vec<serde_json::Value>> {
