@@ -41,12 +41,6 @@ impl Signatures {
         Self { functions }
     }
 
-    /// How many functions a body can be checked against (never none: the
-    /// core module has three).
-    pub fn count(&self) -> usize {
-        self.functions.len()
-    }
-
     /// One fuzz case: the first byte picks the function, the rest is the
     /// body. Returns the arguments parsed, if the body was accepted.
     pub fn run(&self, data: &[u8]) -> Option<Vec<serde_json::Value>> {

@@ -192,7 +192,7 @@ fn request_bodies_are_parsed_against_signatures_or_refused() {
         accepted += usize::from(signatures.run(&bytes.mutate(seed)).is_some());
     });
     eprintln!("accepted {accepted}");
-    assert!(accepted >= 100, "only {accepted} bodies accepted");
+    assert!(accepted >= 50, "only {accepted} bodies accepted");
     // The bounds hold whatever the input: a body of a million arguments
     // stops at the third, deep nesting at the bound.
     let many = format!("[{}1]", "1,".repeat(1 << 20));
