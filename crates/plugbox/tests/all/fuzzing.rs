@@ -162,10 +162,6 @@ fn mutated_manifests_parse_or_fail_cleanly() {
 fn request_bodies_are_parsed_against_signatures_or_refused() {
     let types = rust_component("types");
     let signatures = api_args::Signatures::load(&engine(), Some(std::path::Path::new(&types)));
-    assert!(
-        signatures.count() > 3,
-        "the component's functions are there"
-    );
     let seeds: Vec<Vec<u8>> = [
         ("add", "[1, 2]"),
         ("add", r#"["0x10", -1]"#),
