@@ -2,7 +2,7 @@
 //! permits, metrics and reloads as every managed call.
 
 use super::manager::PluginManager;
-use super::slot::{Api, lock};
+use super::slot::Api;
 use crate::call::http::{Http, HttpBody, respond};
 use crate::error::Result;
 
@@ -17,7 +17,7 @@ impl PluginManager {
     /// [`ErrorKind::PluginNotFound`](crate::ErrorKind::PluginNotFound).
     #[cfg(feature = "serve")]
     pub(crate) fn mounted_at(&self, name: &str, route: &str) -> Result<()> {
-        *lock(&self.slot(name)?.http_route) = Some(route.to_string());
+        *super::slot::lock(&self.slot(name)?.http_route) = Some(route.to_string());
         Ok(())
     }
 
