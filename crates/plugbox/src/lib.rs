@@ -79,8 +79,9 @@ pub use config::{
     DEFAULT_MAX_TABLE_ELEMENTS, DEFAULT_POOL_INSTANCES, DEFAULT_POOL_KEEP_RESIDENT,
     DEFAULT_QUEUE_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT, DEFAULT_TIMEOUT,
     DirGrant, EMBEDDED_FILE, EngineConfig, FuelRetry, HostPattern, KvBackendKind, KvConfig, Limits,
-    MAX_POOL_SHARDS, MIN_HEADER_READ_TIMEOUT, MIN_IDLE_TIMEOUT, MIN_REQUEST_TIMEOUT, Manifest,
-    Mode, OptLevel, PluginSpec, Sandbox, ServerConfig, Stdin, Stdio, WasmFeature,
+    MAX_POOL_SHARDS, MIN_HEADER_READ_TIMEOUT, MIN_IDLE_TIMEOUT, MIN_KV_OP_TIMEOUT,
+    MIN_REQUEST_TIMEOUT, Manifest, Mode, OptLevel, PluginSpec, Sandbox, ServerConfig, Stdin, Stdio,
+    WasmFeature,
 };
 pub use engine::{Engine, WASMTIME_VERSION};
 pub use error::{

@@ -644,6 +644,13 @@ fn state_settings() {
     );
     let s = with("op-timeout = \"0s\"");
     expect(&call(&s, &[], "get a"), 2, "", "op-timeout `0s`");
+    let s = with("op-timeout = \"1ns\"");
+    expect(
+        &call(&s, &[], "get a"),
+        2,
+        "",
+        "invalid op-timeout `1ns`: must be at least 10ms",
+    );
 }
 
 #[test]

@@ -8,6 +8,12 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The shortest `op-timeout`: a Redis round trip on a loaded host takes
+/// milliseconds, and every write first reads Redis's clock for its fence,
+/// so below this every operation would end `unavailable` before Redis could
+/// answer.
+pub const MIN_KV_OP_TIMEOUT: Duration = Duration::from_millis(10);
+
 /// Default cap on a key: 256 bytes.
 pub const DEFAULT_KV_MAX_KEY_SIZE: u64 = 256;
 /// Default cap on a value: 1 MiB.
@@ -178,7 +184,7 @@ pub struct KvConfig {
     )]
     max_keys: Option<OrNone<u64>>,
 
-    /// Longest wait for the backend in one operation, and never past the call's deadline [default: 1s]
+    /// Longest wait for the backend in one operation, and never past the call's deadline, at least 10ms [default: 1s]
     #[cfg_attr(feature = "cli", arg(long = "kv-op-timeout", value_name = "DURATION", value_parser = super::value::parse_unit::<Duration>))]
     #[serde(
         skip_serializing_if = "Option::is_none",
@@ -341,7 +347,8 @@ impl KvConfig {
 
     /// Longest wait for the backend in one operation; a guest's operation
     /// also ends before its call's deadline, so the guest gets the error
-    /// with time left to handle it. Default: 1 s.
+    /// with time left to handle it. Default: 1 s; at least
+    /// [`MIN_KV_OP_TIMEOUT`] (10 ms).
     pub fn op_timeout(mut self, timeout: Duration) -> Self {
         self.op_timeout = Some(timeout);
         self
@@ -374,10 +381,12 @@ impl KvConfig {
         }
         let timeout = self.get_op_timeout();
         check_duration("op-timeout", timeout)?;
-        if timeout.is_zero() {
-            return Err(Error::config(
-                "invalid op-timeout `0s`: must be more than zero",
-            ));
+        if timeout < MIN_KV_OP_TIMEOUT {
+            return Err(Error::config(format!(
+                "invalid op-timeout `{}`: must be at least {}",
+                crate::units::format_duration(timeout),
+                crate::units::format_duration(MIN_KV_OP_TIMEOUT)
+            )));
         }
         if let Some(tenant) = &self.tenant {
             check_name("tenant", tenant)?;
