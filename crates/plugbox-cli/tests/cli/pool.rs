@@ -1,27 +1,25 @@
 //! A module too large for a pool slot: found out before compiling, run
 //! with instances allocated on demand, and compiled (and cached) once.
 
-use crate::support::{stderr, stdout};
+use crate::support::{plugbox, stderr, stdout};
+use std::ffi::OsStr;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Instant;
 
 /// `plugbox call` of `module` with the default pool and `cache` as the
 /// compile cache.
 fn call(module: &Path, cache: &Path, func: &str) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_plugbox"))
-        .arg("call")
-        .arg("--opt-level")
-        .arg("none")
-        .arg("--cache-dir")
-        .arg(cache)
-        .arg(module)
-        .arg(func)
-        .stdin(Stdio::null())
-        .env_remove("PLUGBOX_LOG")
-        .output()
-        .expect("plugbox runs")
+    plugbox(&[
+        OsStr::new("call"),
+        "--opt-level".as_ref(),
+        "none".as_ref(),
+        "--cache-dir".as_ref(),
+        cache.as_os_str(),
+        module.as_os_str(),
+        func.as_ref(),
+    ])
 }
 
 #[test]
@@ -70,14 +68,6 @@ fn a_precompiled_module_too_large_for_a_pool_slot_runs_on_demand() {
     let module = dir.path().join("many.wat");
     std::fs::write(&module, plugbox_test_support::many_functions_wat(40_000)).unwrap();
     let cwasm = dir.path().join("many.cwasm");
-    let plugbox = |args: &[&std::ffi::OsStr]| {
-        Command::new(env!("CARGO_BIN_EXE_plugbox"))
-            .args(args)
-            .stdin(Stdio::null())
-            .env_remove("PLUGBOX_LOG")
-            .output()
-            .expect("plugbox runs")
-    };
     let o = plugbox(&[
         "compile".as_ref(),
         "--opt-level".as_ref(),

@@ -1,13 +1,14 @@
 //! Running the binary and locating guests.
 
+use std::ffi::OsStr;
 use std::process::{Command, Output, Stdio};
 
 pub fn wat(name: &str) -> String {
     plugbox_test_support::wat(name).display().to_string()
 }
 
-/// Runs `plugbox` with `args` and no stdin.
-pub fn plugbox(args: &[&str]) -> Output {
+/// Runs `plugbox` with `args` (text or paths) and no stdin.
+pub fn plugbox<S: AsRef<OsStr>>(args: &[S]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_plugbox"))
         .args(args)
         .stdin(Stdio::null())
